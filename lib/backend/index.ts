@@ -1,0 +1,109 @@
+// One place decides which tfjs backend runs the kit (issue 2).
+// Order: DIT_BACKEND override, else the TensorFlow C++ backend when
+// @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node loads, else the fastest CPU
+// backend available (wasm). No other module depends on a particular backend.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+
+export interface BackendInfo {
+  /** tfjs backend name in use: 'tensorflow' | 'wasm' | 'cpu' | ... */
+  name: string;
+  /** Where the choice came from. */
+  reason: string;
+  /** Extra facts worth logging (SIMD, threads, native kernels). */
+  details: string[];
+}
+
+const KNOWN = ['tensorflow', 'wasm', 'cpu'] as const;
+let current: BackendInfo | null = null;
+let pending: Promise<BackendInfo> | null = null;
+/** Hooks run after the backend is set, e.g. the native CPU kernels (issue 3). */
+const afterInitHooks: Array<(info: BackendInfo) => Promise<void> | void> = [];
+
+export function onBackendReady(hook: (info: BackendInfo) => Promise<void> | void): void {
+  afterInitHooks.push(hook);
+}
+
+function tryRequire(name: string): boolean {
+  try {
+    require(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Loads the TensorFlow C++ bindings if installed; true when a 'tensorflow' backend is registered. */
+function loadTensorflowBinding(): string | null {
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    // The package may be present without its native binding (install scripts not run):
+    // only a registered 'tensorflow' backend counts.
+    if (tryRequire(pkg) && tf.findBackendFactory('tensorflow') != null) return pkg;
+  }
+  return null;
+}
+
+async function activate(name: string): Promise<boolean> {
+  if (name === 'wasm' && tf.findBackendFactory('wasm') == null) {
+    if (!tryRequire('@tensorflow/tfjs-backend-wasm')) return false;
+  }
+  if (name === 'tensorflow' && loadTensorflowBinding() == null) return false;
+  try {
+    return await tf.setBackend(name);
+  } catch {
+    return false;
+  }
+}
+
+async function choose(requested?: string): Promise<BackendInfo> {
+  const want = requested ?? process.env.DIT_BACKEND;
+  let info: BackendInfo;
+  if (want) {
+    if (!(KNOWN as readonly string[]).includes(want)) {
+      throw new Error(`DIT_BACKEND='${want}' is not a backend the kit knows; use one of ${KNOWN.join(', ')}`);
+    }
+    if (!(await activate(want))) {
+      throw new Error(`backend '${want}' was requested (DIT_BACKEND) but could not be started here`);
+    }
+    info = { name: want, reason: 'DIT_BACKEND', details: [] };
+  } else if (await activate('tensorflow')) {
+    info = { name: 'tensorflow', reason: 'tfjs-node bindings loaded', details: [] };
+  } else if (await activate('wasm')) {
+    info = { name: 'wasm', reason: 'no tfjs-node bindings; wasm is the fastest CPU backend here', details: [] };
+  } else {
+    await tf.setBackend('cpu');
+    info = { name: 'cpu', reason: 'fallback: wasm could not start', details: [] };
+  }
+  await tf.ready();
+  for (const hook of afterInitHooks) await hook(info);
+  return info;
+}
+
+/**
+ * Picks and starts the backend once per process (later calls return the same choice;
+ * a different explicit request switches). Logs the choice to stderr once unless quiet.
+ */
+export async function initBackend(opts: { name?: string; quiet?: boolean } = {}): Promise<BackendInfo> {
+  if (current && (!opts.name || opts.name === current.name)) return current;
+  if (pending && !opts.name) return pending;
+  pending = choose(opts.name).then((info) => {
+    current = info;
+    if (!opts.quiet && !process.env.DIT_QUIET) {
+      const extra = info.details.length ? ` [${info.details.join('; ')}]` : '';
+      process.stderr.write(`[dit] backend: ${info.name} (${info.reason})${extra}\n`);
+    }
+    return info;
+  });
+  try {
+    return await pending;
+  } finally {
+    pending = null;
+  }
+}
+
+/** The backend chosen by initBackend, or null before it ran. */
+export function backendInfo(): BackendInfo | null {
+  return current;
+}
+
+export { tf };
