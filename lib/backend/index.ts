@@ -4,6 +4,8 @@
 // backend available (wasm). No other module depends on a particular backend.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+// Bare tfjs-core registers no gradients; the @tensorflow/tfjs bundle does (and the chained ops).
+import '@tensorflow/tfjs';
 
 export interface BackendInfo {
   /** tfjs backend name in use: 'tensorflow' | 'wasm' | 'cpu' | ... */

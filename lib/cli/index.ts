@@ -1,9 +1,10 @@
 // `dit`: the kit's command line. Each subcommand lives in its own file next to this one.
 import { UsageError } from '../util/args';
 import type { Command } from './command';
+import { gflopsCommand } from './gflops';
 
 // Later issues append their commands here.
-export const COMMANDS: Command[] = [];
+export const COMMANDS: Command[] = [gflopsCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

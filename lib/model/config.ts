@@ -1,0 +1,158 @@
+// DiT configurations: the paper's 4 x 3 design space (Table 1 / Table 4) and a
+// CPU-sized mini family with the same grid. Configs are plain JSON-serialisable data.
+
+/** Section 3.2 block designs. */
+export const VARIANTS = ['adaln-zero', 'adaln', 'cross-attention', 'in-context'] as const;
+export type Variant = (typeof VARIANTS)[number];
+
+export interface DiTConfig {
+  /** 'DiT-XL/2', 'mini-S/8', ... (informational; the numbers below define the model). */
+  name: string;
+  variant: Variant;
+  /** Latent side length (the paper: 32 for 256x256 images). */
+  inputSize: number;
+  inChannels: number;
+  patchSize: number;
+  hiddenSize: number;
+  depth: number;
+  numHeads: number;
+  mlpRatio: number;
+  numClasses: number;
+  /** Label dropout for classifier-free guidance; > 0 adds the null-class row. */
+  classDropoutProb: number;
+  /** Output noise and diagonal covariance (2C channels). */
+  learnSigma: boolean;
+}
+
+export interface SizeSpec {
+  depth: number;
+  hiddenSize: number;
+  numHeads: number;
+}
+
+/** Table 1 of the paper. */
+export const PAPER_SIZES: Record<string, SizeSpec> = {
+  S: { depth: 12, hiddenSize: 384, numHeads: 6 },
+  B: { depth: 12, hiddenSize: 768, numHeads: 12 },
+  L: { depth: 24, hiddenSize: 1024, numHeads: 16 },
+  XL: { depth: 28, hiddenSize: 1152, numHeads: 16 },
+};
+
+/**
+ * The mini family for a 16x16x4 latent on a 2-core CPU. Width is the paper's / 6
+ * (rounded to a multiple of the head size 32), depth about / 3; the ordering
+ * S < B < L < XL in depth, width and heads is kept. mini-B at depth 6 would be the
+ * issue's "reference config"; we keep depth 4 so the whole grid trains in CPU hours.
+ */
+export const MINI_SIZES: Record<string, SizeSpec> = {
+  S: { depth: 4, hiddenSize: 64, numHeads: 2 },
+  B: { depth: 4, hiddenSize: 128, numHeads: 4 },
+  L: { depth: 8, hiddenSize: 160, numHeads: 5 },
+  XL: { depth: 10, hiddenSize: 192, numHeads: 6 },
+};
+
+export const PATCH_SIZES = [2, 4, 8] as const;
+export const SIZE_NAMES = ['S', 'B', 'L', 'XL'] as const;
+
+const FAMILY_DEFAULTS = {
+  DiT: { inputSize: 32, inChannels: 4, numClasses: 1000, sizes: PAPER_SIZES },
+  mini: { inputSize: 16, inChannels: 4, numClasses: 10, sizes: MINI_SIZES },
+} as const;
+
+/** Every named config: DiT-S/8 ... DiT-XL/2 and mini-S/8 ... mini-XL/2. */
+export function configNames(family?: 'DiT' | 'mini'): string[] {
+  const fams = family ? [family] : (['DiT', 'mini'] as const);
+  const out: string[] = [];
+  for (const f of fams) for (const s of SIZE_NAMES) for (const p of [8, 4, 2]) out.push(`${f}-${s}/${p}`);
+  return out;
+}
+
+const CONFIG_KEYS: (keyof DiTConfig)[] = [
+  'name', 'variant', 'inputSize', 'inChannels', 'patchSize', 'hiddenSize', 'depth',
+  'numHeads', 'mlpRatio', 'numClasses', 'classDropoutProb', 'learnSigma',
+];
+
+/**
+ * Builds a config from a name ('DiT-XL/2', 'mini-B/4') with optional overrides
+ * (inputSize, inChannels, numClasses, variant, ...). Unknown keys are errors.
+ */
+export function ditConfig(name: string, overrides: Partial<DiTConfig> = {}): DiTConfig {
+  const m = /^(DiT|mini)-(S|B|L|XL)\/(\d+)$/.exec(name);
+  if (!m) {
+    throw new Error(`unknown model '${name}': use one of ${configNames().join(', ')} (or pass a full config)`);
+  }
+  const fam = FAMILY_DEFAULTS[m[1] as 'DiT' | 'mini'];
+  const size = fam.sizes[m[2]];
+  const patchSize = Number(m[3]);
+  if (!(PATCH_SIZES as readonly number[]).includes(patchSize)) {
+    throw new Error(`unknown patch size ${patchSize} in '${name}': the design space has p = 2, 4, 8`);
+  }
+  const base: DiTConfig = {
+    name,
+    variant: 'adaln-zero',
+    inputSize: fam.inputSize,
+    inChannels: fam.inChannels,
+    patchSize,
+    hiddenSize: size.hiddenSize,
+    depth: size.depth,
+    numHeads: size.numHeads,
+    mlpRatio: 4,
+    numClasses: fam.numClasses,
+    classDropoutProb: 0.1,
+    learnSigma: true,
+  };
+  return validateConfig({ ...base, ...checkKeys(overrides) });
+}
+
+function checkKeys(o: object): object {
+  for (const k of Object.keys(o)) {
+    if (!(CONFIG_KEYS as string[]).includes(k)) {
+      throw new Error(`bad config key '${k}': valid keys are ${CONFIG_KEYS.join(', ')}`);
+    }
+  }
+  return o;
+}
+
+/** Checks a full config (e.g. one read from JSON) and returns it; throws naming the bad field. */
+export function validateConfig(c: DiTConfig): DiTConfig {
+  checkKeys(c);
+  for (const k of CONFIG_KEYS) if (c[k] === undefined) throw new Error(`config is missing '${k}'`);
+  if (!(VARIANTS as readonly string[]).includes(c.variant)) {
+    throw new Error(`bad variant '${c.variant}': use one of ${VARIANTS.join(', ')}`);
+  }
+  const posInt = ['inputSize', 'inChannels', 'patchSize', 'hiddenSize', 'depth', 'numHeads', 'numClasses'] as const;
+  for (const k of posInt) {
+    if (!Number.isInteger(c[k]) || c[k] <= 0) throw new Error(`config '${k}' must be a positive integer, got ${c[k]}`);
+  }
+  if (c.inputSize % c.patchSize !== 0) {
+    throw new Error(`inputSize ${c.inputSize} is not divisible by patchSize ${c.patchSize}`);
+  }
+  if (c.hiddenSize % c.numHeads !== 0) {
+    throw new Error(`hiddenSize ${c.hiddenSize} is not divisible by numHeads ${c.numHeads}`);
+  }
+  // The 2-D sin-cos embedding splits the width in two halves of sin and cos.
+  if (c.hiddenSize % 4 !== 0) throw new Error(`hiddenSize ${c.hiddenSize} must be a multiple of 4`);
+  if (!(c.mlpRatio > 0)) throw new Error(`mlpRatio must be positive, got ${c.mlpRatio}`);
+  if (!(c.classDropoutProb >= 0 && c.classDropoutProb < 1)) {
+    throw new Error(`classDropoutProb must be in [0, 1), got ${c.classDropoutProb}`);
+  }
+  return c;
+}
+
+/** Number of tokens T = (I / p)^2. */
+export function numTokens(c: DiTConfig): number {
+  return (c.inputSize / c.patchSize) ** 2;
+}
+
+export function outChannels(c: DiTConfig): number {
+  return c.learnSigma ? 2 * c.inChannels : c.inChannels;
+}
+
+export function mlpHidden(c: DiTConfig): number {
+  return Math.floor(c.hiddenSize * c.mlpRatio);
+}
+
+/** The label table has a null row (index numClasses) when labels can be dropped. */
+export function hasNullClass(c: DiTConfig): boolean {
+  return c.classDropoutProb > 0;
+}
