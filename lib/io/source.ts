@@ -1,0 +1,80 @@
+// Random-access byte sources. Readers work on these instead of a whole Buffer so a
+// checkpoint larger than what fs.readFileSync allows (2 GiB) can still be read piece
+// by piece (DiT-XL/2 in float32 is 2.7 GB).
+import * as fs from 'fs';
+
+export interface ByteSource {
+  /** Names the source in error messages (a path, or '<buffer>'). */
+  readonly name: string;
+  readonly size: number;
+  /** Exactly `length` bytes from `offset`; throws if the range runs past the end. */
+  read(offset: number, length: number): Uint8Array;
+  close(): void;
+}
+
+function checkRange(src: ByteSource, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw new Error(`${src.name}: invalid read of ${length} bytes at ${offset}`);
+  }
+  if (offset + length > src.size) {
+    throw new Error(
+      `${src.name}: truncated file: needs bytes ${offset}..${offset + length} but the file has ${src.size}`,
+    );
+  }
+}
+
+/** A source over bytes in memory; reads are zero-copy views. */
+export function bufferSource(buf: Uint8Array, name = '<buffer>'): ByteSource {
+  const src: ByteSource = {
+    name,
+    size: buf.length,
+    read(offset, length) {
+      checkRange(src, offset, length);
+      return buf.subarray(offset, offset + length);
+    },
+    close() {},
+  };
+  return src;
+}
+
+/** Largest single read; Node refuses buffers over 2 GiB from one readSync call. */
+const CHUNK = 1 << 30;
+
+/** A source over an open file; each read copies from disk. Call close() when done. */
+export function fileSource(path: string): ByteSource {
+  let fd: number | null = fs.openSync(path, 'r');
+  const size = fs.fstatSync(fd).size;
+  const src: ByteSource = {
+    name: path,
+    size,
+    read(offset, length) {
+      checkRange(src, offset, length);
+      if (fd === null) throw new Error(`${path}: read after close`);
+      const out = Buffer.allocUnsafe(length);
+      let done = 0;
+      while (done < length) {
+        const n = fs.readSync(fd, out, done, Math.min(CHUNK, length - done), offset + done);
+        if (n <= 0) throw new Error(`${path}: file shrank while reading (at byte ${offset + done})`);
+        done += n;
+      }
+      return out;
+    },
+    close() {
+      if (fd !== null) fs.closeSync(fd);
+      fd = null;
+    },
+  };
+  return src;
+}
+
+/** Runs fn on a source for a path or bytes, closing a file source afterwards. */
+export function withSource<T>(input: string | Uint8Array | ByteSource, fn: (src: ByteSource) => T): T {
+  if (typeof input !== 'string' && !(input instanceof Uint8Array)) return fn(input);
+  if (typeof input === 'string' && !fs.existsSync(input)) throw new Error(`${input}: no such file`);
+  const src = typeof input === 'string' ? fileSource(input) : bufferSource(input);
+  try {
+    return fn(src);
+  } finally {
+    src.close();
+  }
+}

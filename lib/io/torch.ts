@@ -1,0 +1,374 @@
+// PyTorch checkpoints written by torch.save (the zip format, torch >= 1.6):
+//   <archive>/data.pkl     pickled object tree; tensors refer to storages by key
+//   <archive>/data/<key>   raw little-endian bytes of each storage
+//   <archive>/byteorder    'little' or 'big' (torch >= 2.1; absent means little)
+// The unpickler only admits what a plain state_dict needs, and tensors are kept as
+// references until selected, so reading {'model','ema','opt'} for 'ema' decodes only
+// the EMA weights.
+import { DType, HostArray, HostData, dataCtor, decodeElements, fromBytes, itemSize, numel } from './array';
+import { PyDict, PyTuple, UnpickleHooks, typeName, unpickle } from './pickle';
+import { ByteSource, withSource } from './source';
+import { ZipReader, looksLikeZip } from './zip';
+
+const STORAGE_DTYPES: Record<string, DType> = {
+  FloatStorage: 'float32',
+  HalfStorage: 'float16',
+  BFloat16Storage: 'bfloat16',
+  DoubleStorage: 'float64',
+  LongStorage: 'int64',
+  IntStorage: 'int32',
+  ShortStorage: 'int16',
+  CharStorage: 'int8',
+  ByteStorage: 'uint8',
+  BoolStorage: 'bool',
+};
+
+/** A torch storage as named in the pickle: its bytes are read only when needed. */
+export interface StorageRef {
+  key: string;
+  dtype: DType;
+  numel: number;
+  location: string;
+}
+
+/** A tensor view into a storage (torch._utils._rebuild_tensor_v2 arguments). */
+export class TensorRef {
+  constructor(
+    readonly storage: StorageRef,
+    readonly offset: number,
+    readonly shape: number[],
+    readonly stride: number[],
+    readonly requiresGrad: boolean,
+  ) {}
+  get dtype(): DType {
+    return this.storage.dtype;
+  }
+}
+
+class StorageType {
+  constructor(readonly name: string, readonly dtype: DType) {}
+}
+class Fn {
+  constructor(readonly name: string) {}
+}
+class Layout {
+  constructor(readonly name: string) {}
+}
+
+const ORDERED_DICT = new Fn('collections.OrderedDict');
+const REBUILD_TENSOR = new Fn('torch._utils._rebuild_tensor_v2');
+const REBUILD_PARAMETER = new Fn('torch._utils._rebuild_parameter');
+const GET_LAYOUT = new Fn('torch.serialization._get_layout');
+
+/** The only globals a plain state_dict pickle needs; anything else is refused. */
+function findGlobal(module: string, name: string): unknown {
+  if (module === 'collections' && name === 'OrderedDict') return ORDERED_DICT;
+  if (module === 'torch._utils' && name === '_rebuild_tensor_v2') return REBUILD_TENSOR;
+  if (module === 'torch._utils' && name === '_rebuild_parameter') return REBUILD_PARAMETER;
+  if (module === 'torch.serialization' && name === '_get_layout') return GET_LAYOUT;
+  if (module === 'torch' && name === 'strided') return new Layout('torch.strided');
+  if (module === 'torch' && name in STORAGE_DTYPES) return new StorageType(name, STORAGE_DTYPES[name]);
+  throw new Error(`pickle content outside a plain state_dict: ${module}.${name}`);
+}
+
+function int(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new Error(`${what} is not an integer (${typeName(v)})`);
+  return v;
+}
+
+function intTuple(v: unknown, what: string): number[] {
+  if (!(v instanceof PyTuple)) throw new Error(`${what} is not a tuple (${typeName(v)})`);
+  return v.items.map((x, i) => int(x, `${what}[${i}]`));
+}
+
+function reduce(fn: unknown, args: unknown[]): unknown {
+  if (fn === ORDERED_DICT) {
+    const d = new PyDict('OrderedDict');
+    // OrderedDict(items) with a list of (key, value) pairs; torch writes OrderedDict() then SETITEMS.
+    if (args.length > 0 && Array.isArray(args[0])) {
+      for (const pair of args[0]) {
+        if (!(pair instanceof PyTuple) || pair.items.length !== 2) throw new Error('OrderedDict items are not pairs');
+        d.map.set(pair.items[0], pair.items[1]);
+      }
+    }
+    return d;
+  }
+  if (fn === REBUILD_TENSOR) {
+    const [storage, offset, size, stride, requiresGrad] = args;
+    if (!isStorageRef(storage)) throw new Error(`_rebuild_tensor_v2 got ${typeName(storage)} instead of a storage`);
+    const shape = intTuple(size, 'tensor size');
+    const strides = intTuple(stride, 'tensor stride');
+    if (shape.length !== strides.length) throw new Error(`tensor size ${shape} and stride ${strides} differ in rank`);
+    return new TensorRef(storage, int(offset, 'storage offset'), shape, strides, requiresGrad === true);
+  }
+  if (fn === REBUILD_PARAMETER) {
+    if (!(args[0] instanceof TensorRef)) throw new Error(`_rebuild_parameter got ${typeName(args[0])} instead of a tensor`);
+    return args[0];
+  }
+  if (fn === GET_LAYOUT) return new Layout(String(args[0]));
+  const what = fn instanceof Fn || fn instanceof StorageType ? fn.name : typeName(fn);
+  throw new Error(`pickle calls ${what}, which a plain state_dict never does`);
+}
+
+function isStorageRef(v: unknown): v is StorageRef {
+  return typeof v === 'object' && v !== null && 'key' in v && 'numel' in v && 'dtype' in v;
+}
+
+function makeHooks(): UnpickleHooks {
+  const storages = new Map<string, StorageRef>();
+  return {
+    findGlobal,
+    reduce,
+    persistentLoad(pid) {
+      // ('storage', torch.FloatStorage, key, location, numel)
+      if (!(pid instanceof PyTuple) || pid.items[0] !== 'storage' || pid.items.length < 5) {
+        throw new Error(`unknown persistent id ${typeName(pid)}; expected ('storage', type, key, location, numel)`);
+      }
+      const [, type, key, location, n] = pid.items;
+      if (!(type instanceof StorageType)) throw new Error(`storage type is ${typeName(type)}`);
+      if (typeof key !== 'string') throw new Error(`storage key is ${typeName(key)}`);
+      const prev = storages.get(key);
+      if (prev) {
+        if (prev.dtype !== type.dtype) throw new Error(`storage '${key}' is used as both ${prev.dtype} and ${type.dtype}`);
+        return prev;
+      }
+      const ref: StorageRef = { key, dtype: type.dtype, numel: int(n, 'storage size'), location: String(location) };
+      storages.set(key, ref);
+      return ref;
+    },
+    build(obj, state) {
+      // state_dict() attaches `_metadata` (module versions) to its OrderedDict this way.
+      if (obj instanceof PyDict && state instanceof PyDict) {
+        obj.attrs = state.map;
+        return obj;
+      }
+      throw new Error(`pickle sets state on ${typeName(obj)}, which a plain state_dict never does`);
+    },
+  };
+}
+
+// ---- the archive --------------------------------------------------------------
+
+/** An opened torch.save archive: the object tree with lazy tensors, and their bytes. */
+export class TorchArchive {
+  readonly root: unknown;
+  private readonly prefix: string;
+
+  constructor(
+    readonly zip: ZipReader,
+    private readonly verify = true,
+  ) {
+    const pkls = zip.names().filter((n) => n === 'data.pkl' || /^[^/]+\/data\.pkl$/.test(n));
+    if (pkls.length !== 1) {
+      throw new Error(
+        `${zip.name}: not a torch.save checkpoint (${pkls.length === 0 ? 'no data.pkl' : 'several data.pkl'} in the zip)`,
+      );
+    }
+    this.prefix = pkls[0].slice(0, -'data.pkl'.length);
+    const bo = this.prefix + 'byteorder';
+    if (zip.has(bo)) {
+      const order = new TextDecoder().decode(zip.read(bo, { verify })).trim();
+      if (order !== 'little') throw new Error(`${zip.name}: checkpoint byte order is '${order}'; only little-endian is supported`);
+    }
+    this.root = unpickle(zip.read(pkls[0], { verify }), makeHooks(), `${zip.name}:${pkls[0]}`);
+  }
+
+  /** Raw bytes of a storage, checked against the size the pickle declares. */
+  storageBytes(s: StorageRef): Uint8Array {
+    const entry = `${this.prefix}data/${s.key}`;
+    if (!this.zip.has(entry)) throw new Error(`${this.zip.name}: storage '${s.key}' is missing from the archive (${entry})`);
+    const bytes = this.zip.read(entry, { verify: this.verify });
+    const need = s.numel * itemSize(s.dtype);
+    if (bytes.length < need) {
+      throw new Error(`${this.zip.name}: storage '${s.key}' has ${bytes.length} bytes, needs ${need} for ${s.numel} ${s.dtype}`);
+    }
+    return bytes;
+  }
+}
+
+/** Opens a torch.save zip checkpoint; errors name the file and what is wrong. */
+export function openTorchArchive(src: ByteSource, opts: { verify?: boolean } = {}): TorchArchive {
+  if (src.size === 0) throw new Error(`${src.name}: empty file, not a torch checkpoint`);
+  const head = src.read(0, Math.min(src.size, 8));
+  if (!looksLikeZip(head)) {
+    if (head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) {
+      throw new Error(
+        `${src.name}: legacy (pre-1.6, non-zip) torch.save format is not supported; re-save it with a current torch`,
+      );
+    }
+    throw new Error(`${src.name}: not a torch checkpoint (not a zip archive)`);
+  }
+  return new TorchArchive(new ZipReader(src), opts.verify !== false);
+}
+
+// ---- tensors -----------------------------------------------------------------
+
+function isCContiguous(shape: number[], stride: number[]): boolean {
+  let expect = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    if (shape[d] !== 1 && stride[d] !== expect) return false;
+    expect *= shape[d];
+  }
+  return true;
+}
+
+/** Copies a strided view out of a decoded storage into C order. */
+function gather(src: HostData, dtype: DType, shape: number[], stride: number[], offset: number): HostData {
+  const n = numel(shape);
+  const out = new (dataCtor(dtype))(n) as HostData;
+  const o = out as unknown as { [i: number]: number | bigint };
+  const s = src as unknown as { [i: number]: number | bigint };
+  const rank = shape.length;
+  if (rank === 0) {
+    o[0] = s[offset];
+    return out;
+  }
+  const idx = new Array<number>(rank).fill(0);
+  const last = rank - 1;
+  const inner = shape[last];
+  const innerStride = stride[last];
+  let base = offset;
+  for (let i = 0; i < n; i += inner) {
+    for (let j = 0; j < inner; j++) o[i + j] = s[base + j * innerStride];
+    // Odometer over the outer dimensions.
+    for (let d = last - 1; d >= 0; d--) {
+      idx[d]++;
+      base += stride[d];
+      if (idx[d] < shape[d]) break;
+      base -= stride[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** Checks a view stays inside its storage. */
+function checkView(t: TensorRef, what: string): void {
+  if (numel(t.shape) === 0) return;
+  if (t.offset < 0 || t.stride.some((s) => s < 0) || t.shape.some((d) => d < 0)) {
+    throw new Error(`${what}: negative offset, size or stride`);
+  }
+  let last = t.offset;
+  for (let d = 0; d < t.shape.length; d++) last += (t.shape[d] - 1) * t.stride[d];
+  if (last >= t.storage.numel) {
+    throw new Error(
+      `${what}: view (offset ${t.offset}, size [${t.shape}], stride [${t.stride}]) reaches element ${last} of a storage of ${t.storage.numel}`,
+    );
+  }
+}
+
+/**
+ * Decodes tensors from an archive into C-ordered HostArrays. Storage bytes shared by
+ * several selected tensors are read once and dropped after their last user.
+ */
+export function materialize(archive: TorchArchive, tensors: Array<[string, TensorRef]>): Record<string, HostArray> {
+  const uses = new Map<string, number>();
+  for (const [, t] of tensors) uses.set(t.storage.key, (uses.get(t.storage.key) ?? 0) + 1);
+  const raw = new Map<string, Uint8Array>();
+  const decoded = new Map<string, HostData>();
+  const out: Record<string, HostArray> = {};
+  for (const [name, t] of tensors) {
+    const key = t.storage.key;
+    const what = `${archive.zip.name}: tensor '${name}'`;
+    checkView(t, what);
+    const n = numel(t.shape);
+    if (n === 0) {
+      out[name] = { dtype: t.dtype, shape: [...t.shape], data: new (dataCtor(t.dtype))(0) };
+    } else {
+      let bytes = raw.get(key);
+      if (!bytes) {
+        bytes = archive.storageBytes(t.storage);
+        if ((uses.get(key) ?? 0) > 1) raw.set(key, bytes);
+      }
+      if (isCContiguous(t.shape, t.stride)) {
+        const sz = itemSize(t.dtype);
+        out[name] = fromBytes(t.dtype, t.shape, bytes.subarray(t.offset * sz, (t.offset + n) * sz), what);
+      } else {
+        let src = decoded.get(key);
+        if (!src) {
+          src = decodeElements(t.dtype, bytes, t.storage.numel);
+          if ((uses.get(key) ?? 0) > 1) decoded.set(key, src);
+        }
+        out[name] = { dtype: t.dtype, shape: [...t.shape], data: gather(src, t.dtype, t.shape, t.stride, t.offset) };
+      }
+    }
+    const left = (uses.get(key) ?? 1) - 1;
+    uses.set(key, left);
+    if (left === 0) {
+      raw.delete(key);
+      decoded.delete(key);
+    }
+  }
+  return out;
+}
+
+// ---- picking the state_dict ------------------------------------------------------
+
+export interface TorchReadOptions {
+  /**
+   * Which nested dict holds the state_dict, e.g. 'ema' or 'model' ('a/b' for deeper).
+   * Without it: the top-level dict if it holds tensors, else its only dict that does.
+   */
+  key?: string;
+  /** Check zip CRC-32s (default true). */
+  verify?: boolean;
+}
+
+export interface TorchCheckpoint {
+  tensors: Record<string, HostArray>;
+  /** Entries of the chosen dict that are not tensors: "name (type)". */
+  skipped: string[];
+  /** Top-level keys when the file holds a dict, to show what `key` can be. */
+  topKeys: string[];
+}
+
+function keysOf(v: unknown): string[] {
+  return v instanceof PyDict ? [...v.map.keys()].map(String) : [];
+}
+
+function holdsTensors(v: unknown): boolean {
+  return v instanceof PyDict && [...v.map.values()].some((x) => x instanceof TensorRef);
+}
+
+function pickStateDict(root: unknown, file: string, key?: string): PyDict {
+  if (root instanceof TensorRef) throw new Error(`${file}: holds a single tensor, not a state_dict`);
+  if (!(root instanceof PyDict)) throw new Error(`${file}: holds a ${typeName(root)}, not a state_dict`);
+  if (key !== undefined) {
+    let cur: unknown = root;
+    for (const part of key.split('/')) {
+      if (!(cur instanceof PyDict) || !cur.map.has(part)) {
+        throw new Error(`${file}: no entry '${key}' (top-level keys: ${keysOf(root).join(', ') || 'none'})`);
+      }
+      cur = cur.map.get(part);
+    }
+    if (!(cur instanceof PyDict)) throw new Error(`${file}: entry '${key}' is a ${typeName(cur)}, not a state_dict`);
+    return cur;
+  }
+  if (holdsTensors(root)) return root;
+  const nested = [...root.map.entries()].filter(([, v]) => holdsTensors(v));
+  if (nested.length === 1) return nested[0][1] as PyDict;
+  if (nested.length === 0) throw new Error(`${file}: no tensors found (top-level keys: ${keysOf(root).join(', ') || 'none'})`);
+  throw new Error(
+    `${file}: holds several state_dicts (${nested.map(([k]) => String(k)).join(', ')}); choose one with the key option`,
+  );
+}
+
+/** Reads a torch.save checkpoint: the chosen state_dict's tensors plus what was skipped. */
+export function readTorchCheckpoint(input: string | Uint8Array | ByteSource, opts: TorchReadOptions = {}): TorchCheckpoint {
+  return withSource(input, (src) => {
+    const archive = openTorchArchive(src, opts);
+    const sd = pickStateDict(archive.root, src.name, opts.key);
+    const tensors: Array<[string, TensorRef]> = [];
+    const skipped: string[] = [];
+    for (const [k, v] of sd.map) {
+      if (typeof k === 'string' && v instanceof TensorRef) tensors.push([k, v]);
+      else skipped.push(`${String(k)} (${typeName(v)})`);
+    }
+    return { tensors: materialize(archive, tensors), skipped, topKeys: keysOf(archive.root) };
+  });
+}
+
+/** The tensors of a torch.save state_dict (see TorchReadOptions.key for wrapped ones). */
+export function readTorchStateDict(input: string | Uint8Array | ByteSource, opts: TorchReadOptions = {}): Record<string, HostArray> {
+  return readTorchCheckpoint(input, opts).tensors;
+}
