@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend';
 import { configNames, ditConfig, VARIANTS, DiTConfig } from '../lib/model/config';
-import { adaLNBlock, createDiT, disposeDiT, ditForward, dropLabels, modelParamCount, trainableVariables, DiT } from '../lib/model/dit';
+import { adaLNBlock, createDiT, disposeDiT, ditForward, dropLabels, forwardWithCfg, modelParamCount, trainableVariables, DiT } from '../lib/model/dit';
 import { gflops } from '../lib/model/gflops';
 import { paramCount } from '../lib/model/params';
 import { Rng } from '../lib/util/rng';
@@ -179,5 +179,27 @@ test('the forward pass leaks no tensors', () => {
   const before = tf.memory().numTensors;
   for (let i = 0; i < 3; i++) ditForward(m, x, t, y).dispose();
   assert.equal(tf.memory().numTensors, before);
+  disposeDiT(m);
+});
+
+test('forwardWithCfg: scale 1 is the conditional pass; first3 and all guide the right channels', () => {
+  const c = tiny('adaln-zero');
+  const m = createDiT(c, 10);
+  randomise(m, 11);
+  const { x, t, y } = inputs(c, 2, 4);
+  const cond = ditForward(m, x, t, y);
+  const uncond = ditForward(m, x, t, tf.fill([2], c.numClasses, 'int32') as tf.Tensor1D);
+  assert.deepEqual(Array.from(forwardWithCfg(m, x, t, y, 1).dataSync()), Array.from(cond.dataSync()));
+  const s = 2.5;
+  const want = tf.add(uncond, tf.mul(tf.sub(cond, uncond), s));
+  const close = (a: tf.Tensor, b: tf.Tensor) => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] < 1e-4;
+  const ch = (a: tf.Tensor, lo: number, n: number) => tf.slice(a, [0, lo, 0, 0], [-1, n, -1, -1]);
+  const all = forwardWithCfg(m, x, t, y, s, 'all');
+  assert.ok(close(ch(all, 0, 4), ch(want, 0, 4)), 'all: eps channels guided');
+  assert.ok(close(ch(all, 4, 4), ch(cond, 4, 4)), 'all: variance stays conditional');
+  const f3 = forwardWithCfg(m, x, t, y, s, 'first3');
+  assert.ok(close(ch(f3, 0, 3), ch(want, 0, 3)), 'first3: channels 0..2 guided');
+  assert.ok(close(ch(f3, 3, 5), ch(cond, 3, 5)), 'first3: channel 3 and variance conditional');
+  assert.ok(!close(ch(f3, 3, 1), ch(want, 3, 1)), 'the two forms differ on channel 3');
   disposeDiT(m);
 });

@@ -1,4 +1,5 @@
-import { configNames, ditConfig, DiTConfig, VARIANTS, Variant } from '../model/config';
+import * as fs from 'fs';
+import { configNames, ditConfig, DiTConfig, validateConfig, VARIANTS, Variant } from '../model/config';
 import { modelStats } from '../model/gflops';
 import { parseArgs, UsageError } from '../util/args';
 import type { Command } from './command';
@@ -7,7 +8,7 @@ const USAGE = `usage: dit gflops [--model NAME] [--variant V] [--input-size N] [
 
 Forward Gflops (multiply-adds of one forward pass of one sample, the paper's
 convention), parameter count and tokens of a DiT config.
-  --model NAME      DiT-S/8 ... DiT-XL/2 or mini-S/8 ... mini-XL/2; without it, every config and variant
+  --model NAME      DiT-S/8 ... DiT-XL/2, mini-S/8 ... mini-XL/2, or a config .json; without it, every config and variant
   --variant V       ${VARIANTS.join(' | ')} (default adaln-zero)
   --input-size N    latent side (default 32 for DiT-*, 16 for mini-*)
   --in-channels N   latent channels (default 4)
@@ -24,6 +25,11 @@ export function configFromFlags(model: string, f: Record<string, unknown>): DiTC
   if (f['in-channels'] !== undefined) o.inChannels = f['in-channels'] as number;
   if (f['num-classes'] !== undefined) o.numClasses = f['num-classes'] as number;
   try {
+    // A JSON file holding a full config (e.g. the golden fixtures' non-named configs).
+    if (model.endsWith('.json')) {
+      if (!fs.existsSync(model)) throw new Error(`config file not found: ${model}`);
+      return validateConfig({ ...JSON.parse(fs.readFileSync(model, 'utf8')), ...o });
+    }
     return ditConfig(model, o);
   } catch (err) {
     throw new UsageError((err as Error).message);

@@ -2,9 +2,10 @@
 import { UsageError } from '../util/args';
 import type { Command } from './command';
 import { gflopsCommand } from './gflops';
+import { inspectCommand } from './inspect';
 
 // Later issues append their commands here.
-export const COMMANDS: Command[] = [gflopsCommand];
+export const COMMANDS: Command[] = [gflopsCommand, inspectCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -50,7 +50,9 @@ export function fileSource(path: string): ByteSource {
     read(offset, length) {
       checkRange(src, offset, length);
       if (fd === null) throw new Error(`${path}: read after close`);
-      const out = Buffer.allocUnsafe(length);
+      // Own ArrayBuffer at offset 0: Buffer.allocUnsafe would hand out a slice of Node's
+      // shared pool, and readers that view `.buffer` would see unrelated bytes.
+      const out = new Uint8Array(length);
       let done = 0;
       while (done < length) {
         const n = fs.readSync(fd, out, done, Math.min(CHUNK, length - done), offset + done);

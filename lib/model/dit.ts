@@ -8,6 +8,7 @@ import { sincos2dPosEmbed, timestepEmbedding } from './embed';
 import { gate, geluTanh, layerNorm, linear, modulate, multiHeadAttention, patchify, selfAttention, silu, unpatchify } from './layers';
 import { adaLNChunks, Init, ParamSpec, paramSpecs, usesAdaLN } from './params';
 import { Rng } from '../util/rng';
+import { classifierFreeGuidance, GuidanceChannels } from '../diffusion/guidance';
 
 export interface DiT {
   config: DiTConfig;
@@ -183,4 +184,19 @@ export function ditForward(model: DiT, x: tf.Tensor, t: tf.Tensor, y: tf.Tensor)
 export function nullLabel(c: DiTConfig): number {
   if (!hasNullClass(c)) throw new Error(`DiT ${c.name} has no null class (classDropoutProb = 0): guidance needs one`);
   return c.numClasses;
+}
+
+/**
+ * DiT.forward_with_cfg: one batched pass over the conditional and null labels, noise
+ * channels guided as eps_u + s * (eps_c - eps_u). channels 'first3' is the published
+ * sampler (guides channels 0..2 only); 'all' is the standard form. Scale 1 skips the
+ * unconditional pass.
+ */
+export function forwardWithCfg(
+  model: DiT, x: tf.Tensor, t: tf.Tensor, y: tf.Tensor, cfgScale: number, channels: GuidanceChannels = 'first3',
+): tf.Tensor4D {
+  const guided = classifierFreeGuidance((xx, tt, yy) => ditForward(model, xx, tt, yy), {
+    y, nullLabel: nullLabel(model.config), cfgScale, channels, dataChannels: model.config.inChannels,
+  });
+  return guided(x, t) as tf.Tensor4D;
 }

@@ -1,0 +1,147 @@
+// DiT <-> PyTorch-style state_dicts: load published checkpoints (.pt, .safetensors)
+// with per-tensor shape checks, save to safetensors, infer the architecture.
+import * as tf from '@tensorflow/tfjs-core';
+import { HostArray, toFloat32 } from '../io/array';
+import { readTensorFile } from '../io/checkpoint';
+import { writeSafetensors } from '../io/safetensors';
+import { DiTConfig, PAPER_SIZES, MINI_SIZES, Variant, validateConfig } from './config';
+import { createDiT, DiT } from './dit';
+import { ParamSpec, paramSpecs } from './params';
+
+const shapeStr = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+/** Torch-layout values -> the kit's layout (see params.ts Layout). */
+function toKitLayout(spec: ParamSpec, data: Float32Array): Float32Array {
+  if (spec.layout === 'plain') return data;
+  // linear [out, in] -> [in, out]; conv [D, C, p, p] = [D, C*p*p] -> [C*p*p, D]
+  const rows = spec.torchShape[0];
+  const cols = data.length / rows;
+  return transpose2d(data, rows, cols);
+}
+
+/** The kit's layout -> torch layout. */
+function toTorchLayout(spec: ParamSpec, data: Float32Array): Float32Array {
+  if (spec.layout === 'plain') return data;
+  const [rows, cols] = spec.shape;
+  return transpose2d(data, rows, cols);
+}
+
+function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
+  return out;
+}
+
+/**
+ * Loads a state_dict into `model`. Every key must be present with its PyTorch shape;
+ * one error lists all missing, unexpected and mismatched keys.
+ */
+export function loadStateDict(model: DiT, tensors: Record<string, HostArray>, source = 'state_dict'): void {
+  const specs = paramSpecs(model.config);
+  const missing: string[] = [];
+  const mismatched: string[] = [];
+  const known = new Set(specs.map((s) => s.name));
+  const unexpected = Object.keys(tensors).filter((k) => !known.has(k));
+  for (const spec of specs) {
+    const t = tensors[spec.name];
+    if (!t) missing.push(spec.name);
+    else if (t.shape.length !== spec.torchShape.length || t.shape.some((d, i) => d !== spec.torchShape[i])) {
+      mismatched.push(`${spec.name}: checkpoint ${shapeStr(t.shape)} vs model ${shapeStr(spec.torchShape)}`);
+    }
+  }
+  if (missing.length || unexpected.length || mismatched.length) {
+    const parts = [`${source} does not fit ${model.config.name} (${model.config.variant})`];
+    if (missing.length) parts.push(`missing keys (${missing.length}): ${missing.join(', ')}`);
+    if (unexpected.length) parts.push(`unexpected keys (${unexpected.length}): ${unexpected.join(', ')}`);
+    if (mismatched.length) parts.push(`shape mismatches (${mismatched.length}): ${mismatched.join('; ')}`);
+    throw new Error(parts.join('\n  '));
+  }
+  for (const spec of specs) {
+    const values = toKitLayout(spec, toFloat32(tensors[spec.name]));
+    model.params[spec.name].assign(tf.tensor(values, spec.shape, 'float32'));
+  }
+}
+
+/** The model's parameters as a PyTorch-layout state_dict (float32). */
+export function stateDict(model: DiT): Record<string, HostArray> {
+  const out: Record<string, HostArray> = {};
+  for (const spec of paramSpecs(model.config)) {
+    const data = toTorchLayout(spec, model.params[spec.name].dataSync() as Float32Array);
+    out[spec.name] = { dtype: 'float32', shape: spec.torchShape.slice(), data };
+  }
+  return out;
+}
+
+/** Saves a DiT to .safetensors with its config in the metadata (atomic write). */
+export function saveDiT(model: DiT, file: string, metadata: Record<string, string> = {}): void {
+  writeSafetensors(file, stateDict(model), { ...metadata, dit_config: JSON.stringify(model.config) });
+}
+
+export interface InferredArchitecture {
+  /** Everything that the tensors determine; numHeads is a guess (not in the weights). */
+  config: DiTConfig;
+  headsGuessed: boolean;
+}
+
+/** Infers a DiT config from a state_dict's keys and shapes. */
+export function inferConfig(tensors: Record<string, HostArray>, name = 'checkpoint'): InferredArchitecture {
+  const need = (k: string): HostArray => {
+    const t = tensors[k];
+    if (!t) throw new Error(`${name}: not a DiT state_dict (no '${k}')`);
+    return t;
+  };
+  const proj = need('x_embedder.proj.weight'); // [D, C, p, p]
+  if (proj.shape.length !== 4) throw new Error(`${name}: x_embedder.proj.weight should be 4-D, got ${shapeStr(proj.shape)}`);
+  const [D, C, p] = proj.shape;
+  const T = need('pos_embed').shape[1];
+  const grid = Math.round(Math.sqrt(T));
+  const table = need('y_embedder.embedding_table.weight').shape[0];
+  const finalOut = need('final_layer.linear.weight').shape[0];
+  let depth = 0;
+  while (tensors[`blocks.${depth}.attn.qkv.weight`]) depth++;
+  const fc1 = need('blocks.0.mlp.fc1.weight').shape[0];
+  let variant: Variant = 'in-context';
+  const ada = tensors['blocks.0.adaLN_modulation.1.weight'];
+  if (ada) variant = ada.shape[0] === 6 * D ? 'adaln-zero' : 'adaln';
+  else if (tensors['blocks.0.cross_attn.q.weight']) variant = 'cross-attention';
+  // Heads are not stored in the weights: match the paper's / mini family's width, else 64-wide heads.
+  const known = [...Object.values(PAPER_SIZES), ...Object.values(MINI_SIZES)].find((s) => s.hiddenSize === D);
+  const numHeads = known ? known.numHeads : Math.max(1, Math.round(D / 64));
+  const learnSigma = finalOut === p * p * 2 * C;
+  const config = validateConfig({
+    name,
+    variant,
+    inputSize: grid * p,
+    inChannels: C,
+    patchSize: p,
+    hiddenSize: D,
+    depth,
+    numHeads,
+    mlpRatio: fc1 / D,
+    // The published label table has a null row for classifier-free guidance.
+    numClasses: table - 1,
+    classDropoutProb: 0.1,
+    learnSigma,
+  });
+  return { config, headsGuessed: !known };
+}
+
+/**
+ * Reads a DiT from a .pt / .pth / .safetensors file. With `config`, the file must fit
+ * it exactly; without, a config stored in safetensors metadata or inferred from the
+ * tensors is used.
+ */
+export function loadDiT(file: string, config?: DiTConfig): DiT {
+  const { tensors, metadata } = readTensorFile(file);
+  let cfg = config;
+  if (!cfg && metadata?.dit_config) cfg = validateConfig(JSON.parse(metadata.dit_config));
+  if (!cfg) cfg = inferConfig(tensors, file).config;
+  const model = createDiT(cfg, 0);
+  try {
+    loadStateDict(model, tensors, file);
+  } catch (err) {
+    for (const v of Object.values(model.params)) v.dispose();
+    throw err;
+  }
+  return model;
+}
