@@ -11,6 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # Debian packages the kit uses. Only missing ones are installed.
 DEBS=(
   jupyter-notebook jupyter-nbconvert python3-ipykernel   # notebooks (tslab kernel runs inside Jupyter)
+  libopenblas-dev                                        # sgemm for the native CPU backend (native/)
 )
 missing=()
 for p in "${DEBS[@]}"; do
@@ -30,6 +31,12 @@ if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install 
 echo "[setup] tslab kernel"
 npx --no-install tslab install --python /usr/bin/python3 >/dev/null
 jupyter kernelspec list | grep -E '^\s*(tslab|jslab)' || { echo "[setup] tslab kernel did not register" >&2; exit 1; }
+
+echo "[setup] native CPU backend (native/build.sh)"
+if ! bash native/build.sh; then
+  echo "[setup] WARNING: the native CPU backend did not build (see above); the kit will run on the" \
+       "slower wasm backend. Fix the cause and run: npm run build:native" >&2
+fi
 
 echo "[setup] building the kit"
 npm run build --silent

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 // Each case runs in a fresh process: the backend is chosen once per process.
@@ -12,14 +13,40 @@ function pick(env: Record<string, string>): { code: number | null; out: string; 
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-test('default backend without tfjs-node bindings is wasm, and the choice is logged', () => {
+const nativeBuilt = fs.existsSync(path.join(__dirname, '..', '..', 'native', 'build', 'ditnative.node'));
+
+test('default backend without tfjs-node bindings is native (addon built) or wasm, and the choice is logged', () => {
   const r = pick({ DIT_BACKEND: '' });
   assert.equal(r.code, 0, r.err);
   const info = JSON.parse(r.out);
   assert.equal(info.name, info.active);
   // On a machine where tfjs-node(-gpu) installs, 'tensorflow' is the right answer.
-  assert.ok(['wasm', 'tensorflow'].includes(info.name), r.out);
+  assert.ok([nativeBuilt ? 'native' : 'wasm', 'tensorflow'].includes(info.name), r.out);
   assert.match(r.err, /\[dit\] backend: /);
+});
+
+test('without the native addon the kit runs on wasm and says once how to build it', () => {
+  const r = pick({ DIT_BACKEND: '', DIT_NATIVE_ADDON: '/nonexistent/ditnative.node' });
+  assert.equal(r.code, 0, r.err);
+  const info = JSON.parse(r.out);
+  assert.ok(['wasm', 'tensorflow'].includes(info.name), r.out);
+  if (info.name === 'wasm') {
+    assert.equal(r.err.match(/native CPU backend unavailable/g)?.length, 1, r.err);
+    assert.match(r.err, /\/nonexistent\/ditnative\.node is not built.*npm run build:native/);
+  }
+});
+
+test('DIT_BACKEND=native without the addon is a clear error', () => {
+  const r = pick({ DIT_BACKEND: 'native', DIT_NATIVE_ADDON: '/nonexistent/ditnative.node' });
+  assert.equal(r.code, 3);
+  assert.match(r.err, /backend 'native' was requested.*not built.*build:native/);
+});
+
+test('DIT_BACKEND=native runs on the addon when it is built', { skip: nativeBuilt ? false : 'native addon not built (npm run build:native)' }, () => {
+  const r = pick({ DIT_BACKEND: 'native' });
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(JSON.parse(r.out), { name: 'native', active: 'native' });
+  assert.match(r.err, /backend: native .*OpenBLAS threads=1/);
 });
 
 test('DIT_BACKEND overrides the choice', () => {

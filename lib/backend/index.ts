@@ -1,9 +1,12 @@
 // One place decides which tfjs backend runs the kit (issue 2).
 // Order: DIT_BACKEND override, else the TensorFlow C++ backend when
-// @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node loads, else the fastest CPU
-// backend available (wasm). No other module depends on a particular backend.
+// @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node loads, else the kit's native CPU
+// backend (native/ addon: OpenBLAS + vector loops) when built, else wasm, else cpu.
+// No other module depends on a particular backend.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { registerNativeBackend, nativeLoadError, nativeAddon } from './native';
+import { BUILD_COMMAND } from './native_addon';
 // Bare tfjs-core registers no gradients; the @tensorflow/tfjs bundle does (and the chained ops).
 import '@tensorflow/tfjs';
 
@@ -16,7 +19,7 @@ export interface BackendInfo {
   details: string[];
 }
 
-const KNOWN = ['tensorflow', 'wasm', 'cpu'] as const;
+const KNOWN = ['tensorflow', 'native', 'wasm', 'cpu'] as const;
 let current: BackendInfo | null = null;
 let pending: Promise<BackendInfo> | null = null;
 /** Hooks run after the backend is set, e.g. the native CPU kernels (issue 3). */
@@ -35,6 +38,15 @@ function tryRequire(name: string): boolean {
   }
 }
 
+let warnedNoNative = false;
+/** Says once per process, on stderr, that the native CPU backend is missing and how to build it. */
+function warnNoNative(): void {
+  if (warnedNoNative || process.env.DIT_QUIET) return;
+  warnedNoNative = true;
+  process.stderr.write(`[dit] native CPU backend unavailable (${nativeLoadError()}); ` +
+    `running on a slower backend. Build it with: ${BUILD_COMMAND}\n`);
+}
+
 /** Loads the TensorFlow C++ bindings if installed; true when a 'tensorflow' backend is registered. */
 function loadTensorflowBinding(): string | null {
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
@@ -50,6 +62,7 @@ async function activate(name: string): Promise<boolean> {
     if (!tryRequire('@tensorflow/tfjs-backend-wasm')) return false;
   }
   if (name === 'tensorflow' && loadTensorflowBinding() == null) return false;
+  if (name === 'native' && !registerNativeBackend()) return false;
   try {
     return await tf.setBackend(name);
   } catch {
@@ -65,18 +78,26 @@ async function choose(requested?: string): Promise<BackendInfo> {
       throw new Error(`DIT_BACKEND='${want}' is not a backend the kit knows; use one of ${KNOWN.join(', ')}`);
     }
     if (!(await activate(want))) {
-      throw new Error(`backend '${want}' was requested (DIT_BACKEND) but could not be started here`);
+      const why = want === 'native' ? `: ${nativeLoadError()}; build it with: ${BUILD_COMMAND}` : '';
+      throw new Error(`backend '${want}' was requested (DIT_BACKEND) but could not be started here${why}`);
     }
     info = { name: want, reason: 'DIT_BACKEND', details: [] };
   } else if (await activate('tensorflow')) {
     info = { name: 'tensorflow', reason: 'tfjs-node bindings loaded', details: [] };
+  } else if (await activate('native')) {
+    info = { name: 'native', reason: 'no tfjs-node bindings; native CPU kernels (OpenBLAS) loaded', details: [] };
   } else if (await activate('wasm')) {
-    info = { name: 'wasm', reason: 'no tfjs-node bindings; wasm is the fastest CPU backend here', details: [] };
+    warnNoNative();
+    info = { name: 'wasm', reason: 'no tfjs-node bindings and no native addon; wasm is the fastest CPU backend here', details: [] };
   } else {
+    warnNoNative();
     await tf.setBackend('cpu');
     info = { name: 'cpu', reason: 'fallback: wasm could not start', details: [] };
   }
   await tf.ready();
+  if (info.name === 'native') {
+    info.details.push(`OpenBLAS threads=${nativeAddon().getThreads()}`, nativeAddon().blasConfig());
+  }
   for (const hook of afterInitHooks) await hook(info);
   return info;
 }

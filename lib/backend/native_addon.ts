@@ -1,0 +1,61 @@
+// Loads native/build/ditnative.node (built by native/build.sh). Kept apart from the backend so
+// tests and benchmarks can ask "is the addon here, and if not, why" without registering it.
+import * as fs from 'fs';
+import * as path from 'path';
+import { repoRoot } from '../util/paths';
+
+/** The addon's functions. All arrays are float32 and are read/written in place (zero copy). */
+export interface NativeAddon {
+  /** out[i] = op(a[i % batchA]) @ op(b[i % batchB]); out is [batchOut, M, N]; trans* are 0/1. */
+  matmul(a: Float32Array, b: Float32Array, out: Float32Array, batchA: number, batchB: number,
+    batchOut: number, M: number, N: number, K: number, transA: number, transB: number): void;
+  /** dst[dOff + sum i_k dStrides_k] = src[sOff + sum i_k sStrides_k] over all i < shape. */
+  copy(src: Float32Array, srcOffset: number, srcStrides: number[], dst: Float32Array,
+    dstOffset: number, dstStrides: number[], shape: number[]): void;
+  /** out (contiguous, shape) = a op b with per-operand strides (0 = broadcast). */
+  binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, shape: number[],
+    aStrides: number[], bStrides: number[]): void;
+  unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;
+  /** x is [outer, r, inner]; out is [outer, inner]. */
+  reduce(op: number, x: Float32Array, out: Float32Array, outer: number, r: number, inner: number): void;
+  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
+  geluTanhGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  setThreads(n: number): void;
+  getThreads(): number;
+  blasConfig(): string;
+}
+
+export const BUILD_COMMAND = 'npm run build:native   (or: bash native/build.sh; needs gcc and libopenblas-dev)';
+
+let loaded: { addon: NativeAddon | null; error: string; file: string } | null = null;
+
+/** Path of the built addon (it may not exist). DIT_NATIVE_ADDON overrides, for tests. */
+export function addonPath(): string {
+  return process.env.DIT_NATIVE_ADDON || path.join(repoRoot(), 'native', 'build', 'ditnative.node');
+}
+
+/** The addon, or null with the reason in nativeLoadError(). Loads once per process. */
+export function loadNativeAddon(): NativeAddon | null {
+  if (loaded) return loaded.addon;
+  const file = addonPath();
+  if (!fs.existsSync(file)) {
+    loaded = { addon: null, error: `${file} is not built`, file };
+    return null;
+  }
+  try {
+    const addon = require(file) as NativeAddon;
+    if (typeof addon.matmul !== 'function') throw new Error('it has no matmul export (stale build?)');
+    // One BLAS thread: on the shared 2-vCPU machines two threads were slower at DiT sizes.
+    const threads = Number(process.env.DIT_NATIVE_THREADS || 1);
+    addon.setThreads(Number.isFinite(threads) && threads >= 1 ? Math.floor(threads) : 1);
+    loaded = { addon, error: '', file };
+  } catch (err) {
+    loaded = { addon: null, error: `${file} failed to load: ${(err as Error).message}`, file };
+  }
+  return loaded.addon;
+}
+
+/** Why loadNativeAddon() returned null ('' when it loaded or was not tried). */
+export function nativeLoadError(): string {
+  return loaded?.error ?? '';
+}

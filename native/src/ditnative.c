@@ -1,0 +1,427 @@
+// ditnative: float32 CPU kernels for the kit's 'native' tfjs backend (lib/backend/native.ts).
+// Every function works in place on Float32Arrays handed over by JS (zero copy): inputs are
+// read, the output array (allocated by JS) is written. Shapes and strides arrive already
+// simplified by the JS side (size-1 dims dropped, mergeable dims merged), so loops here stay
+// small. Matrix products go to OpenBLAS; transcendental loops live in vmath.c (fast-math TU).
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmath.h"
+
+#define MAXD 8
+
+// ---- argument helpers -------------------------------------------------------------------
+
+#define GET_ARGS(N)                                                                     \
+  napi_value argv[N];                                                                   \
+  size_t argc = N;                                                                      \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < N) {    \
+    napi_throw_error(env, NULL, "ditnative: expected " #N " arguments");                 \
+    return NULL;                                                                        \
+  }
+
+static int f32(napi_env env, napi_value v, float **p, size_t *n) {
+  napi_typedarray_type t;
+  size_t len;
+  void *data;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &t, &len, &data, &ab, &off) != napi_ok || t != napi_float32_array) {
+    napi_throw_type_error(env, NULL, "ditnative: expected a Float32Array");
+    return 0;
+  }
+  *p = (float *)data;
+  if (n) *n = len;
+  return 1;
+}
+
+static int num(napi_env env, napi_value v, double *out) {
+  if (napi_get_value_double(env, v, out) != napi_ok) {
+    napi_throw_type_error(env, NULL, "ditnative: expected a number");
+    return 0;
+  }
+  return 1;
+}
+
+static int inum(napi_env env, napi_value v, long *out) {
+  double d;
+  if (!num(env, v, &d)) return 0;
+  *out = (long)d;
+  return 1;
+}
+
+// Reads a plain JS array of integers (shape or strides) into out[]; returns its length or -1.
+static int longs(napi_env env, napi_value v, long *out) {
+  uint32_t n;
+  if (napi_get_array_length(env, v, &n) != napi_ok || n > MAXD) {
+    napi_throw_type_error(env, NULL, "ditnative: expected an array of at most 8 integers");
+    return -1;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e;
+    double d;
+    if (napi_get_element(env, v, i, &e) != napi_ok || napi_get_value_double(env, e, &d) != napi_ok) {
+      napi_throw_type_error(env, NULL, "ditnative: expected an array of integers");
+      return -1;
+    }
+    out[i] = (long)d;
+  }
+  return (int)n;
+}
+
+static int fail(napi_env env, const char *msg) {
+  napi_throw_error(env, NULL, msg);
+  return 0;
+}
+
+// ---- matmul ------------------------------------------------------------------------------
+
+// matmul(a, b, out, batchA, batchB, batchOut, M, N, K, transA, transB)
+// out[i] = op(a[i % batchA]) @ op(b[i % batchB]), all row-major, out is [batchOut, M, N].
+// Transposes are sgemm flags, never copies. When b is shared and a is not transposed, the
+// whole batch is one [batch*M, K] @ [K, N] product (the usual linear layer).
+static napi_value matmul(napi_env env, napi_callback_info info) {
+  GET_ARGS(11);
+  float *a, *b, *c;
+  size_t na, nb, nc;
+  long batchA, batchB, batchOut, M, N, K, ta, tb;
+  if (!f32(env, argv[0], &a, &na) || !f32(env, argv[1], &b, &nb) || !f32(env, argv[2], &c, &nc)) return NULL;
+  if (!inum(env, argv[3], &batchA) || !inum(env, argv[4], &batchB) || !inum(env, argv[5], &batchOut) ||
+      !inum(env, argv[6], &M) || !inum(env, argv[7], &N) || !inum(env, argv[8], &K) ||
+      !inum(env, argv[9], &ta) || !inum(env, argv[10], &tb))
+    return NULL;
+  if ((size_t)(batchA * M * K) > na || (size_t)(batchB * K * N) > nb || (size_t)(batchOut * M * N) > nc) {
+    fail(env, "matmul: array too small for the given shape");
+    return NULL;
+  }
+  if (M == 0 || N == 0) return NULL;
+  if (K == 0) {
+    memset(c, 0, sizeof(float) * batchOut * M * N);
+    return NULL;
+  }
+  CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+  int lda = ta ? M : K, ldb = tb ? K : N;
+  if (batchB == 1 && !ta && batchA == batchOut) {
+    cblas_sgemm(CblasRowMajor, TA, TB, batchOut * M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, N);
+    return NULL;
+  }
+  for (long i = 0; i < batchOut; i++) {
+    const float *ai = a + (i % batchA) * M * K, *bi = b + (i % batchB) * K * N;
+    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, ai, lda, bi, ldb, 0.0f, c + i * M * N, N);
+  }
+  return NULL;
+}
+
+// ---- strided iteration -------------------------------------------------------------------
+
+// Calls body(pa, pb, po, n, sa, sb, so) for every innermost run of an nd-dim iteration
+// (shape[nd-1] elements) with per-operand strides; the outer dims are walked odometer style.
+#define ITERATE3(nd, shape, sa, sb, so, A0, B0, O0, BODY)                                   \
+  do {                                                                                     \
+    long idx_[MAXD] = {0};                                                                 \
+    long outer_ = 1;                                                                       \
+    for (int k_ = 0; k_ < (nd) - 1; k_++) outer_ *= shape[k_];                             \
+    long n = (nd) > 0 ? shape[(nd) - 1] : 1;                                               \
+    long ia = (nd) > 0 ? sa[(nd) - 1] : 0, ib = (nd) > 0 ? sb[(nd) - 1] : 0,               \
+         io = (nd) > 0 ? so[(nd) - 1] : 0;                                                 \
+    const float *pa = (A0);                                                                \
+    const float *pb = (B0);                                                                \
+    float *po = (O0);                                                                      \
+    (void)pb;                                                                              \
+    (void)ib;                                                                              \
+    (void)io;                                                                              \
+    for (long o_ = 0; o_ < outer_; o_++) {                                                 \
+      BODY;                                                                                \
+      for (int k_ = (nd) - 2; k_ >= 0; k_--) {                                             \
+        idx_[k_]++;                                                                        \
+        pa += sa[k_];                                                                      \
+        pb += sb[k_];                                                                      \
+        po += so[k_];                                                                      \
+        if (idx_[k_] < shape[k_]) break;                                                   \
+        pa -= sa[k_] * shape[k_];                                                          \
+        pb -= sb[k_] * shape[k_];                                                          \
+        po -= so[k_] * shape[k_];                                                          \
+        idx_[k_] = 0;                                                                      \
+      }                                                                                    \
+    }                                                                                      \
+  } while (0)
+
+// copy(src, srcOffset, srcStrides, dst, dstOffset, dstStrides, shape)
+// dst[dOff + sum i_k*ds_k] = src[sOff + sum i_k*ss_k]: transpose, slice, concat, tile, pad.
+static napi_value copy(napi_env env, napi_callback_info info) {
+  GET_ARGS(7);
+  float *src, *dst;
+  size_t ns, nd_;
+  long soff, doff, ss[MAXD], ds[MAXD], shape[MAXD];
+  if (!f32(env, argv[0], &src, &ns) || !inum(env, argv[1], &soff) || !f32(env, argv[3], &dst, &nd_) ||
+      !inum(env, argv[4], &doff))
+    return NULL;
+  int n1 = longs(env, argv[2], ss), n2 = longs(env, argv[5], ds), nd = longs(env, argv[6], shape);
+  if (n1 < 0 || n2 < 0 || nd < 0) return NULL;
+  if (n1 != nd || n2 != nd) {
+    fail(env, "copy: shape and strides differ in length");
+    return NULL;
+  }
+  for (int k = 0; k < nd; k++)
+    if (shape[k] == 0) return NULL;
+  ITERATE3(nd, shape, ss, ss, ds, src + soff, src + soff, dst + doff, {
+    if (ia == 1 && io == 1) {
+      memcpy(po, pa, sizeof(float) * n);
+    } else if (ia == 0) {
+      float v = pa[0];
+      for (long i = 0; i < n; i++) po[i * io] = v;
+    } else {
+      for (long i = 0; i < n; i++) po[i * io] = pa[i * ia];
+    }
+  });
+  return NULL;
+}
+
+// ---- elementwise binary ops with broadcasting ---------------------------------------------
+
+enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_SQDIFF, B_COUNT };
+
+#define BIN_CASES(EXPR)                                                        \
+  if (ia == 1 && ib == 1) {                                                    \
+    for (long i = 0; i < n; i++) {                                             \
+      float x = pa[i], y = pb[i];                                              \
+      po[i] = (EXPR);                                                          \
+    }                                                                          \
+  } else if (ia == 1 && ib == 0) {                                             \
+    float y = pb[0];                                                           \
+    for (long i = 0; i < n; i++) {                                             \
+      float x = pa[i];                                                         \
+      po[i] = (EXPR);                                                          \
+    }                                                                          \
+  } else if (ia == 0 && ib == 1) {                                             \
+    float x = pa[0];                                                           \
+    for (long i = 0; i < n; i++) {                                             \
+      float y = pb[i];                                                         \
+      po[i] = (EXPR);                                                          \
+    }                                                                          \
+  } else {                                                                     \
+    for (long i = 0; i < n; i++) {                                             \
+      float x = pa[i * ia], y = pb[i * ib];                                    \
+      po[i] = (EXPR);                                                          \
+    }                                                                          \
+  }
+
+// NaN-propagating max/min like tfjs (a NaN on either side gives NaN).
+static inline float fmax_nan(float x, float y) { return (x != x || y != y) ? NAN : (x > y ? x : y); }
+static inline float fmin_nan(float x, float y) { return (x != x || y != y) ? NAN : (x < y ? x : y); }
+
+// binary(op, a, b, out, shape, aStrides, bStrides); out is contiguous with the given shape.
+static napi_value binary(napi_env env, napi_callback_info info) {
+  GET_ARGS(7);
+  long op, shape[MAXD], sa[MAXD], sb[MAXD], so[MAXD];
+  float *a, *b, *o;
+  if (!inum(env, argv[0], &op) || !f32(env, argv[1], &a, NULL) || !f32(env, argv[2], &b, NULL) ||
+      !f32(env, argv[3], &o, NULL))
+    return NULL;
+  int nd = longs(env, argv[4], shape), n1 = longs(env, argv[5], sa), n2 = longs(env, argv[6], sb);
+  if (nd < 0 || n1 < 0 || n2 < 0) return NULL;
+  if (n1 != nd || n2 != nd || op < 0 || op >= B_COUNT) {
+    fail(env, "binary: bad op or strides");
+    return NULL;
+  }
+  long s = 1;
+  for (int k = nd - 1; k >= 0; k--) {
+    if (shape[k] == 0) return NULL;
+    so[k] = s;
+    s *= shape[k];
+  }
+  ITERATE3(nd, shape, sa, sb, so, a, b, o, {
+    switch (op) {
+      case B_ADD: BIN_CASES(x + y) break;
+      case B_SUB: BIN_CASES(x - y) break;
+      case B_MUL: BIN_CASES(x * y) break;
+      case B_DIV: BIN_CASES(x / y) break;
+      case B_MAX: BIN_CASES(fmax_nan(x, y)) break;
+      case B_MIN: BIN_CASES(fmin_nan(x, y)) break;
+      case B_SQDIFF: BIN_CASES((x - y) * (x - y)) break;
+    }
+  });
+  return NULL;
+}
+
+// ---- elementwise unary ops ---------------------------------------------------------------
+
+// Plain-arithmetic unary ops (codes below U_FAST_FIRST), with tfjs' NaN behaviour.
+static int simple_unary(int op, const float *x, float *o, long n, float alpha) {
+  switch (op) {
+    case U_NEG: for (long i = 0; i < n; i++) o[i] = -x[i]; return 1;
+    case U_SQUARE: for (long i = 0; i < n; i++) o[i] = x[i] * x[i]; return 1;
+    case U_SQRT: for (long i = 0; i < n; i++) o[i] = sqrtf(x[i]); return 1;
+    case U_RSQRT: for (long i = 0; i < n; i++) o[i] = 1.0f / sqrtf(x[i]); return 1;
+    case U_RECIPROCAL: for (long i = 0; i < n; i++) o[i] = 1.0f / x[i]; return 1;
+    case U_ABS: for (long i = 0; i < n; i++) o[i] = fabsf(x[i]); return 1;
+    case U_RELU: for (long i = 0; i < n; i++) o[i] = x[i] < 0.0f ? 0.0f : x[i]; return 1;
+    case U_STEP: for (long i = 0; i < n; i++) o[i] = x[i] != x[i] ? x[i] : (x[i] > 0.0f ? 1.0f : alpha); return 1;
+    case U_LEAKYRELU: for (long i = 0; i < n; i++) o[i] = x[i] < 0.0f ? alpha * x[i] : x[i]; return 1;
+    case U_RELU6:
+      for (long i = 0; i < n; i++) o[i] = x[i] < 0.0f ? 0.0f : (x[i] > 6.0f ? 6.0f : x[i]);
+      return 1;
+  }
+  return 0;
+}
+
+// unary(op, x, out, alpha): the op codes are listed in vmath.h.
+static napi_value unary(napi_env env, napi_callback_info info) {
+  GET_ARGS(4);
+  long op;
+  double alpha;
+  float *x, *o;
+  size_t nx, no;
+  if (!inum(env, argv[0], &op) || !f32(env, argv[1], &x, &nx) || !f32(env, argv[2], &o, &no) ||
+      !num(env, argv[3], &alpha))
+    return NULL;
+  if (no < nx) {
+    fail(env, "unary: output smaller than input");
+    return NULL;
+  }
+  int done = op < U_FAST_FIRST ? simple_unary((int)op, x, o, (long)nx, (float)alpha)
+                                : vm_unary((int)op, x, o, (long)nx, (float)alpha);
+  if (!done) fail(env, "unary: unknown op");
+  return NULL;
+}
+
+// ---- reductions --------------------------------------------------------------------------
+
+enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_COUNT };
+
+// reduce(op, x, out, outer, r, inner): out[o, i] = reduce_j x[o, j, i] (x is [outer, r, inner]).
+static napi_value reduce(napi_env env, napi_callback_info info) {
+  GET_ARGS(6);
+  long op, outer, r, inner;
+  float *x, *out;
+  size_t nx, no;
+  if (!inum(env, argv[0], &op) || !f32(env, argv[1], &x, &nx) || !f32(env, argv[2], &out, &no) ||
+      !inum(env, argv[3], &outer) || !inum(env, argv[4], &r) || !inum(env, argv[5], &inner))
+    return NULL;
+  if ((size_t)(outer * r * inner) > nx || (size_t)(outer * inner) > no || op < 0 || op >= R_COUNT) {
+    fail(env, "reduce: bad op or sizes");
+    return NULL;
+  }
+  for (long o = 0; o < outer; o++) {
+    const float *xo = x + o * r * inner;
+    float *dst = out + o * inner;
+    if (inner == 1) {
+      if (op == R_SUM || op == R_MEAN) {
+        float acc = 0.0f;
+        for (long j = 0; j < r; j++) acc += xo[j];
+        dst[0] = op == R_MEAN ? acc / (float)r : acc;
+      } else {
+        float acc = op == R_MAX ? -INFINITY : INFINITY;
+        int nan = 0;
+        if (op == R_MAX)
+          for (long j = 0; j < r; j++) acc = xo[j] > acc ? xo[j] : acc;
+        else
+          for (long j = 0; j < r; j++) acc = xo[j] < acc ? xo[j] : acc;
+        for (long j = 0; j < r; j++) nan |= xo[j] != xo[j];
+        dst[0] = nan ? NAN : acc;
+      }
+      continue;
+    }
+    memcpy(dst, xo, sizeof(float) * inner);
+    for (long j = 1; j < r; j++) {
+      const float *row = xo + j * inner;
+      if (op == R_SUM || op == R_MEAN)
+        for (long i = 0; i < inner; i++) dst[i] += row[i];
+      else if (op == R_MAX)
+        for (long i = 0; i < inner; i++) dst[i] = fmax_nan(dst[i], row[i]);
+      else
+        for (long i = 0; i < inner; i++) dst[i] = fmin_nan(dst[i], row[i]);
+    }
+    if (op == R_MEAN) {
+      float s = 1.0f / (float)r;
+      for (long i = 0; i < inner; i++) dst[i] *= s;
+    }
+  }
+  return NULL;
+}
+
+// geluTanhGrad(x, dy, dx): dx = dy * d/dx [0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))].
+static napi_value gelu_tanh_grad(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  float *x, *dy, *dx;
+  size_t nx, ny, nd;
+  if (!f32(env, argv[0], &x, &nx) || !f32(env, argv[1], &dy, &ny) || !f32(env, argv[2], &dx, &nd)) return NULL;
+  if (ny < nx || nd < nx) {
+    fail(env, "geluTanhGrad: arrays differ in size");
+    return NULL;
+  }
+  vm_gelu_tanh_grad(x, dy, dx, (long)nx);
+  return NULL;
+}
+
+// softmax(x, out, rows, cols): softmax over the last axis.
+static napi_value softmax(napi_env env, napi_callback_info info) {
+  GET_ARGS(4);
+  float *x, *o;
+  size_t nx, no;
+  long rows, cols;
+  if (!f32(env, argv[0], &x, &nx) || !f32(env, argv[1], &o, &no) || !inum(env, argv[2], &rows) ||
+      !inum(env, argv[3], &cols))
+    return NULL;
+  if ((size_t)(rows * cols) > nx || (size_t)(rows * cols) > no) {
+    fail(env, "softmax: arrays too small");
+    return NULL;
+  }
+  vm_softmax(x, o, rows, cols);
+  return NULL;
+}
+
+// ---- setup -------------------------------------------------------------------------------
+
+static napi_value set_threads(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  long n;
+  if (!inum(env, argv[0], &n)) return NULL;
+  if (n < 1) n = 1;
+  openblas_set_num_threads((int)n);
+  return NULL;
+}
+
+static napi_value get_threads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value v;
+  napi_create_int32(env, openblas_get_num_threads(), &v);
+  return v;
+}
+
+static napi_value blas_config(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value v;
+  const char *s = openblas_get_config();
+  napi_create_string_utf8(env, s ? s : "unknown", NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+#define EXPORT(name, fn)                                                             \
+  do {                                                                               \
+    napi_value f_;                                                                   \
+    if (napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &f_) != napi_ok || \
+        napi_set_named_property(env, exports, name, f_) != napi_ok)                  \
+      return NULL;                                                                   \
+  } while (0)
+
+static napi_value init(napi_env env, napi_value exports) {
+  EXPORT("matmul", matmul);
+  EXPORT("copy", copy);
+  EXPORT("binary", binary);
+  EXPORT("unary", unary);
+  EXPORT("reduce", reduce);
+  EXPORT("softmax", softmax);
+  EXPORT("geluTanhGrad", gelu_tanh_grad);
+  EXPORT("setThreads", set_threads);
+  EXPORT("getThreads", get_threads);
+  EXPORT("blasConfig", blas_config);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

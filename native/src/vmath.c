@@ -1,0 +1,66 @@
+// See vmath.h. Built with -ffast-math (native/build.sh): loops over expf/tanhf/... become
+// calls to libmvec's 8-wide versions.
+#include "vmath.h"
+
+#include <float.h>
+#include <math.h>
+
+#define GELU_K 0.7978845608028654f // sqrt(2/pi)
+#define GELU_C 0.044715f
+
+int vm_unary(int op, const float *x, float *o, long n, float alpha) {
+  switch (op) {
+    case U_EXP: for (long i = 0; i < n; i++) o[i] = expf(x[i]); return 1;
+    case U_LOG: for (long i = 0; i < n; i++) o[i] = logf(x[i]); return 1;
+    case U_TANH: for (long i = 0; i < n; i++) o[i] = tanhf(x[i]); return 1;
+    case U_SIGMOID: for (long i = 0; i < n; i++) o[i] = 1.0f / (1.0f + expf(-x[i])); return 1;
+    case U_SIN: for (long i = 0; i < n; i++) o[i] = sinf(x[i]); return 1;
+    case U_COS: for (long i = 0; i < n; i++) o[i] = cosf(x[i]); return 1;
+    case U_SOFTPLUS: {
+      // Same thresholds as tfjs: exp(x) below log(eps)+2, x above -(log(eps)+2).
+      const float th = logf(FLT_EPSILON) + 2.0f;
+      for (long i = 0; i < n; i++) {
+        float v = x[i], e = expf(v);
+        o[i] = v < th ? e : (v > -th ? v : logf(e + 1.0f));
+      }
+      return 1;
+    }
+    case U_LOG1P: for (long i = 0; i < n; i++) o[i] = log1pf(x[i]); return 1;
+    case U_EXPM1: for (long i = 0; i < n; i++) o[i] = expm1f(x[i]); return 1;
+    case U_ERF: for (long i = 0; i < n; i++) o[i] = erff(x[i]); return 1;
+    case U_ELU: for (long i = 0; i < n; i++) o[i] = x[i] >= 0.0f ? x[i] : expf(x[i]) - 1.0f; return 1;
+    case U_GELU_TANH:
+      for (long i = 0; i < n; i++) {
+        float v = x[i];
+        o[i] = 0.5f * v * (1.0f + tanhf(GELU_K * (v + GELU_C * v * v * v)));
+      }
+      return 1;
+  }
+  (void)alpha;
+  return 0;
+}
+
+void vm_gelu_tanh_grad(const float *x, const float *dy, float *dx, long n) {
+  for (long i = 0; i < n; i++) {
+    float v = x[i], v2 = v * v;
+    float t = tanhf(GELU_K * (v + GELU_C * v2 * v));
+    dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * GELU_K * (1.0f + 3.0f * GELU_C * v2));
+  }
+}
+
+void vm_softmax(const float *x, float *o, long rows, long cols) {
+  for (long r = 0; r < rows; r++) {
+    const float *xr = x + r * cols;
+    float *orow = o + r * cols;
+    float m = -FLT_MAX;
+    for (long j = 0; j < cols; j++) m = xr[j] > m ? xr[j] : m;
+    float s = 0.0f;
+    for (long j = 0; j < cols; j++) {
+      float e = expf(xr[j] - m);
+      orow[j] = e;
+      s += e;
+    }
+    float inv = 1.0f / s;
+    for (long j = 0; j < cols; j++) orow[j] *= inv;
+  }
+}

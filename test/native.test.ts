@@ -1,0 +1,206 @@
+// The 'native' backend against tfjs' plain 'cpu' backend: every overridden kernel, forward
+// and gradient, on shapes that hit the special cases (transposes, broadcasting, strided
+// views, fallbacks). Skipped, with the reason, when the addon is not built.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs'; // registers the gradients (bare tfjs-core has none)
+import { registerNativeBackend, nativeLoadError } from '../lib/backend/native';
+import { BUILD_COMMAND } from '../lib/backend/native_addon';
+
+const ok = registerNativeBackend();
+const skip = ok ? false : `native addon not built (${nativeLoadError()}); build it with: ${BUILD_COMMAND}`;
+
+// Deterministic inputs (a small LCG), so failures reproduce.
+let seed = 12345;
+function rand(n: number, lo = -2, hi = 2): Float32Array {
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    seed = (seed * 1664525 + 1013904223) >>> 0;
+    v[i] = lo + ((hi - lo) * seed) / 2 ** 32;
+  }
+  return v;
+}
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+type Out = tf.Tensor | tf.Tensor[] | tf.NamedTensorMap;
+function flat(o: Out): tf.Tensor[] {
+  if (o instanceof tf.Tensor) return [o];
+  if (Array.isArray(o)) return o;
+  return Object.keys(o).sort().map((k) => o[k]);
+}
+
+/** Runs f on 'cpu' and on 'native' and checks shapes, dtypes and values agree. */
+function same(f: () => Out, tol = 1e-5, label = ''): void {
+  const run = (backend: string) => {
+    tf.setBackend(backend);
+    return tf.tidy(() => flat(f()).map((t) => ({ shape: t.shape, dtype: t.dtype, values: Array.from(t.dataSync() as Float32Array) })));
+  };
+  const want = run('cpu');
+  const got = run('native');
+  assert.equal(got.length, want.length, `${label}: number of outputs`);
+  want.forEach((w, i) => {
+    const g = got[i];
+    assert.deepEqual(g.shape, w.shape, `${label}[${i}]: shape`);
+    assert.equal(g.dtype, w.dtype, `${label}[${i}]: dtype`);
+    for (let j = 0; j < w.values.length; j++) {
+      const a = g.values[j], b = w.values[j];
+      if (a === b) continue;
+      if (Number.isNaN(b)) {
+        assert.ok(Number.isNaN(a), `${label}[${i}][${j}]: got ${a}, want NaN`);
+        continue;
+      }
+      const err = Math.abs(a - b) / Math.max(1, Math.abs(b));
+      assert.ok(err <= tol, `${label}[${i}][${j}]: got ${a}, want ${b} (rel err ${err})`);
+    }
+  });
+}
+
+/** The gradient of sum(f(xs) * w) with respect to every input, w fixed and random. */
+function grads(f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: Array<[Float32Array, number[]]>): () => tf.Tensor[] {
+  let wv: Float32Array | null = null; // drawn once, shared by both backends' runs
+  return () => {
+    const xs = inputs.map(([v, s]) => tf.tensor(v, s));
+    const probe = f(...xs);
+    wv ??= rand(size(probe.shape));
+    const w = tf.tensor(wv, probe.shape);
+    const g = tf.grads((...ys: tf.Tensor[]) => tf.sum(tf.mul(f(...ys), w)));
+    return [probe, ...g(xs)];
+  };
+}
+
+test('matMul: transposes, batches and batch broadcasting', { skip }, () => {
+  const cases: Array<[number[], number[], boolean, boolean]> = [
+    [[5, 7], [7, 3], false, false], [[7, 5], [7, 3], true, false], [[5, 7], [3, 7], false, true],
+    [[7, 5], [3, 7], true, true], [[4, 5, 7], [4, 7, 3], false, false], [[4, 7, 5], [4, 3, 7], true, true],
+    [[4, 5, 7], [7, 3], false, false], [[4, 7, 5], [7, 3], true, false], [[5, 7], [4, 7, 3], false, false],
+    [[2, 3, 5, 7], [2, 3, 7, 4], false, false], [[2, 3, 5, 7], [2, 3, 4, 7], false, true], [[1, 4], [4, 1], false, false],
+  ];
+  for (const [sa, sb, ta, tb] of cases) {
+    const a = rand(size(sa)), b = rand(size(sb));
+    // tfjs' BatchMatMul gradient does not sum over a broadcast batch: forward only there.
+    const f = (x: tf.Tensor, y: tf.Tensor) => tf.matMul(x, y, ta, tb);
+    const check = sa.length === sb.length ? grads(f, [[a, sa], [b, sb]]) : () => f(tf.tensor(a, sa), tf.tensor(b, sb));
+    same(check, 1e-4, `matMul ${sa} ${sb} ${ta} ${tb}`);
+  }
+  same(() => tf.matMul(tf.zeros([3, 0]), tf.zeros([0, 4])), 0, 'matMul K=0');
+  same(() => tf.matMul(tf.tensor([[1, 2], [3, 4]], undefined, 'int32'), tf.tensor([[5], [6]], undefined, 'int32')), 0, 'int32 falls back');
+});
+
+test('fused matMul with bias and activations', { skip }, () => {
+  const a = rand(6 * 8), b = rand(8 * 5), bias = rand(5), bias2 = rand(6 * 5);
+  for (const activation of ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu'] as const) {
+    same(() => tf.fused.matMul({ a: tf.tensor(a, [6, 8]), b: tf.tensor(b, [8, 5]), bias: tf.tensor(bias, [5]), activation }), 1e-5, activation);
+  }
+  same(() => tf.fused.matMul({ a: tf.tensor(a, [8, 6]), b: tf.tensor(b, [5, 8]), transposeA: true, transposeB: true, bias: tf.tensor(bias2, [6, 5]) }), 1e-5, 'bias [M,N]');
+  same(grads((x, w, c) => tf.fused.matMul({ a: x, b: w, bias: c, activation: 'relu' }), [[a, [6, 8]], [b, [8, 5]], [bias, [5]]]), 1e-4, 'fused grads');
+});
+
+test('binary ops with broadcasting, and their gradients', { skip }, () => {
+  const shapes: Array<[number[], number[]]> = [
+    [[2, 3, 4], [2, 3, 4]], [[2, 3, 4], [4]], [[2, 3, 4], [2, 1, 4]], [[2, 1, 4], [1, 3, 1]], [[2, 3, 4], []],
+    [[], [3, 2]], [[3, 1], [1, 5]], [[1], [1]], [[64, 128], [64, 1]], [[2, 0, 3], [3]],
+  ];
+  const ops: Record<string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
+    add: tf.add, sub: tf.sub, mul: tf.mul, div: tf.div, maximum: tf.maximum, minimum: tf.minimum,
+    squaredDifference: tf.squaredDifference,
+  };
+  for (const [sa, sb] of shapes) {
+    const a = rand(size(sa)), b = rand(size(sb), 0.5, 2); // b away from 0 for div
+    for (const [name, op] of Object.entries(ops)) {
+      // tfjs' gradients of maximum/minimum/squaredDifference do not reduce broadcast dims.
+      const gradOk = ['add', 'sub', 'mul', 'div'].includes(name) || tf.util.arraysEqual(sa, sb);
+      const check = gradOk ? grads(op, [[a, sa], [b, sb]]) : () => op(tf.tensor(a, sa), tf.tensor(b, sb));
+      same(check, 1e-5, `${name} ${sa} ${sb}`);
+    }
+  }
+  same(() => tf.maximum(tf.tensor([NaN, 1, 2]), tf.tensor([0, NaN, 3])), 0, 'NaN propagates');
+  same(() => tf.add(tf.tensor([1, 2], undefined, 'int32'), tf.tensor([3, 4], undefined, 'int32')), 0, 'int32 add falls back');
+  const [n1, n2, n3] = [rand(6), rand(6), rand(6)];
+  same(() => tf.addN([tf.tensor(n1, [2, 3]), tf.tensor(n2, [2, 3]), tf.tensor(n3, [2, 3])]), 1e-6, 'addN');
+});
+
+test('unary ops and their gradients', { skip }, () => {
+  const x = rand(300, -4, 4), pos = rand(300, 0.1, 4), unit = rand(300, -0.9, 0.9);
+  const ops: Array<[string, (t: tf.Tensor) => tf.Tensor, Float32Array]> = [
+    ['neg', tf.neg, x], ['square', tf.square, x], ['sqrt', tf.sqrt, pos], ['rsqrt', tf.rsqrt, pos],
+    ['reciprocal', tf.reciprocal, pos], ['abs', tf.abs, x], ['relu', tf.relu, x], ['relu6', tf.relu6, rand(300, -3, 9)],
+    ['leakyRelu', (t) => tf.leakyRelu(t, 0.3), x], ['step', (t) => tf.step(t, 0.5), x], ['exp', tf.exp, x],
+    ['log', tf.log, pos], ['tanh', tf.tanh, x], ['sigmoid', tf.sigmoid, x], ['sin', tf.sin, x], ['cos', tf.cos, x],
+    ['softplus', tf.softplus, rand(300, -30, 30)], ['log1p', tf.log1p, unit], ['expm1', tf.expm1, x],
+    ['erf', tf.erf, x], ['elu', tf.elu, x],
+  ];
+  for (const [name, op, v] of ops) {
+    // libmvec's vector transcendentals are within a few ulp of the scalar ones.
+    same(grads(op, [[v, [3, 100]]]), 2e-5, name);
+  }
+  same(() => tf.exp(tf.tensor([NaN, Infinity, -Infinity, 100, -100])), 1e-6, 'exp specials');
+  same(() => tf.tanh(tf.tensor([NaN, Infinity, -Infinity, 20, -20])), 1e-6, 'tanh specials');
+  same(() => tf.relu(tf.tensor([NaN, -1, 1])), 0, 'relu NaN');
+});
+
+test('reductions over adjacent and scattered axes', { skip }, () => {
+  const s = [3, 4, 5, 6];
+  const x = rand(size(s));
+  const axes: Array<number | number[] | undefined> = [undefined, -1, 0, 1, 2, [1, 2], [0, 1], [2, 3], [0, 2], [0, 3], [1, 3]];
+  for (const axis of axes) {
+    for (const keepDims of [false, true]) {
+      for (const [name, op] of Object.entries({ sum: tf.sum, mean: tf.mean, max: tf.max, min: tf.min })) {
+        same(grads((t) => op(t, axis, keepDims), [[x, s]]), 1e-5, `${name} ${axis} ${keepDims}`);
+      }
+    }
+  }
+  const x5 = rand(120);
+  same(() => tf.sum(tf.tensor(x5, [3, 1, 5, 1, 8]), [1, 2, 3]), 1e-5, 'size-1 dims between reduced axes');
+  same(() => tf.max(tf.tensor([1, NaN, 3, 4], [2, 2]), 1), 0, 'max NaN');
+  same(() => tf.sum(tf.tensor([1, 2, 3], undefined, 'int32')), 0, 'int32 sum falls back');
+});
+
+test('softmax, logSoftmax and their gradients', { skip }, () => {
+  for (const s of [[7], [4, 9], [2, 3, 64]]) {
+    const x = rand(size(s), -8, 8);
+    same(grads((t) => tf.softmax(t), [[x, s]]), 1e-5, `softmax ${s}`);
+    same(grads((t) => tf.logSoftmax(t), [[x, s]]), 1e-5, `logSoftmax ${s}`);
+  }
+});
+
+test('transpose, slice, split, concat, tile and their gradients', { skip }, () => {
+  const s = [2, 3, 4, 5];
+  const x = rand(size(s));
+  for (const perm of [[0, 1, 2, 3], [0, 2, 1, 3], [3, 2, 1, 0], [1, 0, 3, 2], [0, 1, 3, 2], [2, 0, 3, 1]]) {
+    same(grads((t) => tf.transpose(t, perm), [[x, s]]), 0, `transpose ${perm}`);
+  }
+  for (const [begin, sz] of [[[0, 0, 0, 0], [2, 3, 4, 5]], [[1, 0, 0, 0], [1, 3, 4, 5]], [[0, 1, 1, 2], [2, 2, 3, 3]],
+    [[0, 0, 0, 4], [2, 3, 4, 1]], [[1, 2, 0, 0], [1, 1, 4, 5]], [[0, 0, 2, 0], [-1, -1, -1, -1]]]) {
+    same(grads((t) => tf.slice(t, begin, sz), [[x, s]]), 0, `slice ${begin} ${sz}`);
+  }
+  const x4 = rand(2 * 3 * 4 * 4);
+  for (const [axis, splits] of [[0, 2], [1, [1, 2]], [3, 2], [-1, [3, 1]]] as Array<[number, number | number[]]>) {
+    same(grads((t) => tf.concat(tf.split(t, splits, axis).reverse(), axis), [[x4, [2, 3, 4, 4]]]), 0, `split/concat ${axis}`);
+  }
+  const y = rand(2 * 3 * 4);
+  same(grads((a, b) => tf.concat([a, b, a], 1), [[x, s], [rand(2 * 4 * 5), [2, 1, 4, 5]]]), 0, 'concat 3 inputs');
+  same(grads((t) => tf.tile(t, [2, 1, 3]), [[y, [2, 3, 4]]]), 0, 'tile');
+  same(() => tf.concat([tf.zeros([2, 0]), tf.ones([2, 3])], 1), 0, 'concat with an empty input');
+});
+
+test('a DiT-like block: gradients agree with the cpu backend', { skip }, () => {
+  const B = 2, T = 8, D = 16, H = 2;
+  const inputs: Array<[Float32Array, number[]]> = [
+    [rand(B * T * D), [B, T, D]], [rand(D * 3 * D, -0.3, 0.3), [D, 3 * D]], [rand(D * D, -0.3, 0.3), [D, D]],
+    [rand(B * D), [B, D]],
+  ];
+  same(grads((x, wqkv, wo, c) => {
+    const mean = tf.mean(x, -1, true);
+    const v = tf.mean(tf.square(tf.sub(x, mean)), -1, true);
+    const h = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(v, 1e-6)));
+    const m = tf.add(tf.mul(h, tf.add(1, tf.expandDims(c, 1))), tf.expandDims(c, 1));
+    const qkv = tf.reshape(tf.matMul(tf.reshape(m, [B * T, D]), wqkv), [B, T, 3, H, D / H]);
+    const [q, k, vv] = tf.split(tf.transpose(qkv, [2, 0, 3, 1, 4]), 3, 0).map((t) => tf.squeeze(t, [0]));
+    const att = tf.softmax(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(D / H)));
+    const o = tf.reshape(tf.transpose(tf.matMul(att, vv), [0, 2, 1, 3]), [B * T, D]);
+    const y = tf.matMul(o, wo);
+    return tf.add(x, tf.reshape(tf.mul(y, tf.tanh(y)), [B, T, D]));
+  }, inputs), 1e-4, 'block');
+});
