@@ -84,7 +84,7 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks = NO_GLOBALS, na
     need(8);
     const v = view.getBigUint64(pos, true);
     pos += 8;
-    if (v > BigInt(data.length)) fail(`length ${v} is larger than the pickle`);
+    if (v > BigInt(data.length - pos)) fail(`truncated pickle (needs ${v} more bytes)`);
     return Number(v);
   };
   const bytes = (n: number) => {
@@ -231,13 +231,13 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks = NO_GLOBALS, na
         stack.push(latin1.decode(bytes(u8())));
         break;
       case 0x42: // BINBYTES
-        stack.push(bytes(u32()).slice());
+        stack.push(Uint8Array.from(bytes(u32())));
         break;
       case 0x43: // SHORT_BINBYTES
-        stack.push(bytes(u8()).slice());
+        stack.push(Uint8Array.from(bytes(u8())));
         break;
       case 0x8e: // BINBYTES8
-        stack.push(bytes(u64()).slice());
+        stack.push(Uint8Array.from(bytes(u64())));
         break;
       case 0x29: // EMPTY_TUPLE
         stack.push(new PyTuple([]));

@@ -58,7 +58,8 @@ export function readSafetensorsHeader(src: ByteSource): SafetensorsHeader {
   const file = src.name;
   if (src.size === 0) throw new Error(`${file}: empty file, not a safetensors file`);
   if (src.size < 8) throw new Error(`${file}: truncated safetensors file (${src.size} bytes, no header length)`);
-  const n64 = new DataView(src.read(0, 8).slice().buffer).getBigUint64(0, true);
+  const lenBytes = src.read(0, 8);
+  const n64 = new DataView(lenBytes.buffer, lenBytes.byteOffset, 8).getBigUint64(0, true);
   if (n64 > BigInt(MAX_HEADER)) throw new Error(`${file}: safetensors header length ${n64} is implausible; not a safetensors file?`);
   const n = Number(n64);
   if (8 + n > src.size) throw new Error(`${file}: truncated safetensors file: header needs ${n} bytes, file has ${src.size - 8}`);

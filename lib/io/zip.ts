@@ -257,7 +257,9 @@ export class ZipReader {
       } catch (err) {
         throw new Error(`${where}: deflate data is corrupt (${(err as Error).message})`);
       }
-      if (data.length !== e.size) throw new Error(`${where}: inflated to ${data.length} bytes, expected ${e.size}`);
+      if (data.length !== e.size) {
+        throw new Error(`${where}: deflate data is corrupt (inflated to ${data.length} bytes, expected ${e.size})`);
+      }
     } else {
       throw new Error(`${where} uses compression method ${e.method}; only stored (0) and deflate (8) are supported`);
     }
