@@ -1,0 +1,78 @@
+// AdamW (Loshchilov & Hutter) as torch.optim.AdamW computes it, with plain,
+// serialisable state so a checkpoint can hold it and a resumed run is bit-identical.
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface AdamWConfig {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+/** The paper's optimiser: AdamW, lr 1e-4, no weight decay, PyTorch's default betas and eps. */
+export const DIT_ADAMW: AdamWConfig = { lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
+
+export interface AdamWState {
+  config: AdamWConfig;
+  /** Number of updates taken (PyTorch's `step`), for bias correction. */
+  step: number;
+  /** First and second moments, keyed like the parameters. */
+  m: Record<string, tf.Variable>;
+  v: Record<string, tf.Variable>;
+}
+
+export function createAdamW(params: Record<string, tf.Variable>, config: AdamWConfig = DIT_ADAMW): AdamWState {
+  const m: Record<string, tf.Variable> = {};
+  const v: Record<string, tf.Variable> = {};
+  for (const [k, p] of Object.entries(params)) {
+    if (!p.trainable) continue;
+    m[k] = tf.variable(tf.zerosLike(p), false);
+    v[k] = tf.variable(tf.zerosLike(p), false);
+  }
+  return { config, step: 0, m, v };
+}
+
+/**
+ * One update: p <- p * (1 - lr * wd) - lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps),
+ * the order of operations of torch's single-tensor AdamW.
+ */
+export function adamWStep(state: AdamWState, params: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>): void {
+  const { lr, beta1, beta2, eps, weightDecay } = state.config;
+  state.step += 1;
+  const bc1 = 1 - beta1 ** state.step;
+  const sqrtBc2 = Math.sqrt(1 - beta2 ** state.step);
+  const stepSize = lr / bc1;
+  tf.tidy(() => {
+    for (const [k, g] of Object.entries(grads)) {
+      const p = params[k];
+      const m = state.m[k];
+      const v = state.v[k];
+      if (!p || !m || !v) throw new Error(`AdamW: no parameter or state for gradient '${k}'`);
+      const m1 = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
+      const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
+      m.assign(m1);
+      v.assign(v1);
+      const denom = tf.add(tf.div(tf.sqrt(v1), sqrtBc2), eps);
+      const decayed = weightDecay ? tf.mul(p, 1 - lr * weightDecay) : p;
+      p.assign(tf.sub(decayed, tf.mul(tf.div(m1, denom), stepSize)));
+    }
+  });
+}
+
+export function disposeAdamW(state: AdamWState): void {
+  for (const t of [...Object.values(state.m), ...Object.values(state.v)]) t.dispose();
+}
+
+/** Scales gradients so their global L2 norm is at most maxNorm (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping. */
+export function clipGradNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; norm: number } {
+  const norm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
+  const coef = maxNorm / (norm + 1e-6);
+  if (coef >= 1) return { grads, norm };
+  const out: Record<string, tf.Tensor> = {};
+  for (const [k, g] of Object.entries(grads)) {
+    out[k] = tf.mul(g, coef);
+    g.dispose();
+  }
+  return { grads: out, norm };
+}

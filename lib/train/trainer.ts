@@ -1,0 +1,270 @@
+// The DiT training loop (paper Sec. 4 / DiT train.py): AdamW, label dropout, uniform
+// timesteps, the hybrid loss, EMA, horizontal flips; resumable and deterministic: every
+// random draw comes from one seeded stream whose state is checkpointed.
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { createDiffusion, GaussianDiffusion } from '../diffusion';
+import { DiTConfig, validateConfig } from '../model/config';
+import { createDiT, DiT, ditForward, disposeDiT, dropLabels } from '../model/dit';
+import { trainingGflops } from '../model/gflops';
+import { AdamWConfig, AdamWState, DIT_ADAMW, adamWStep, clipGradNorm, createAdamW, disposeAdamW } from './adamw';
+import { EmaConfig, createEma, emaDecayAt, updateEma } from './ema';
+import { readTrainingCheckpoint, restoreTrainingTensors, saveTrainingCheckpoint } from './checkpoint';
+import { TrainingSource } from './source';
+import { configHash, gitCommit } from '../util/provenance';
+import { progress } from '../util/progress';
+import { Rng } from '../util/rng';
+
+export interface TrainOptions {
+  model: DiTConfig;
+  steps: number;
+  batchSize: number;
+  seed: number;
+  optimizer: AdamWConfig;
+  ema: EmaConfig;
+  /** Clip the global gradient norm (null: off, as in the paper). */
+  gradClip: number | null;
+  /** Horizontal-flip augmentation (the paper's only augmentation). */
+  flip: boolean;
+  diffusionSteps: number;
+  noiseSchedule: 'linear' | 'cosine';
+  /** Save a checkpoint every this many steps (and at the end). */
+  ckptEvery: number;
+}
+
+export const DEFAULT_TRAIN: Omit<TrainOptions, 'model' | 'steps'> = {
+  batchSize: 256,
+  seed: 0,
+  optimizer: DIT_ADAMW,
+  ema: { decay: 0.9999, warmup: false },
+  gradClip: null,
+  flip: true,
+  diffusionSteps: 1000,
+  noiseSchedule: 'linear',
+  ckptEvery: 1000,
+};
+
+export interface StepLog {
+  step: number;
+  loss: number;
+  mse: number;
+  vb: number;
+  stepsPerSec: number;
+  /** Cumulative training compute so far (paper Fig. 9: Gflops x batch x steps x 3). */
+  trainGflops: number;
+}
+
+export interface TrainHooks {
+  /** After each step (the loss is already checked to be finite). */
+  onStep?: (log: StepLog, state: TrainState) => void | Promise<void>;
+  /** Steps at which to call onEval (after the step and its checkpoint). */
+  evalSteps?: number[];
+  onEval?: (step: number, state: TrainState) => void | Promise<void>;
+  /** Stop after this step even if `steps` is larger (tests: simulate a crash). */
+  stopAfter?: number;
+  quiet?: boolean;
+}
+
+export interface TrainState {
+  options: TrainOptions;
+  model: DiT;
+  ema: Record<string, tf.Variable>;
+  opt: AdamWState;
+  rng: Rng;
+  step: number;
+  diffusion: GaussianDiffusion;
+  dir: string;
+}
+
+export class TrainingDiverged extends Error {}
+
+const CKPT = 'checkpoint.safetensors';
+const LOSS_CSV = 'loss.csv';
+
+/** What must match between a checkpoint and the run resuming from it. */
+function runHash(o: TrainOptions, source: TrainingSource): string {
+  const { steps: _s, ckptEvery: _c, ...rest } = o;
+  return configHash({ ...rest, data: source.id });
+}
+
+/** Epoch-wise shuffling from the seed alone, so a resumed run sees the same order. */
+class EpochOrder {
+  private epoch = -1;
+  private perm = new Int32Array(0);
+  constructor(private readonly n: number, private readonly seed: number) {}
+  index(k: number): number {
+    const e = Math.floor(k / this.n);
+    if (e !== this.epoch) {
+      const rng = new Rng(this.seed * 1000003 + e + 1);
+      const p = Int32Array.from({ length: this.n }, (_, i) => i);
+      for (let i = this.n - 1; i > 0; i--) {
+        const j = rng.int(i + 1);
+        [p[i], p[j]] = [p[j], p[i]];
+      }
+      this.perm = p;
+      this.epoch = e;
+    }
+    return this.perm[k % this.n];
+  }
+}
+
+/** Fresh state, or the state of the checkpoint in `dir` when there is one. */
+export function openRun(dir: string, options: TrainOptions, source: TrainingSource): TrainState {
+  const o = { ...options, model: validateConfig(options.model) };
+  const [c, h, w] = source.shape;
+  if (c !== o.model.inChannels || h !== o.model.inputSize || w !== o.model.inputSize) {
+    throw new Error(`data samples are [${source.shape}] but ${o.model.name} takes [${o.model.inChannels}, ${o.model.inputSize}, ${o.model.inputSize}]`);
+  }
+  if (source.numClasses > o.model.numClasses) {
+    throw new Error(`data has ${source.numClasses} classes but the model only ${o.model.numClasses}`);
+  }
+  const model = createDiT(o.model, o.seed);
+  const state: TrainState = {
+    options: o,
+    model,
+    ema: createEma(model.params),
+    opt: createAdamW(model.params, o.optimizer),
+    rng: new Rng(o.seed + 1),
+    step: 0,
+    diffusion: createDiffusion({ diffusionSteps: o.diffusionSteps, noiseSchedule: o.noiseSchedule, learnSigma: o.model.learnSigma }),
+    dir,
+  };
+  const file = path.join(dir, CKPT);
+  if (fs.existsSync(file)) {
+    const ck = readTrainingCheckpoint(file);
+    const want = runHash(o, source);
+    if (ck.meta.runHash !== want) {
+      closeRun(state);
+      throw new Error(`checkpoint ${file} belongs to a different run (hash ${ck.meta.runHash}, this run ${want}): ` +
+        `model, optimiser, seed or data differ. Use another --out directory or delete the checkpoint.`);
+    }
+    try {
+      restoreTrainingTensors(file, ck, state);
+    } catch (err) {
+      closeRun(state);
+      throw err;
+    }
+    state.rng = Rng.fromState(ck.meta.rng);
+    state.step = ck.meta.step;
+  }
+  return state;
+}
+
+export function closeRun(state: TrainState): void {
+  disposeDiT(state.model);
+  for (const v of Object.values(state.ema)) v.dispose();
+  disposeAdamW(state.opt);
+}
+
+export function saveRun(state: TrainState, source: TrainingSource): void {
+  saveTrainingCheckpoint(path.join(state.dir, CKPT), state, {
+    step: state.step,
+    runHash: runHash(state.options, source),
+    options: JSON.stringify(state.options),
+    rng: state.rng.getState(),
+    optimizerStep: state.opt.step,
+    loop: JSON.stringify({ samplesSeen: state.step * state.options.batchSize }),
+    gitCommit: gitCommit(),
+  });
+}
+
+/** One optimisation step on the batch the run's stream selects. Returns the mean loss terms. */
+export function trainStep(state: TrainState, source: TrainingSource, order: EpochOrder): { loss: number; mse: number; vb: number } {
+  const o = state.options;
+  const B = o.batchSize;
+  const rng = state.rng;
+  const idx = Int32Array.from({ length: B }, (_, i) => order.index(state.step * B + i));
+  const flips = o.flip ? Uint8Array.from({ length: B }, () => (rng.uniform() < 0.5 ? 1 : 0)) : undefined;
+  const batch = source.read(idx, flips);
+  const y = dropLabels(batch.y, o.model.classDropoutProb, o.model.numClasses, rng);
+  const t = state.diffusion.sampleTimesteps(rng, B);
+  const noise = rng.fillNormal(new Float32Array(batch.x.length));
+  const [c, h, w] = source.shape;
+
+  const params = state.model.params;
+  const names = Object.keys(params).filter((k) => params[k].trainable);
+  const vars = names.map((k) => params[k]);
+  const terms = { mse: 0, vb: 0 };
+  const { value, grads } = tf.tidy(() => {
+    const x = tf.tensor4d(batch.x, [B, c, h, w]);
+    const tt = tf.tensor1d(t, 'int32');
+    const yy = tf.tensor1d(y, 'int32');
+    const eps = tf.tensor4d(noise, [B, c, h, w]);
+    const modelFn = (xt: tf.Tensor, ts: tf.Tensor) => ditForward(state.model, xt, ts, yy);
+    return tf.variableGrads(() => {
+      const l = state.diffusion.trainingLosses(modelFn, x, tt, { noise: eps });
+      // Side values for logging (not differentiated).
+      terms.mse = l.mse ? tf.mean(l.mse).dataSync()[0] : NaN;
+      terms.vb = l.vb ? tf.mean(l.vb).dataSync()[0] : 0;
+      return tf.mean(l.loss) as tf.Scalar;
+    }, vars);
+  });
+  const loss = value.dataSync()[0];
+  value.dispose();
+  if (!Number.isFinite(loss)) {
+    tf.dispose(Object.values(grads));
+    throw new TrainingDiverged(`loss is ${loss} at step ${state.step + 1}; stopping (the last good checkpoint in ${state.dir} is kept)`);
+  }
+  // variableGrads keys gradients by the variables' engine names; map back to state_dict keys.
+  let byKey: Record<string, tf.Tensor> = {};
+  names.forEach((k, i) => (byKey[k] = grads[vars[i].name]));
+  if (o.gradClip) byKey = clipGradNorm(byKey, o.gradClip).grads;
+  adamWStep(state.opt, params, byKey);
+  tf.dispose(Object.values(byKey));
+  updateEma(state.ema, params, emaDecayAt(o.ema, state.step));
+  state.step += 1;
+  return { loss, ...terms };
+}
+
+/**
+ * Trains until `options.steps` (resuming from `dir` when a checkpoint is there), writing
+ * `dir/checkpoint.safetensors` every ckptEvery steps and at the end, and the loss
+ * history to `dir/loss.csv`.
+ */
+export async function train(dir: string, options: TrainOptions, source: TrainingSource, hooks: TrainHooks = {}): Promise<TrainState> {
+  fs.mkdirSync(dir, { recursive: true });
+  const state = openRun(dir, options, source);
+  const o = state.options;
+  const order = new EpochOrder(source.size, o.seed);
+  const csv = path.join(dir, LOSS_CSV);
+  truncateLossCsv(csv, state.step);
+  const end = Math.min(o.steps, hooks.stopAfter ?? Infinity);
+  const evalSteps = new Set(hooks.evalSteps ?? []);
+  const bar = hooks.quiet ? null : progress(`train ${o.model.name}`, o.steps, { start: state.step });
+  if (!hooks.quiet && state.step > 0) process.stderr.write(`[dit] resuming ${dir} at step ${state.step}\n`);
+  const t0 = Date.now();
+  const startStep = state.step;
+  while (state.step < end) {
+    let r;
+    try {
+      r = trainStep(state, source, order);
+    } catch (err) {
+      closeRun(state); // the checkpoint on disk is the last good state
+      throw err;
+    }
+    const sps = (state.step - startStep) / Math.max((Date.now() - t0) / 1000, 1e-9);
+    const log: StepLog = { step: state.step, ...r, stepsPerSec: sps, trainGflops: trainingGflops(o.model, o.batchSize, state.step) };
+    fs.appendFileSync(csv, `${log.step},${log.loss},${log.mse},${log.vb},${log.trainGflops}\n`);
+    bar?.update(state.step, `loss ${r.loss.toFixed(4)}`);
+    if (state.step % o.ckptEvery === 0 || state.step === o.steps) saveRun(state, source);
+    await hooks.onStep?.(log, state);
+    if (evalSteps.has(state.step)) await hooks.onEval?.(state.step, state);
+  }
+  if (state.step === o.steps) bar?.done(`train compute ${trainingGflops(o.model, o.batchSize, o.steps).toExponential(3)} Gflops`);
+  return state;
+}
+
+/** Keeps the loss rows up to `step` (a resumed run rewrites what came after its checkpoint). */
+function truncateLossCsv(file: string, step: number): void {
+  const header = 'step,loss,mse,vb,train_gflops\n';
+  if (!fs.existsSync(file) || step === 0) {
+    fs.writeFileSync(file, header);
+    return;
+  }
+  const rows = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l && !l.startsWith('step'));
+  const kept = rows.filter((l) => Number(l.split(',')[0]) <= step);
+  fs.writeFileSync(file, header + kept.map((l) => `${l}\n`).join(''));
+}
+
+export { EpochOrder };

@@ -1,0 +1,141 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../lib/backend';
+import { ditConfig } from '../lib/model/config';
+import { adamWStep, clipGradNorm, createAdamW, DIT_ADAMW } from '../lib/train/adamw';
+import { arraySource, TrainingSource } from '../lib/train/source';
+import { closeRun, DEFAULT_TRAIN, openRun, train, TrainingDiverged, TrainOptions } from '../lib/train/trainer';
+import { repoRoot } from '../lib/util/paths';
+import { Rng } from '../lib/util/rng';
+
+/** A tiny run shared with the kill -9 child process (test/fixtures/train/child.js). */
+export function tinyRun(overrides: Partial<TrainOptions> = {}, poison = false): { options: TrainOptions; source: TrainingSource } {
+  const model = ditConfig('mini-S/4', { inputSize: 8, hiddenSize: 16, numHeads: 2, depth: 1, numClasses: 3 });
+  const rng = new Rng(123);
+  const n = 24;
+  const x = rng.fillNormal(new Float32Array(n * 4 * 8 * 8));
+  if (poison) x.fill(NaN, 0, x.length);
+  const y = Int32Array.from({ length: n }, (_, i) => i % 3);
+  const options: TrainOptions = {
+    ...DEFAULT_TRAIN, model, steps: 8, batchSize: 4, seed: 7, ckptEvery: 2,
+    optimizer: { ...DIT_ADAMW, lr: 1e-3 }, ema: { decay: 0.99, warmup: true }, ...overrides,
+  };
+  // Same id when poisoned: the poisoned run resumes the good one's checkpoint.
+  return { options, source: arraySource(x, y, [4, 8, 8], 3, 'tiny') };
+}
+
+const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), p));
+
+function weights(vars: Record<string, tf.Variable>): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const [k, v] of Object.entries(vars)) out[k] = Array.from(v.dataSync());
+  return out;
+}
+
+test.before(async () => {
+  await initBackend({ quiet: true });
+});
+
+test('AdamW and gradient clipping match torch.optim.AdamW / clip_grad_norm_', () => {
+  const fx = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'test/fixtures/train/adamw.json'), 'utf8'));
+  for (const cs of fx.cases) {
+    const params: Record<string, tf.Variable> = {};
+    for (const [k, s] of Object.entries(fx.shapes)) params[k] = tf.variable(tf.tensor(fx.p0[k], s as number[]));
+    const st = createAdamW(params, { ...DIT_ADAMW, lr: cs.lr, weightDecay: cs.weightDecay });
+    fx.grads.forEach((g: Record<string, number[]>, i: number) => {
+      const grads: Record<string, tf.Tensor> = {};
+      for (const [k, s] of Object.entries(fx.shapes)) grads[k] = tf.tensor(g[k], s as number[]);
+      adamWStep(st, params, grads);
+      for (const k of Object.keys(params)) {
+        const got = params[k].dataSync();
+        cs.after[i][k].forEach((w: number, j: number) => assert.ok(Math.abs(got[j] - w) <= 1e-6 + 1e-5 * Math.abs(w), `lr ${cs.lr} step ${i + 1} ${k}[${j}]: ${got[j]} vs ${w}`));
+      }
+    });
+  }
+  const grads: Record<string, tf.Tensor> = {};
+  for (const [k, s] of Object.entries(fx.shapes)) grads[k] = tf.tensor(fx.grads[2][k], s as number[]);
+  const { grads: clipped, norm } = clipGradNorm(grads, fx.clip.maxNorm);
+  assert.ok(Math.abs(norm - fx.clip.norm) < 1e-4 * fx.clip.norm);
+  for (const k of Object.keys(clipped)) {
+    const got = clipped[k].dataSync();
+    fx.clip.grads[k].forEach((w: number, j: number) => assert.ok(Math.abs(got[j] - w) < 1e-5));
+  }
+});
+
+test('training lowers the loss and keeps the tensor count flat', async () => {
+  const { options, source } = tinyRun({ steps: 30, ckptEvery: 1000 });
+  const dir = tmp('dit-train-');
+  const counts: number[] = [];
+  const losses: number[] = [];
+  const st = await train(dir, options, source, { quiet: true, onStep: (log) => { counts.push(tf.memory().numTensors); losses.push(log.loss); } });
+  assert.equal(new Set(counts.slice(2)).size, 1, `tensor count drifts: ${counts.join(',')}`);
+  const early = losses.slice(0, 5).reduce((a, b) => a + b) / 5;
+  const late = losses.slice(-5).reduce((a, b) => a + b) / 5;
+  assert.ok(late < early, `loss did not go down: ${early} -> ${late}`);
+  const csv = fs.readFileSync(path.join(dir, 'loss.csv'), 'utf8').trim().split('\n');
+  assert.equal(csv[0], 'step,loss,mse,vb,train_gflops');
+  assert.equal(csv.length, 31);
+  closeRun(st);
+});
+
+test('a run killed with kill -9 resumes to the same weights as an uninterrupted run', async () => {
+  const { options, source } = tinyRun();
+  const full = await train(tmp('dit-full-'), options, source, { quiet: true });
+  const want = { model: weights(full.model.params), ema: weights(full.ema) };
+  closeRun(full);
+
+  const dir = tmp('dit-kill-');
+  const child = spawn(process.execPath, [path.join(repoRoot(), 'test/fixtures/train/child.js'), path.join(__dirname, '..'), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      // Kill mid-run: after the step-3 log line, i.e. after the step-2 checkpoint and before step 4's.
+      if (/step 3\n/.test(out)) {
+        child.kill('SIGKILL');
+        resolve();
+      }
+    });
+    child.on('exit', (code) => (code === 0 ? reject(new Error('child finished before it was killed')) : resolve()));
+  });
+  await new Promise((r) => child.on('close', r));
+  assert.ok(fs.existsSync(path.join(dir, 'checkpoint.safetensors')));
+  const resumed = await train(dir, options, source, { quiet: true });
+  assert.equal(resumed.step, 8);
+  assert.deepEqual(weights(resumed.model.params), want.model);
+  assert.deepEqual(weights(resumed.ema), want.ema);
+  const csv = fs.readFileSync(path.join(dir, 'loss.csv'), 'utf8').trim().split('\n');
+  assert.deepEqual(csv.slice(1).map((l) => Number(l.split(',')[0])), [1, 2, 3, 4, 5, 6, 7, 8]);
+  closeRun(resumed);
+});
+
+test('corrupt and mismatched checkpoints are refused with a clear error', async () => {
+  const { options, source } = tinyRun({ steps: 2 });
+  const dir = tmp('dit-ck-');
+  closeRun(await train(dir, options, source, { quiet: true }));
+  // A different run (other seed) must not silently continue this one.
+  assert.throws(() => openRun(dir, { ...options, seed: 8 }, source), /belongs to a different run/);
+  // A truncated file.
+  const f = path.join(dir, 'checkpoint.safetensors');
+  const bytes = fs.readFileSync(f);
+  fs.writeFileSync(f, bytes.subarray(0, Math.floor(bytes.length / 2)));
+  assert.throws(() => openRun(dir, options, source), /corrupt checkpoint .*checkpoint\.safetensors/);
+  // Not a checkpoint at all.
+  fs.writeFileSync(f, 'hello');
+  assert.throws(() => openRun(dir, options, source), /corrupt checkpoint/);
+});
+
+test('a NaN loss stops the run with a clear error and keeps the last good checkpoint', async () => {
+  const good = tinyRun({ steps: 2 });
+  const dir = tmp('dit-nan-');
+  closeRun(await train(dir, good.options, good.source, { quiet: true }));
+  const before = fs.readFileSync(path.join(dir, 'checkpoint.safetensors'));
+  const bad = tinyRun({ steps: 4 }, true);
+  await assert.rejects(train(dir, bad.options, bad.source, { quiet: true }), (e: Error) => e instanceof TrainingDiverged && /loss is NaN at step 3/.test(e.message));
+  assert.deepEqual(fs.readFileSync(path.join(dir, 'checkpoint.safetensors')), before);
+});
