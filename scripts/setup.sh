@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Debian packages the kit uses. Only missing ones are installed.
 DEBS=(
-  jupyter-notebook jupyter-nbconvert python3-ipykernel   # notebooks (tslab kernel runs inside Jupyter)
+  jupyter-notebook jupyter-nbconvert jupyter-client python3-ipykernel   # notebooks; jupyter-client has `jupyter kernelspec`, which tslab needs
   libopenblas-dev                                        # sgemm for the native CPU backend (native/)
 )
 missing=()

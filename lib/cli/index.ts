@@ -3,9 +3,10 @@ import { UsageError } from '../util/args';
 import type { Command } from './command';
 import { gflopsCommand } from './gflops';
 import { inspectCommand } from './inspect';
+import { sampleCommand } from './sample';
 
 // Later issues append their commands here.
-export const COMMANDS: Command[] = [gflopsCommand, inspectCommand];
+export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -2,7 +2,7 @@
 // with per-tensor shape checks, save to safetensors, infer the architecture.
 import * as tf from '@tensorflow/tfjs-core';
 import { HostArray, toFloat32 } from '../io/array';
-import { readTensorFile } from '../io/checkpoint';
+import { readTensorFile, TensorFile } from '../io/checkpoint';
 import { writeSafetensors } from '../io/safetensors';
 import { DiTConfig, PAPER_SIZES, MINI_SIZES, Variant, validateConfig } from './config';
 import { createDiT, DiT } from './dit';
@@ -127,21 +127,25 @@ export function inferConfig(tensors: Record<string, HostArray>, name = 'checkpoi
 }
 
 /**
- * Reads a DiT from a .pt / .pth / .safetensors file. With `config`, the file must fit
+ * Builds a DiT from tensors already read (readTensorFile). With `config`, they must fit
  * it exactly; without, a config stored in safetensors metadata or inferred from the
  * tensors is used.
  */
-export function loadDiT(file: string, config?: DiTConfig): DiT {
-  const { tensors, metadata } = readTensorFile(file);
+export function ditFromTensorFile(f: TensorFile, file: string, config?: DiTConfig): DiT {
   let cfg = config;
-  if (!cfg && metadata?.dit_config) cfg = validateConfig(JSON.parse(metadata.dit_config));
-  if (!cfg) cfg = inferConfig(tensors, file).config;
+  if (!cfg && f.metadata?.dit_config) cfg = validateConfig(JSON.parse(f.metadata.dit_config));
+  if (!cfg) cfg = inferConfig(f.tensors, file).config;
   const model = createDiT(cfg, 0);
   try {
-    loadStateDict(model, tensors, file);
+    loadStateDict(model, f.tensors, file);
   } catch (err) {
     for (const v of Object.values(model.params)) v.dispose();
     throw err;
   }
   return model;
+}
+
+/** Reads a DiT from a .pt / .pth / .safetensors file (see ditFromTensorFile). */
+export function loadDiT(file: string, config?: DiTConfig): DiT {
+  return ditFromTensorFile(readTensorFile(file), file, config);
 }

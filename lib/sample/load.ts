@@ -1,0 +1,43 @@
+// Loads a DiT for sampling from any file the kit knows: a training checkpoint
+// (EMA weights by default, as all the paper's results use) or model weights
+// (.pt / .pth / .safetensors in the published state_dict layout).
+import * as tf from '@tensorflow/tfjs-core';
+import { toFloat32 } from '../io/array';
+import { readTensorFile } from '../io/checkpoint';
+import { ditFromTensorFile } from '../model/checkpoint';
+import { DiTConfig, validateConfig } from '../model/config';
+import { createDiT, DiT, disposeDiT } from '../model/dit';
+import { CHECKPOINT_KIND } from '../train/checkpoint';
+
+export interface LoadedModel {
+  model: DiT;
+  /** 'training checkpoint (ema, step 2000)' or 'model weights (torch)'. */
+  source: string;
+  step: number | null;
+}
+
+export function loadModelFile(file: string, opts: { config?: DiTConfig; weights?: 'ema' | 'model' } = {}): LoadedModel {
+  const f = readTensorFile(file);
+  if (f.metadata?.kind === CHECKPOINT_KIND) {
+    const which = opts.weights ?? 'ema';
+    const options = JSON.parse(f.metadata.options);
+    const config = validateConfig(options.model);
+    if (opts.config && JSON.stringify(opts.config) !== JSON.stringify(config)) {
+      throw new Error(`${file} was trained as ${config.name} (${config.variant}); it does not match the requested ${opts.config.name}`);
+    }
+    const model = createDiT(config, 0);
+    try {
+      for (const [k, v] of Object.entries(model.params)) {
+        const a = f.tensors[`${which}/${k}`];
+        if (!a) throw new Error(`${file}: training checkpoint has no ${which}/${k}`);
+        v.assign(tf.tensor(toFloat32(a), v.shape));
+      }
+    } catch (err) {
+      disposeDiT(model);
+      throw err;
+    }
+    const step = Number(f.metadata.step);
+    return { model, source: `training checkpoint (${which} weights, step ${step})`, step };
+  }
+  return { model: ditFromTensorFile(f, file, opts.config), source: `model weights (${f.format})`, step: null };
+}
