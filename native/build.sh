@@ -47,10 +47,11 @@ COMMON=(-O3 -fPIC -std=c11 -Wall -Wextra -Wno-unused-parameter "${ARCH[@]}" -I"$
   -c src/ditnative.c -o build/ditnative.o
 # Transcendental loops: -ffast-math turns expf/tanhf loops into libmvec's vector calls.
 "$CC" "${COMMON[@]}" -ffast-math -c src/vmath.c -o build/vmath.o
-LINK=(-shared -o build/ditnative.node build/ditnative.o build/vmath.o -lopenblas -lm)
+"$CC" "${COMMON[@]}" -fno-math-errno -fno-trapping-math -fassociative-math -fno-signed-zeros -c src/fused.c -o build/fused.o
+LINK=(-shared -o build/ditnative.node build/ditnative.o build/vmath.o build/fused.o -lopenblas -lm)
 [ "$(uname -s)" = Darwin ] && LINK+=(-undefined dynamic_lookup)
 "$CC" "${LINK[@]}"
-rm -f build/ditnative.o build/vmath.o
+rm -f build/*.o
 
 # A build that cannot load is no build: check it here, where the error is readable.
 node -e "const m=require('./build/ditnative.node'); if (typeof m.matmul!=='function') throw new Error('no matmul export')" \

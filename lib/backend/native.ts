@@ -7,6 +7,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { NativeAddon, loadNativeAddon, nativeLoadError } from './native_addon';
+import { registerFusedKernels } from './native_ops';
+import { f32, output, size, stridesOf } from './native_util';
 
 type TensorInfo = tf.TensorInfo;
 // Kernel arguments as tfjs passes them (inputs by name; a list for AddN and Concat).
@@ -23,15 +25,14 @@ export class NativeBackend extends MathBackendCPU {
 
 // Op codes: must match native/src/ditnative.c (binary, reduce) and vmath.h (unary).
 const BINARY: Record<string, number> = {
-  Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, SquaredDifference: 6,
+  Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, SquaredDifference: 6, Pow: 7,
 };
 const UNARY: Record<string, number> = {
   Neg: 0, Square: 1, Sqrt: 2, Rsqrt: 3, Reciprocal: 4, Abs: 5, Relu: 6, Step: 7, LeakyRelu: 8, Relu6: 9,
-  Exp: 10, Log: 11, Tanh: 12, Sigmoid: 13, Sin: 14, Cos: 15, Softplus: 16, Log1p: 17, Expm1: 18,
-  Erf: 19, Elu: 20,
+  Exp: 11, Log: 12, Tanh: 13, Sigmoid: 14, Sin: 15, Cos: 16, Softplus: 17, Log1p: 18, Expm1: 19,
+  Erf: 20, Elu: 21,
 };
-/** Unary op code of the tanh-approximated GELU (used by lib/ops). */
-export const UNARY_GELU_TANH = 21;
+const UNARY_CUBE = 10; // (22 is the tanh GELU, used by native_ops.ts)
 const REDUCE = { Sum: 0, Mean: 1, Max: 2, Min: 3 } as const;
 
 let addon: NativeAddon;
@@ -43,39 +44,11 @@ function cpuKernel(name: string): KernelImpl {
   return k.kernelFunc as unknown as KernelImpl;
 }
 
-// ---- helpers shared with lib/ops ---------------------------------------------------------
-
-/** The float32 values behind a tensor of this backend, or null (other dtype/storage). */
-export function f32(backend: unknown, t: TensorInfo): Float32Array | null {
-  if (t.dtype !== 'float32') return null;
-  const v = (backend as MathBackendCPU).data.get(t.dataId).values;
-  return v instanceof Float32Array ? v : null;
-}
-
-/** A new float32 tensor of this backend holding `values`. */
-export function output(backend: unknown, shape: number[], values: Float32Array): TensorInfo {
-  return (backend as MathBackendCPU).makeTensorInfo(shape, 'float32', values);
-}
+// ---- helpers -----------------------------------------------------------------------------
 
 /** The loaded addon (only valid once registerNativeBackend() returned true). */
 export function nativeAddon(): NativeAddon {
   return addon;
-}
-
-function size(shape: number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
-function stridesOf(shape: number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let k = shape.length - 1; k >= 0; k--) {
-    s[k] = acc;
-    acc *= shape[k];
-  }
-  return s;
 }
 
 /**
@@ -115,12 +88,20 @@ export function binaryInto(op: number, a: Float32Array, aShape: number[], b: Flo
 
 // ---- kernels -----------------------------------------------------------------------------
 
+// x ** c for the constant exponents that gradients and GELU produce, without powf.
+const POW_AS_UNARY: Record<number, number> = { 2: UNARY.Square, 3: UNARY_CUBE, 0.5: UNARY.Sqrt, [-0.5]: UNARY.Rsqrt, [-1]: UNARY.Reciprocal };
+
 function binaryKernel(name: string): KernelImpl {
   const op = BINARY[name];
   return (args) => {
     const { a, b } = args.inputs;
     const av = f32(args.backend, a), bv = f32(args.backend, b);
     if (!av || !bv) return cpuKernel(name)(args);
+    if (name === 'Pow' && bv.length === 1 && POW_AS_UNARY[bv[0]] !== undefined && a.shape.length >= b.shape.length) {
+      const out = new Float32Array(av.length);
+      addon.unary(POW_AS_UNARY[bv[0]], av, out, 0);
+      return output(args.backend, a.shape.slice(), out);
+    }
     const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
     const out = new Float32Array(size(outShape));
     if (out.length > 0) binaryInto(op, av, a.shape, bv, b.shape, out, outShape);
@@ -358,6 +339,7 @@ export function registerNativeBackend(): boolean {
     const kernelFunc = native[config.kernelName];
     tf.registerKernel({ ...config, backendName: 'native', ...(kernelFunc ? { kernelFunc: kernelFunc as unknown as tf.KernelFunc } : {}) });
   }
+  registerFusedKernels(addon);
   return (registered = true);
 }
 

@@ -20,6 +20,20 @@ export interface NativeAddon {
   reduce(op: number, x: Float32Array, out: Float32Array, outer: number, r: number, inner: number): void;
   softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   geluTanhGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  /** Layer norm of rows of D, then y * (1 + scale[n]) + shift[n] when shift/scale ([N, D]) are given. */
+  lnModForward(x: Float32Array, shift: Float32Array | null, scale: Float32Array | null, y: Float32Array,
+    N: number, T: number, D: number, eps: number): void;
+  lnModBackward(x: Float32Array, scale: Float32Array | null, dy: Float32Array, dx: Float32Array,
+    dshift: Float32Array | null, dscale: Float32Array | null, N: number, T: number, D: number, eps: number): void;
+  /** q/k/v given as (array, offset, row stride); out [N, Tq, H*hd], probs [N, H, Tq, Tk]. */
+  attnForward(q: Float32Array, qOff: number, qStride: number, k: Float32Array, kOff: number, kStride: number,
+    v: Float32Array, vOff: number, vStride: number, out: Float32Array, probs: Float32Array,
+    N: number, Tq: number, Tk: number, H: number, hd: number, scale: number): void;
+  /** dq/dk/dv share the layout of q/k/v. */
+  attnBackward(q: Float32Array, qOff: number, qStride: number, k: Float32Array, kOff: number, kStride: number,
+    v: Float32Array, vOff: number, vStride: number, probs: Float32Array, dout: Float32Array,
+    dq: Float32Array, dk: Float32Array, dv: Float32Array, N: number, Tq: number, Tk: number, H: number, hd: number,
+    scale: number): void;
   setThreads(n: number): void;
   getThreads(): number;
   blasConfig(): string;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fused.h"
 #include "vmath.h"
 
 #define MAXD 8
@@ -184,7 +185,7 @@ static napi_value copy(napi_env env, napi_callback_info info) {
 
 // ---- elementwise binary ops with broadcasting ---------------------------------------------
 
-enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_SQDIFF, B_COUNT };
+enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_SQDIFF, B_POW, B_COUNT };
 
 #define BIN_CASES(EXPR)                                                        \
   if (ia == 1 && ib == 1) {                                                    \
@@ -244,6 +245,7 @@ static napi_value binary(napi_env env, napi_callback_info info) {
       case B_MAX: BIN_CASES(fmax_nan(x, y)) break;
       case B_MIN: BIN_CASES(fmin_nan(x, y)) break;
       case B_SQDIFF: BIN_CASES((x - y) * (x - y)) break;
+      case B_POW: BIN_CASES(powf(x, y)) break;
     }
   });
   return NULL;
@@ -256,6 +258,7 @@ static int simple_unary(int op, const float *x, float *o, long n, float alpha) {
   switch (op) {
     case U_NEG: for (long i = 0; i < n; i++) o[i] = -x[i]; return 1;
     case U_SQUARE: for (long i = 0; i < n; i++) o[i] = x[i] * x[i]; return 1;
+    case U_CUBE: for (long i = 0; i < n; i++) o[i] = x[i] * x[i] * x[i]; return 1;
     case U_SQRT: for (long i = 0; i < n; i++) o[i] = sqrtf(x[i]); return 1;
     case U_RSQRT: for (long i = 0; i < n; i++) o[i] = 1.0f / sqrtf(x[i]); return 1;
     case U_RECIPROCAL: for (long i = 0; i < n; i++) o[i] = 1.0f / x[i]; return 1;
@@ -376,6 +379,124 @@ static napi_value softmax(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---- fused DiT kernels (fused.c) --------------------------------------------------------
+
+// A Float32Array or null (for optional operands).
+static int f32_or_null(napi_env env, napi_value v, float **p, size_t *n) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) == napi_ok && (t == napi_null || t == napi_undefined)) {
+    *p = NULL;
+    *n = 0;
+    return 1;
+  }
+  return f32(env, v, p, n);
+}
+
+// lnModForward(x, shift|null, scale|null, y, N, T, D, eps)
+static napi_value ln_mod_fwd(napi_env env, napi_callback_info info) {
+  GET_ARGS(8);
+  float *x, *sh, *sc, *y;
+  size_t nx, nsh, nsc, ny;
+  long N, T, D;
+  double eps;
+  if (!f32(env, argv[0], &x, &nx) || !f32_or_null(env, argv[1], &sh, &nsh) || !f32_or_null(env, argv[2], &sc, &nsc) ||
+      !f32(env, argv[3], &y, &ny) || !inum(env, argv[4], &N) || !inum(env, argv[5], &T) || !inum(env, argv[6], &D) ||
+      !num(env, argv[7], &eps))
+    return NULL;
+  size_t rows = (size_t)(N * T * D), mod = (size_t)(N * D);
+  if (nx < rows || ny < rows || (!sh) != (!sc) || (sh && (nsh < mod || nsc < mod))) {
+    fail(env, "lnModForward: arrays do not match [N, T, D]");
+    return NULL;
+  }
+  ln_mod_forward(x, sh, sc, y, N, T, D, (float)eps);
+  return NULL;
+}
+
+// lnModBackward(x, scale|null, dy, dx, dshift|null, dscale|null, N, T, D, eps)
+static napi_value ln_mod_bwd(napi_env env, napi_callback_info info) {
+  GET_ARGS(10);
+  float *x, *sc, *dy, *dx, *dsh, *dsc;
+  size_t nx, nsc, ndy, ndx, ndsh, ndsc;
+  long N, T, D;
+  double eps;
+  if (!f32(env, argv[0], &x, &nx) || !f32_or_null(env, argv[1], &sc, &nsc) || !f32(env, argv[2], &dy, &ndy) ||
+      !f32(env, argv[3], &dx, &ndx) || !f32_or_null(env, argv[4], &dsh, &ndsh) ||
+      !f32_or_null(env, argv[5], &dsc, &ndsc) || !inum(env, argv[6], &N) || !inum(env, argv[7], &T) ||
+      !inum(env, argv[8], &D) || !num(env, argv[9], &eps))
+    return NULL;
+  size_t rows = (size_t)(N * T * D), mod = (size_t)(N * D);
+  if (nx < rows || ndy < rows || ndx < rows || (sc && (nsc < mod || !dsh || !dsc || ndsh < mod || ndsc < mod))) {
+    fail(env, "lnModBackward: arrays do not match [N, T, D]");
+    return NULL;
+  }
+  ln_mod_backward(x, sc, dy, dx, dsh, dsc, N, T, D, (float)eps);
+  return NULL;
+}
+
+// Reads (array, offset, rowStride) for q, k, v from argv[i..i+8] and the sizes from
+// argv[j..j+5]; checks that every access stays inside its array.
+static int attn_parse(napi_env env, napi_value *argv, int i, int j, struct attn_args *a, size_t lens[3], long off[3]) {
+  float *p[3];
+  long st[3], sizes[5];
+  double scale;
+  for (int k = 0; k < 3; k++) {
+    if (!f32(env, argv[i + 3 * k], &p[k], &lens[k]) || !inum(env, argv[i + 3 * k + 1], &off[k]) ||
+        !inum(env, argv[i + 3 * k + 2], &st[k]))
+      return 0;
+  }
+  for (int k = 0; k < 5; k++)
+    if (!inum(env, argv[j + k], &sizes[k])) return 0;
+  if (!num(env, argv[j + 5], &scale)) return 0;
+  a->N = sizes[0], a->Tq = sizes[1], a->Tk = sizes[2], a->H = sizes[3], a->hd = sizes[4];
+  a->scale = (float)scale;
+  long T[3] = {a->Tq, a->Tk, a->Tk};
+  for (int k = 0; k < 3; k++) {
+    long last = off[k] + (a->N * T[k] - 1) * st[k] + a->H * a->hd;
+    if (a->N <= 0 || T[k] <= 0 || off[k] < 0 || st[k] < a->H * a->hd || (size_t)last > lens[k])
+      return fail(env, "attention: q/k/v layout does not fit its array");
+  }
+  a->q = p[0] + off[0], a->k = p[1] + off[1], a->v = p[2] + off[2];
+  a->qs = st[0], a->ks = st[1], a->vs = st[2];
+  return 1;
+}
+
+// attnForward(q, qOff, qStride, k, kOff, kStride, v, vOff, vStride, out, probs, N, Tq, Tk, H, hd, scale)
+static napi_value attn_fwd(napi_env env, napi_callback_info info) {
+  GET_ARGS(17);
+  struct attn_args a;
+  size_t lens[3], nout, np;
+  long off[3];
+  float *out, *probs;
+  if (!attn_parse(env, argv, 0, 11, &a, lens, off) || !f32(env, argv[9], &out, &nout) || !f32(env, argv[10], &probs, &np))
+    return NULL;
+  if (nout < (size_t)(a.N * a.Tq * a.H * a.hd) || np < (size_t)(a.N * a.H * a.Tq * a.Tk)) {
+    fail(env, "attnForward: out or probs too small");
+    return NULL;
+  }
+  attn_forward(&a, out, probs);
+  return NULL;
+}
+
+// attnBackward(q, qOff, qStride, k, kOff, kStride, v, vOff, vStride, probs, dout, dq, dk, dv, N, Tq, Tk, H, hd, scale)
+// dq/dk/dv have the layout (offset, row stride, length) of q/k/v.
+static napi_value attn_bwd(napi_env env, napi_callback_info info) {
+  GET_ARGS(20);
+  struct attn_args a;
+  size_t lens[3], np, ndo, nd[3];
+  long off[3];
+  float *probs, *dout, *d[3];
+  if (!attn_parse(env, argv, 0, 14, &a, lens, off) || !f32(env, argv[9], &probs, &np) || !f32(env, argv[10], &dout, &ndo) ||
+      !f32(env, argv[11], &d[0], &nd[0]) || !f32(env, argv[12], &d[1], &nd[1]) || !f32(env, argv[13], &d[2], &nd[2]))
+    return NULL;
+  if (np < (size_t)(a.N * a.H * a.Tq * a.Tk) || ndo < (size_t)(a.N * a.Tq * a.H * a.hd) || nd[0] < lens[0] ||
+      nd[1] < lens[1] || nd[2] < lens[2]) {
+    fail(env, "attnBackward: probs, dout or a gradient array too small");
+    return NULL;
+  }
+  attn_backward(&a, probs, dout, d[0] + off[0], d[1] + off[1], d[2] + off[2]);
+  return NULL;
+}
+
 // ---- setup -------------------------------------------------------------------------------
 
 static napi_value set_threads(napi_env env, napi_callback_info info) {
@@ -418,6 +539,10 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("reduce", reduce);
   EXPORT("softmax", softmax);
   EXPORT("geluTanhGrad", gelu_tanh_grad);
+  EXPORT("lnModForward", ln_mod_fwd);
+  EXPORT("lnModBackward", ln_mod_bwd);
+  EXPORT("attnForward", attn_fwd);
+  EXPORT("attnBackward", attn_bwd);
   EXPORT("setThreads", set_threads);
   EXPORT("getThreads", get_threads);
   EXPORT("blasConfig", blas_config);

@@ -5,7 +5,7 @@
 // Unary op codes shared with lib/backend/native.ts (UNARY there). Codes below U_FAST_FIRST
 // are plain arithmetic handled in ditnative.c (exact IEEE semantics, NaN-safe).
 enum {
-  U_NEG, U_SQUARE, U_SQRT, U_RSQRT, U_RECIPROCAL, U_ABS, U_RELU, U_STEP, U_LEAKYRELU, U_RELU6,
+  U_NEG, U_SQUARE, U_SQRT, U_RSQRT, U_RECIPROCAL, U_ABS, U_RELU, U_STEP, U_LEAKYRELU, U_RELU6, U_CUBE,
   U_FAST_FIRST,
   U_EXP = U_FAST_FIRST, U_LOG, U_TANH, U_SIGMOID, U_SIN, U_COS, U_SOFTPLUS, U_LOG1P, U_EXPM1,
   U_ERF, U_ELU, U_GELU_TANH, U_COUNT

@@ -1,0 +1,79 @@
+// Times the reference mini DiT (the issue's config) on the active tfjs backend: one AdamW
+// training step (forward, MSE loss, backward, update) and one forward pass. The same
+// step is timed in PyTorch by bench/torch_dit.py.
+import * as tf from '@tensorflow/tfjs-core';
+import { ditConfig, DiTConfig, outChannels } from '../lib/model/config';
+import { createDiT, ditForward, disposeDiT, trainableVariables } from '../lib/model/dit';
+import { adamWStep, createAdamW, disposeAdamW, DIT_ADAMW } from '../lib/train/adamw';
+import { Rng } from '../lib/util/rng';
+
+/** adaLN-Zero, 16x16x4 input, patch 2 (64 tokens), hidden 128, depth 6, 4 heads; batch 32. */
+export const REFERENCE = { name: 'mini-B/2', depth: 6, hiddenSize: 128, numHeads: 4, batch: 32 };
+
+export function referenceConfig(): DiTConfig {
+  return ditConfig(REFERENCE.name, { depth: REFERENCE.depth, hiddenSize: REFERENCE.hiddenSize, numHeads: REFERENCE.numHeads });
+}
+
+export interface DiTTimes {
+  train_step_s: number;
+  forward_s: number;
+  /** Per-kernel milliseconds of one training step (only with profile). */
+  kernels?: Array<{ name: string; ms: number; calls: number }>;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Median seconds of `reps` training steps and forward passes (after `warmup` of each). */
+export async function timeDiT(opts: { reps?: number; warmup?: number; profile?: boolean } = {}): Promise<DiTTimes> {
+  const reps = opts.reps ?? 5, warmup = opts.warmup ?? 2;
+  const c = referenceConfig();
+  const B = REFERENCE.batch, I = c.inputSize;
+  const rng = new Rng(0);
+  const model = createDiT(c, 0);
+  const opt = createAdamW(model.params, DIT_ADAMW);
+  const vars = trainableVariables(model);
+  const names = new Map(Object.entries(model.params).map(([k, v]) => [v, k]));
+  const x = tf.tensor(rng.fillNormal(new Float32Array(B * c.inChannels * I * I), 0, 1), [B, c.inChannels, I, I]);
+  const target = tf.tensor(rng.fillNormal(new Float32Array(B * outChannels(c) * I * I), 0, 1), [B, outChannels(c), I, I]);
+  const t = tf.tensor(Int32Array.from({ length: B }, (_, i) => (i * 37) % 1000), [B], 'int32');
+  const y = tf.tensor(Int32Array.from({ length: B }, (_, i) => i % c.numClasses), [B], 'int32');
+
+  const trainStep = () => {
+    const { grads } = tf.variableGrads(() => tf.mean(tf.squaredDifference(ditForward(model, x, t, y), target)) as tf.Scalar, vars);
+    const byName: Record<string, tf.Tensor> = {};
+    for (const v of vars) byName[names.get(v)!] = grads[v.name];
+    adamWStep(opt, model.params, byName);
+    tf.dispose(Object.values(grads));
+  };
+  const forward = () => {
+    const out = ditForward(model, x, t, y);
+    out.dataSync();
+    out.dispose();
+  };
+  const time = (f: () => void) => {
+    for (let i = 0; i < warmup; i++) f();
+    const ts: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const t0 = process.hrtime.bigint();
+      f();
+      ts.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+    return median(ts);
+  };
+  const out: DiTTimes = { train_step_s: time(trainStep), forward_s: time(forward) };
+  if (opts.profile) {
+    const info = await tf.profile(() => { trainStep(); });
+    const byKernel = new Map<string, { ms: number; calls: number }>();
+    for (const k of info.kernels) {
+      const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+      e.ms += Number(await k.kernelTimeMs);
+      e.calls += 1;
+      byKernel.set(k.name, e);
+    }
+    out.kernels = [...byKernel.entries()].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms);
+  }
+  disposeAdamW(opt);
+  disposeDiT(model);
+  tf.dispose([x, target, t, y]);
+  return out;
+}

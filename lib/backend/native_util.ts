@@ -1,0 +1,38 @@
+// Small helpers shared by the native backend's kernels (native.ts, native_ops.ts).
+import * as tf from '@tensorflow/tfjs-core';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+
+/** The float32 values behind a tensor of the (cpu-derived) native backend, or null. */
+export function f32(backend: unknown, t: tf.TensorInfo): Float32Array | null {
+  if (t.dtype !== 'float32') return null;
+  const v = (backend as MathBackendCPU).data.get(t.dataId).values;
+  return v instanceof Float32Array ? v : null;
+}
+
+/** Like f32, for kernels whose callers guarantee float32 (lib/ops checks dtypes). */
+export function mustF32(backend: unknown, t: tf.TensorInfo, what: string): Float32Array {
+  const v = f32(backend, t);
+  if (!v) throw new Error(`native kernel: ${what} must be a float32 tensor, got ${t.dtype}`);
+  return v;
+}
+
+/** A new float32 tensor of this backend holding `values` (taken over, not copied). */
+export function output(backend: unknown, shape: number[], values: Float32Array): tf.TensorInfo {
+  return (backend as MathBackendCPU).makeTensorInfo(shape, 'float32', values);
+}
+
+export function size(shape: number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function stridesOf(shape: number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let k = shape.length - 1; k >= 0; k--) {
+    s[k] = acc;
+    acc *= shape[k];
+  }
+  return s;
+}

@@ -1,0 +1,185 @@
+// Fused DiT ops with gradients. On a backend that implements the fused kernel (the 'native'
+// CPU backend, lib/backend/native_ops.ts) each op is one kernel forward and one backward;
+// on any other backend (tensorflow, wasm, cpu) it is the same math as plain tf ops, so
+// model code calls these and never depends on a backend. Inputs must be float32.
+//
+//   geluTanh(x)                          GELU, tanh approximation (nn.GELU(approximate="tanh"))
+//   layerNorm(x, eps = 1e-6)             LayerNorm over the last axis, no affine
+//   layerNormModulate(x, shift, scale)   LN(x) * (1 + scale[:, None]) + shift[:, None] (adaLN);
+//                                        x [N, T, D], shift/scale [N, D]
+//   attention(q, k, v, heads)            softmax(q k^T / sqrt(hd)) v per head; q [N, Tq, D],
+//                                        k/v [N, Tk, D] -> [N, Tq, D]
+//   qkvAttention(qkv, heads)             self-attention on a fused projection [N, T, 3D]
+//                                        (q | k | v, heads inside each, timm layout) -> [N, T, D]
+//   linear(x, w, b?)                     x @ w + b, w [in, out], any rank of x (fused bias)
+import * as tf from '@tensorflow/tfjs-core';
+import * as K from './kernel_names';
+
+/** True when the active backend runs the fused kernels (else the composite tf-op versions run). */
+export function fusedOpsNative(): boolean {
+  return tf.getKernel(K.GELU_TANH, tf.getBackend()) != null;
+}
+
+function useKernel(name: string, xs: tf.Tensor[]): boolean {
+  return tf.getKernel(name, tf.getBackend()) != null && xs.every((x) => x.dtype === 'float32');
+}
+
+const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}) =>
+  tf.engine().runKernel(name, inputs, attrs);
+
+// ---- GELU --------------------------------------------------------------------------------
+
+const GELU_K = Math.sqrt(2 / Math.PI);
+
+export function geluTanh(x: tf.Tensor): tf.Tensor {
+  if (useKernel(K.GELU_TANH, [x])) return run(K.GELU_TANH, { x }) as tf.Tensor;
+  return tf.tidy(() => {
+    // x * x * x rather than pow: pow is slow on the JS backends.
+    const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), GELU_K);
+    return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+  });
+}
+
+tf.registerGradient({
+  kernelName: K.GELU_TANH,
+  inputsToSave: ['x'],
+  gradFunc: (dy, saved) => ({ x: () => run(K.GELU_TANH_GRAD, { x: saved[0], dy: dy as tf.Tensor }) as tf.Tensor }),
+});
+
+// ---- layer norm --------------------------------------------------------------------------
+
+function checkEps(eps: number): void {
+  if (!(eps > 0)) throw new Error(`layerNorm: eps must be positive, got ${eps}`);
+}
+
+export function layerNorm(x: tf.Tensor, eps = 1e-6): tf.Tensor {
+  checkEps(eps);
+  if (useKernel(K.LAYER_NORM, [x])) return run(K.LAYER_NORM, { x }, { eps }) as tf.Tensor;
+  return tf.tidy(() => {
+    const { mean, variance } = tf.moments(x, x.rank - 1, true);
+    return tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+  });
+}
+
+tf.registerGradient({
+  kernelName: K.LAYER_NORM,
+  inputsToSave: ['x'],
+  gradFunc: (dy, saved, attrs) => ({
+    x: () => run(K.LAYER_NORM_GRAD, { x: saved[0], dy: dy as tf.Tensor }, { eps: attrs.eps as number }) as tf.Tensor,
+  }),
+});
+
+export function layerNormModulate(x: tf.Tensor3D, shift: tf.Tensor2D, scale: tf.Tensor2D, eps = 1e-6): tf.Tensor3D {
+  checkEps(eps);
+  const [n, , d] = x.shape;
+  for (const [name, t] of [['shift', shift], ['scale', scale]] as const) {
+    if (x.rank !== 3 || t.rank !== 2 || t.shape[0] !== n || t.shape[1] !== d) {
+      throw new Error(`layerNormModulate: x must be [N, T, D] and ${name} [N, D]; got x [${x.shape}], ${name} [${t.shape}]`);
+    }
+  }
+  if (useKernel(K.LAYER_NORM_MODULATE, [x, shift, scale])) {
+    return run(K.LAYER_NORM_MODULATE, { x, shift, scale }, { eps }) as tf.Tensor3D;
+  }
+  return tf.tidy(() => {
+    const y = layerNorm(x, eps);
+    return tf.add(tf.mul(y, tf.add(tf.reshape(scale, [n, 1, d]), 1)), tf.reshape(shift, [n, 1, d])) as tf.Tensor3D;
+  });
+}
+
+tf.registerGradient({
+  kernelName: K.LAYER_NORM_MODULATE,
+  inputsToSave: ['x', 'scale'],
+  gradFunc: (dy, saved, attrs) => {
+    // One kernel gives all three gradients; computed here, in the engine's backward scope,
+    // and handed out by the closures.
+    const [x, scale] = saved;
+    const [dx, dshift, dscale] = run(K.LAYER_NORM_MODULATE_GRAD, { x, scale, dy: dy as tf.Tensor }, { eps: attrs.eps as number }) as tf.Tensor[];
+    return { x: () => dx, shift: () => dshift, scale: () => dscale };
+  },
+});
+
+// ---- attention ---------------------------------------------------------------------------
+
+function checkHeads(what: string, d: number, heads: number): void {
+  if (!Number.isInteger(heads) || heads <= 0 || d % heads !== 0) {
+    throw new Error(`${what}: width ${d} is not divisible into ${heads} heads`);
+  }
+}
+
+/** [N, T, H*hd] -> [N, H, T, hd]. */
+function splitHeads(x: tf.Tensor3D, h: number): tf.Tensor4D {
+  const [n, t, d] = x.shape;
+  return tf.transpose(tf.reshape(x, [n, t, h, d / h]), [0, 2, 1, 3]);
+}
+
+function compositeAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [n, tq, d] = q.shape;
+    const scores = tf.matMul(tf.mul(splitHeads(q, heads), 1 / Math.sqrt(d / heads)), splitHeads(k, heads), false, true);
+    const out = tf.matMul(tf.softmax(scores), splitHeads(v, heads));
+    return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [n, tq, d]) as tf.Tensor3D;
+  });
+}
+
+export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number): tf.Tensor3D {
+  const [n, , d] = q.shape;
+  if (q.rank !== 3 || k.rank !== 3 || v.rank !== 3 || k.shape[0] !== n || v.shape[0] !== n ||
+      k.shape[2] !== d || v.shape[2] !== d || k.shape[1] !== v.shape[1]) {
+    throw new Error(`attention: want q [N, Tq, D], k and v [N, Tk, D]; got [${q.shape}], [${k.shape}], [${v.shape}]`);
+  }
+  checkHeads('attention', d, heads);
+  if (!useKernel(K.ATTENTION, [q, k, v])) return compositeAttention(q, k, v, heads);
+  const [out, probs] = run(K.ATTENTION, { q, k, v }, { heads }) as tf.Tensor[];
+  probs.dispose(); // the tape keeps its own reference for the gradient
+  return out as tf.Tensor3D;
+}
+
+tf.registerGradient({
+  kernelName: K.ATTENTION,
+  inputsToSave: ['q', 'k', 'v'],
+  outputsToSave: [false, true],
+  gradFunc: (dys, saved, attrs) => {
+    const [q, k, v, probs] = saved;
+    const dy = (dys as tf.Tensor[])[0];
+    const [dq, dk, dv] = run(K.ATTENTION_GRAD, { q, k, v, probs, dy }, { heads: attrs.heads as number }) as tf.Tensor[];
+    return { q: () => dq, k: () => dk, v: () => dv };
+  },
+});
+
+export function qkvAttention(qkv: tf.Tensor3D, heads: number): tf.Tensor3D {
+  if (qkv.rank !== 3 || qkv.shape[2] % 3 !== 0) throw new Error(`qkvAttention: want qkv [N, T, 3D], got [${qkv.shape}]`);
+  const d = qkv.shape[2] / 3;
+  checkHeads('qkvAttention', d, heads);
+  if (!useKernel(K.QKV_ATTENTION, [qkv])) {
+    return tf.tidy(() => {
+      const [q, k, v] = tf.split(qkv, 3, 2) as tf.Tensor3D[];
+      return compositeAttention(q, k, v, heads);
+    });
+  }
+  const [out, probs] = run(K.QKV_ATTENTION, { qkv }, { heads }) as tf.Tensor[];
+  probs.dispose();
+  return out as tf.Tensor3D;
+}
+
+tf.registerGradient({
+  kernelName: K.QKV_ATTENTION,
+  inputsToSave: ['qkv'],
+  outputsToSave: [false, true],
+  gradFunc: (dys, saved, attrs) => {
+    const [qkv, probs] = saved;
+    const dy = (dys as tf.Tensor[])[0];
+    return { qkv: () => run(K.QKV_ATTENTION_GRAD, { qkv, probs, dy }, { heads: attrs.heads as number }) as tf.Tensor };
+  },
+});
+
+// ---- linear ------------------------------------------------------------------------------
+
+/** x @ w (+ b) with w stored [in, out]; the bias is fused into the matmul kernel. */
+export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
+  const fin = x.shape[x.rank - 1];
+  if (w.rank !== 2 || w.shape[0] !== fin) throw new Error(`linear: x [${x.shape}] does not fit w [${w.shape}]`);
+  return tf.tidy(() => {
+    const y = tf.fused.matMul({ a: tf.reshape(x, [-1, fin]) as tf.Tensor2D, b: w as tf.Tensor2D, bias: b });
+    return tf.reshape(y, [...x.shape.slice(0, -1), w.shape[1] as number]);
+  });
+}

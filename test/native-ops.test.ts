@@ -1,0 +1,116 @@
+// The fused ops of lib/ops: on 'native' they run the fused kernels, on 'cpu' the composite
+// tf-op versions. Both must give the same values and gradients, and the native gradients
+// must match finite differences. Skipped, with the reason, when the addon is not built.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs'; // registers the gradients of the built-in ops
+import { registerNativeBackend, nativeLoadError } from '../lib/backend/native';
+import { BUILD_COMMAND } from '../lib/backend/native_addon';
+import * as ops from '../lib/ops';
+
+const ok = registerNativeBackend();
+const skip = ok ? false : `native addon not built (${nativeLoadError()}); build it with: ${BUILD_COMMAND}`;
+
+let seed = 777;
+function rand(n: number, lo = -2, hi = 2): Float32Array {
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    seed = (seed * 1664525 + 1013904223) >>> 0;
+    v[i] = lo + ((hi - lo) * seed) / 2 ** 32;
+  }
+  return v;
+}
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+type Input = [Float32Array, number[]];
+
+/** f(xs) and the gradients of sum(f(xs) * w) on `backend`, as plain arrays. */
+function evaluate(backend: string, f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: Input[], w: Float32Array): Float32Array[] {
+  tf.setBackend(backend);
+  return tf.tidy(() => {
+    const xs = inputs.map(([v, s]) => tf.tensor(v, s));
+    const y = f(...xs);
+    const g = tf.grads((...ys: tf.Tensor[]) => tf.sum(tf.mul(f(...ys), tf.tensor(w, y.shape))))(xs);
+    return [y, ...g].map((t) => t.dataSync() as Float32Array).map((a) => Float32Array.from(a));
+  });
+}
+
+function close(got: Float32Array, want: Float32Array, tol: number, label: string): void {
+  assert.equal(got.length, want.length, `${label}: length`);
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i]));
+    assert.ok(err <= tol, `${label}[${i}]: got ${got[i]}, want ${want[i]}`);
+  }
+}
+
+/** Native fused == cpu composite (values, gradients), and native gradients == finite differences. */
+function check(label: string, f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: Input[], outShape: number[]): void {
+  const w = rand(size(outShape));
+  const want = evaluate('cpu', f, inputs, w);
+  const got = evaluate('native', f, inputs, w);
+  assert.equal(ops.fusedOpsNative(), true, 'native backend runs the fused kernels');
+  want.forEach((v, i) => close(got[i], v, 2e-5, `${label} ${i === 0 ? 'value' : `grad ${i - 1}`}`));
+
+  // Central differences of L(x) = sum(f(x) * w) in float32, at a few coordinates per input.
+  tf.setBackend('native');
+  const loss = (xs: Float32Array[]) => tf.tidy(() => {
+    const y = f(...xs.map((v, i) => tf.tensor(v, inputs[i][1])));
+    return tf.sum(tf.mul(y, tf.tensor(w, y.shape))).dataSync()[0];
+  });
+  const h = 1e-2;
+  inputs.forEach(([v], i) => {
+    for (let n = 0; n < 6; n++) {
+      const j = (n * 7919) % v.length;
+      const xs = inputs.map(([u]) => Float32Array.from(u));
+      xs[i][j] = v[j] + h;
+      const up = loss(xs);
+      xs[i][j] = v[j] - h;
+      const down = loss(xs);
+      const fd = (up - down) / (2 * h);
+      const g = got[i + 1][j];
+      assert.ok(Math.abs(fd - g) <= 2e-2 * Math.max(1, Math.abs(g)), `${label} d/dinput${i}[${j}]: analytic ${g}, finite difference ${fd}`);
+    }
+  });
+}
+
+test('geluTanh', { skip }, () => {
+  check('geluTanh', ops.geluTanh, [[rand(4 * 50, -5, 5), [4, 50]]], [4, 50]);
+});
+
+test('layerNorm and layerNormModulate', { skip }, () => {
+  check('layerNorm', (x) => ops.layerNorm(x), [[rand(3 * 5 * 16), [3, 5, 16]]], [3, 5, 16]);
+  check('layerNorm eps', (x) => ops.layerNorm(x, 1e-2), [[rand(7 * 8, -0.1, 0.1), [7, 8]]], [7, 8]);
+  check('layerNormModulate', (x, sh, sc) => ops.layerNormModulate(x as tf.Tensor3D, sh as tf.Tensor2D, sc as tf.Tensor2D),
+    [[rand(3 * 5 * 16), [3, 5, 16]], [rand(3 * 16), [3, 16]], [rand(3 * 16), [3, 16]]], [3, 5, 16]);
+  assert.throws(() => ops.layerNormModulate(tf.zeros([2, 3, 4]), tf.zeros([2, 4]), tf.zeros([3, 4])), /scale \[N, D\]/);
+});
+
+test('attention and qkvAttention', { skip }, () => {
+  const [N, T, Tk, D, H] = [2, 6, 4, 8, 2];
+  check('attention', (q, k, v) => ops.attention(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, H),
+    [[rand(N * T * D), [N, T, D]], [rand(N * Tk * D), [N, Tk, D]], [rand(N * Tk * D), [N, Tk, D]]], [N, T, D]);
+  check('qkvAttention', (qkv) => ops.qkvAttention(qkv as tf.Tensor3D, H), [[rand(N * T * 3 * D), [N, T, 3 * D]]], [N, T, D]);
+  check('qkvAttention 1 head', (qkv) => ops.qkvAttention(qkv as tf.Tensor3D, 1), [[rand(1 * 3 * 12), [1, 3, 12]]], [1, 3, 4]);
+  assert.throws(() => ops.qkvAttention(tf.zeros([1, 2, 9]), 2), /not divisible into 2 heads/);
+});
+
+test('linear', { skip }, () => {
+  check('linear', (x, w, b) => ops.linear(x, w, b), [[rand(2 * 3 * 5), [2, 3, 5]], [rand(5 * 4), [5, 4]], [rand(4), [4]]], [2, 3, 4]);
+  check('linear no bias', (x, w) => ops.linear(x, w), [[rand(6 * 5), [6, 5]], [rand(5 * 4), [5, 4]]], [6, 4]);
+});
+
+test('the fused ops do not leak tensors', { skip }, () => {
+  tf.setBackend('native');
+  const x = tf.tensor(rand(2 * 4 * 6), [2, 4, 6]) as tf.Tensor3D;
+  const s = tf.tensor(rand(2 * 6), [2, 6]) as tf.Tensor2D;
+  const qkv = tf.tensor(rand(2 * 4 * 18), [2, 4, 18]) as tf.Tensor3D;
+  const before = tf.memory().numTensors;
+  const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+    tf.sum(tf.add(ops.geluTanh(ops.layerNormModulate(a as tf.Tensor3D, b as tf.Tensor2D, b as tf.Tensor2D)), ops.qkvAttention(c as tf.Tensor3D, 2))))([x, s, qkv]);
+  assert.equal(tf.memory().numTensors, before + 3);
+  tf.dispose(g);
+  const y = ops.qkvAttention(qkv, 3);
+  assert.equal(tf.memory().numTensors, before + 1);
+  y.dispose();
+});
