@@ -1,0 +1,7 @@
+// Sample-quality metrics as the ADM evaluation suite (guided-diffusion evaluations/evaluator.py)
+// computes them: FID, sFID, Inception Score, improved precision and recall.
+export * from './fid';
+export * from './inception_score';
+export * from './precision_recall';
+export * from './reference_stats';
+export { traceSqrtProduct, pivotedCholesky, symmetricEigenvalues } from './linalg';

@@ -1,0 +1,276 @@
+// Improved precision and recall (Kynkaanniemi et al. 2019) as ADM's ManifoldEstimator
+// (guided-diffusion evaluations/evaluator.py) with nhood_sizes=(3,):
+//   - pairwise squared distances in float32 as DistanceBlock's float32 path:
+//       D = max(|u|^2 - 2 u.v + |v|^2, 0), evaluated left to right in float32
+//   - radius of a point = the value at index k of its sorted distance row to its own set,
+//     the row including its own (near-zero) self-distance: the k-th nearest neighbour
+//   - precision = share of samples with D(ref, sample) <= radius(ref) for some ref,
+//     recall    = share of refs with D(ref, sample) <= radius(sample) for some sample.
+// Distances are formed block by block (rows x columns), never the whole N x N matrix.
+// The u.v products go through tf.matMul so a fast backend accelerates them; the rest is
+// float32 arithmetic done here, so results do not depend on the backend's elementwise ops.
+//
+// Note: ADM's DistanceBlock first tries the distances in float16 and uses float32 only
+// when a float16 block overflows; this module always uses the float32 formula.
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface ManifoldOptions {
+  /** Neighbourhood size: the radius is the distance to the k-th nearest neighbour. Default 3. */
+  k?: number;
+  /** Rows per distance block (ADM: 10000). The result does not depend on it. Default 4096. */
+  rowBatchSize?: number;
+  /** Columns per distance block (ADM: 10000). Default 4096. */
+  colBatchSize?: number;
+  /**
+   * Radii: compute each off-diagonal block of the set's self-distances once and read it
+   * both ways (D[j, i] from the same u.v as D[i, j], with the float32 sum in D[j, i]'s own
+   * order). Halves the radii's matmul work; exact as long as the backend's u.v is symmetric,
+   * as any k-ordered dot product is. Default true.
+   */
+  exploitSymmetry?: boolean;
+}
+
+export interface PrecisionRecall {
+  precision: number;
+  recall: number;
+  /** k-NN radii (squared distances) of the reference and sample sets. */
+  refRadii: Float32Array;
+  sampleRadii: Float32Array;
+}
+
+/** A row-major n x d float32 feature matrix. */
+export interface FeatureMatrix {
+  data: Float32Array;
+  n: number;
+  d: number;
+}
+
+const fround = Math.fround;
+
+/** Validates and wraps n x d row-major float32 features. */
+export function featureMatrix(data: Float32Array, n: number, d: number, what = 'features'): FeatureMatrix {
+  if (!(data instanceof Float32Array)) throw new Error(`${what}: expected a Float32Array`);
+  if (!Number.isInteger(n) || !Number.isInteger(d) || n < 1 || d < 1) {
+    throw new Error(`${what}: n and d must be positive integers, got n=${n}, d=${d}`);
+  }
+  if (data.length !== n * d) throw new Error(`${what}: ${n} x ${d} needs ${n * d} values, got ${data.length}`);
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      throw new Error(`${what}: value [${Math.floor(i / d)}, ${i % d}] is ${data[i]}; features must be finite`);
+    }
+  }
+  return { data, n, d };
+}
+
+function resolve(opts: ManifoldOptions): Required<ManifoldOptions> {
+  const o = { k: 3, rowBatchSize: 4096, colBatchSize: 4096, exploitSymmetry: true, ...opts };
+  for (const key of ['k', 'rowBatchSize', 'colBatchSize'] as const) {
+    if (!Number.isInteger(o[key]) || o[key] < 1) throw new Error(`ManifoldOptions.${key} must be a positive integer, got ${o[key]}`);
+  }
+  return o;
+}
+
+/** |x_i|^2 rounded to float32 (summed in float64: exact squares, one rounding). */
+export function squaredNorms(x: FeatureMatrix): Float32Array {
+  const { data, n, d } = x;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let s0 = 0, s1 = 0;
+    const r = i * d;
+    let k = 0;
+    for (; k + 1 < d; k += 2) {
+      s0 += data[r + k] * data[r + k];
+      s1 += data[r + k + 1] * data[r + k + 1];
+    }
+    if (k < d) s0 += data[r + k] * data[r + k];
+    out[i] = s0 + s1;
+  }
+  return out;
+}
+
+/** Rows [r0, r1) of x transposed to a d x (r1 - r0) tensor (tfjs matMul is fastest untransposed). */
+function transposedRows(x: FeatureMatrix, r0: number, r1: number): tf.Tensor2D {
+  const { data, d } = x;
+  const m = r1 - r0;
+  const t = new Float32Array(d * m);
+  const TILE = 32;
+  for (let i0 = 0; i0 < m; i0 += TILE) {
+    const i1 = Math.min(m, i0 + TILE);
+    for (let k0 = 0; k0 < d; k0 += TILE) {
+      const k1 = Math.min(d, k0 + TILE);
+      for (let i = i0; i < i1; i++) {
+        const src = (r0 + i) * d;
+        for (let k = k0; k < k1; k++) t[k * m + i] = data[src + k];
+      }
+    }
+  }
+  return tf.tensor2d(t, [d, m], 'float32');
+}
+
+function rows(x: FeatureMatrix, r0: number, r1: number): tf.Tensor2D {
+  return tf.tensor2d(x.data.subarray(r0 * x.d, r1 * x.d), [r1 - r0, x.d], 'float32');
+}
+
+/** u.v for rows [r0, r1) of x against rows [c0, c1) of y: a (r1-r0) x (c1-c0) float32 block. */
+async function dotBlock(xRows: tf.Tensor2D, y: FeatureMatrix, c0: number, c1: number): Promise<Float32Array> {
+  const yt = transposedRows(y, c0, c1);
+  const mm = tf.tidy(() => tf.matMul(xRows, yt));
+  yt.dispose();
+  try {
+    return (await mm.data()) as Float32Array;
+  } finally {
+    mm.dispose();
+  }
+}
+
+/** The float32 distance ADM forms from |u|^2, u.v and |v|^2. */
+function dist(nu: number, uv: number, nv: number): number {
+  const v = fround(fround(nu - 2 * uv) + nv);
+  return v > 0 ? v : 0;
+}
+
+/**
+ * Full pairwise squared distances (DistanceBlock.pairwise_distances) between x and y, as an
+ * x.n x y.n row-major Float32Array. For small sets and tests; the metrics never form this.
+ */
+export async function pairwiseDistances(x: FeatureMatrix, y: FeatureMatrix): Promise<Float32Array> {
+  if (x.d !== y.d) throw new Error(`pairwiseDistances: feature sizes differ: ${x.d} vs ${y.d}`);
+  const nx = squaredNorms(x), ny = squaredNorms(y);
+  const xr = rows(x, 0, x.n);
+  try {
+    const uv = await dotBlock(xr, y, 0, y.n);
+    const out = new Float32Array(x.n * y.n);
+    for (let i = 0; i < x.n; i++) {
+      for (let j = 0; j < y.n; j++) out[i * y.n + j] = dist(nx[i], uv[i * y.n + j], ny[j]);
+    }
+    return out;
+  } finally {
+    xr.dispose();
+  }
+}
+
+/** Per-row (k+1) smallest values, kept sorted; index k is the radius. */
+class SmallestK {
+  readonly best: Float64Array;
+  /** Current largest kept value per row: anything >= it cannot enter. */
+  readonly worst: Float64Array;
+  constructor(n: number, readonly k1: number) {
+    this.best = new Float64Array(n * k1).fill(Infinity);
+    this.worst = new Float64Array(n).fill(Infinity);
+  }
+  insert(row: number, v: number): void {
+    const b = this.best, base = row * this.k1;
+    let p = base + this.k1 - 1;
+    while (p > base && b[p - 1] > v) {
+      b[p] = b[p - 1];
+      p--;
+    }
+    b[p] = v;
+    this.worst[row] = b[base + this.k1 - 1];
+  }
+  radii(): Float32Array {
+    const n = this.worst.length, out = new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.best[i * this.k1 + this.k1 - 1];
+    return out;
+  }
+}
+
+/**
+ * ManifoldEstimator.manifold_radii: for each feature vector, the squared distance to its
+ * k-th nearest neighbour in the same set (the k-th smallest after its own self-distance).
+ */
+export async function manifoldRadii(x: FeatureMatrix, opts: ManifoldOptions = {}): Promise<Float32Array> {
+  const o = resolve(opts);
+  if (x.n < o.k + 1) throw new Error(`manifoldRadii: k=${o.k} needs at least ${o.k + 1} feature vectors, got ${x.n}`);
+  const norms = squaredNorms(x);
+  const top = new SmallestK(x.n, o.k + 1);
+  const worst = top.worst;
+  for (let r0 = 0; r0 < x.n; r0 += o.rowBatchSize) {
+    const r1 = Math.min(x.n, r0 + o.rowBatchSize);
+    const xr = rows(x, r0, r1);
+    try {
+      // With symmetry, blocks left of the diagonal were already read from their transposes.
+      for (let c0 = o.exploitSymmetry ? r0 : 0; c0 < x.n; c0 += o.colBatchSize) {
+        const c1 = Math.min(x.n, c0 + o.colBatchSize);
+        const uv = await dotBlock(xr, x, c0, c1);
+        const w = c1 - c0;
+        for (let i = r0; i < r1; i++) {
+          const ni = norms[i], base = (i - r0) * w;
+          for (let j = c0; j < c1; j++) {
+            const m = uv[base + j - c0];
+            const dij = dist(ni, m, norms[j]);
+            if (dij < worst[i]) top.insert(i, dij);
+            // The transposed entry, unless this block's (i, j) and (j, i) are both in it.
+            if (o.exploitSymmetry && !(j >= r0 && j < r1)) {
+              const dji = dist(norms[j], m, ni);
+              if (dji < worst[j]) top.insert(j, dji);
+            }
+          }
+        }
+      }
+    } finally {
+      xr.dispose();
+    }
+  }
+  return top.radii();
+}
+
+/**
+ * ManifoldEstimator.evaluate_pr: precision = share of samples inside some reference
+ * radius, recall = share of references inside some sample radius (D <= radius).
+ */
+export async function evaluatePr(
+  ref: FeatureMatrix, refRadii: Float32Array,
+  sample: FeatureMatrix, sampleRadii: Float32Array,
+  opts: ManifoldOptions = {},
+): Promise<{ precision: number; recall: number }> {
+  const o = resolve(opts);
+  if (ref.d !== sample.d) throw new Error(`evaluatePr: feature sizes differ: reference ${ref.d}, samples ${sample.d}`);
+  if (refRadii.length !== ref.n) throw new Error(`evaluatePr: ${ref.n} reference features but ${refRadii.length} radii`);
+  if (sampleRadii.length !== sample.n) throw new Error(`evaluatePr: ${sample.n} sample features but ${sampleRadii.length} radii`);
+  const nr = squaredNorms(ref), ns = squaredNorms(sample);
+  const refIn = new Uint8Array(ref.n), sampleIn = new Uint8Array(sample.n);
+  // Rows are references, columns samples, as ADM's less_thans(batch_1=ref, batch_2=sample).
+  for (let r0 = 0; r0 < ref.n; r0 += o.rowBatchSize) {
+    const r1 = Math.min(ref.n, r0 + o.rowBatchSize);
+    const xr = rows(ref, r0, r1);
+    try {
+      for (let c0 = 0; c0 < sample.n; c0 += o.colBatchSize) {
+        const c1 = Math.min(sample.n, c0 + o.colBatchSize);
+        const uv = await dotBlock(xr, sample, c0, c1);
+        const w = c1 - c0;
+        for (let i = r0; i < r1; i++) {
+          const ni = nr[i], ri = refRadii[i], base = (i - r0) * w;
+          let inside = refIn[i];
+          for (let j = c0; j < c1; j++) {
+            const dij = dist(ni, uv[base + j - c0], ns[j]);
+            if (dij <= ri) sampleIn[j] = 1;
+            if (dij <= sampleRadii[j]) inside = 1;
+          }
+          refIn[i] = inside;
+        }
+      }
+    } finally {
+      xr.dispose();
+    }
+  }
+  return { precision: mean(sampleIn), recall: mean(refIn) };
+}
+
+function mean(flags: Uint8Array): number {
+  let s = 0;
+  for (let i = 0; i < flags.length; i++) s += flags[i];
+  return s / flags.length;
+}
+
+/**
+ * Precision and recall of samples against references, as ADM's compute_prec_recall:
+ * radii of both sets, then evaluate_pr.
+ */
+export async function precisionRecall(ref: FeatureMatrix, sample: FeatureMatrix, opts: ManifoldOptions = {}): Promise<PrecisionRecall> {
+  if (ref.d !== sample.d) throw new Error(`precisionRecall: feature sizes differ: reference ${ref.d}, samples ${sample.d}`);
+  const refRadii = await manifoldRadii(ref, opts);
+  const sampleRadii = await manifoldRadii(sample, opts);
+  const { precision, recall } = await evaluatePr(ref, refRadii, sample, sampleRadii, opts);
+  return { precision, recall, refRadii, sampleRadii };
+}
