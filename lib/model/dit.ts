@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DiTConfig, hasNullClass, numTokens, outChannels, validateConfig } from './config';
 import { sincos2dPosEmbed, timestepEmbedding } from './embed';
-import { gate, geluTanh, layerNorm, linear, modulate, multiHeadAttention, patchify, selfAttention, silu, unpatchify } from './layers';
+import { gate, geluTanh, layerNorm, layerNormModulate, linear, multiHeadAttention, patchify, selfAttention, silu, unpatchify } from './layers';
 import { adaLNChunks, Init, ParamSpec, paramSpecs, usesAdaLN } from './params';
 import { Rng } from '../util/rng';
 import { classifierFreeGuidance, GuidanceChannels } from '../diffusion/guidance';
@@ -108,12 +108,12 @@ export function adaLNBlock(P: Record<string, tf.Tensor>, c: DiTConfig, i: number
   const mod = tf.split(linear(siluC, P[`${b}.adaLN_modulation.1.weight`], P[`${b}.adaLN_modulation.1.bias`]), k, 1) as tf.Tensor2D[];
   if (k === 6) {
     const [shiftMsa, scaleMsa, gateMsa, shiftMlp, scaleMlp, gateMlp] = mod;
-    x = tf.add(x, gate(attn(P, b, modulate(layerNorm(x) as tf.Tensor3D, shiftMsa, scaleMsa), c.numHeads), gateMsa));
-    return tf.add(x, gate(mlp(P, b, modulate(layerNorm(x) as tf.Tensor3D, shiftMlp, scaleMlp)), gateMlp));
+    x = tf.add(x, gate(attn(P, b, layerNormModulate(x, shiftMsa, scaleMsa), c.numHeads), gateMsa));
+    return tf.add(x, gate(mlp(P, b, layerNormModulate(x, shiftMlp, scaleMlp)), gateMlp));
   }
   const [shiftMsa, scaleMsa, shiftMlp, scaleMlp] = mod;
-  x = tf.add(x, attn(P, b, modulate(layerNorm(x) as tf.Tensor3D, shiftMsa, scaleMsa), c.numHeads));
-  return tf.add(x, mlp(P, b, modulate(layerNorm(x) as tf.Tensor3D, shiftMlp, scaleMlp)));
+  x = tf.add(x, attn(P, b, layerNormModulate(x, shiftMsa, scaleMsa), c.numHeads));
+  return tf.add(x, mlp(P, b, layerNormModulate(x, shiftMlp, scaleMlp)));
 }
 
 /** Pre-norm ViT block; used with the two conditioning tokens appended (in-context). */
@@ -171,7 +171,7 @@ export function ditForward(model: DiT, x: tf.Tensor, t: tf.Tensor, y: tf.Tensor)
     let z: tf.Tensor3D;
     if (siluC) {
       const [shift, scale] = tf.split(linear(siluC, P['final_layer.adaLN_modulation.1.weight'], P['final_layer.adaLN_modulation.1.bias']), 2, 1) as tf.Tensor2D[];
-      z = modulate(layerNorm(h) as tf.Tensor3D, shift, scale);
+      z = layerNormModulate(h, shift, scale);
     } else {
       z = layerNorm(h, P['final_layer.norm_final.weight'], P['final_layer.norm_final.bias']) as tf.Tensor3D;
     }
