@@ -4,9 +4,10 @@ import type { Command } from './command';
 import { gflopsCommand } from './gflops';
 import { inspectCommand } from './inspect';
 import { sampleCommand } from './sample';
+import { dataCommand } from './data';
 
 // Later issues append their commands here.
-export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand];
+export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,0 +1,10 @@
+// The data layer: the synthetic default dataset, shard storage, real-data loaders,
+// image codecs, PIL-exact resizing and grids.
+export * from './dataset';
+export * from './synthetic';
+export * from './store';
+export * from './png';
+export * from './image';
+export * from './resize';
+export * from './loaders';
+export * from './grid';
