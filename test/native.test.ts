@@ -204,3 +204,45 @@ test('a DiT-like block: gradients agree with the cpu backend', { skip }, () => {
     return tf.add(x, tf.reshape(tf.mul(y, tf.tanh(y)), [B, T, D]));
   }, inputs), 1e-4, 'block');
 });
+
+test('buffer pool: arrays handed out, views and repeated training stay intact', { skip }, () => {
+  tf.setBackend('native');
+  const n = 64 * 128; // above the pool's minimum size
+  // An array from dataSync() must keep its values after its tensor is disposed and the
+  // backend has since produced many outputs of the same size.
+  const a = tf.add(tf.tensor(rand(n), [64, 128]), 1);
+  const held = a.dataSync() as Float32Array;
+  const copy = Float32Array.from(held);
+  a.dispose();
+  for (let i = 0; i < 5; i++) tf.tidy(() => tf.mul(tf.ones([64, 128]), i).dataSync());
+  assert.deepEqual(held, copy);
+
+  // A contiguous slice is a view of its parent's buffer: the view outlives the parent.
+  const parent = tf.exp(tf.tensor(rand(2 * n), [2, 64, 128]));
+  const view = tf.slice(parent, [1, 0, 0], [1, 64, 128]);
+  const want = Float32Array.from((parent.dataSync() as Float32Array).subarray(n));
+  const parent2 = tf.exp(tf.tensor(rand(2 * n), [2, 64, 128]));
+  const view2 = tf.slice(parent2, [1, 0, 0], [1, 64, 128]); // not read before the parent goes
+  const want2 = Float32Array.from((tf.slice(parent2, [1, 0, 0], [1, 64, 128]).dataSync() as Float32Array));
+  parent.dispose();
+  parent2.dispose();
+  for (let i = 0; i < 5; i++) tf.tidy(() => tf.mul(tf.ones([2, 64, 128]), i).dataSync());
+  assert.deepEqual(view.dataSync(), want);
+  assert.deepEqual(view2.dataSync(), want2);
+  tf.dispose([view, view2]);
+
+  // Several optimizer steps on tensors above the pool threshold match the cpu backend.
+  const w0 = rand(128 * 96, -0.1, 0.1), x0 = rand(64 * 128);
+  same(() => {
+    const w = tf.variable(tf.tensor(w0, [128, 96]));
+    const x = tf.tensor(x0, [64, 128]);
+    const opt = tf.train.adam(0.01);
+    for (let i = 0; i < 4; i++) {
+      opt.minimize(() => tf.mean(tf.square(tf.tanh(tf.matMul(x, w)))) as tf.Scalar, false, [w]);
+    }
+    const out = tf.clone(w);
+    opt.dispose();
+    w.dispose();
+    return out;
+  }, 1e-5, 'adam steps');
+});

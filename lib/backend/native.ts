@@ -5,23 +5,15 @@
 // (non-float32 dtypes, unusual broadcasting) falls through to the cpu kernel too. The 'cpu'
 // backend stays untouched, so tests can compare the two.
 import * as tf from '@tensorflow/tfjs-core';
-import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { NativeAddon, loadNativeAddon, nativeLoadError } from './native_addon';
 import { registerFusedKernels } from './native_ops';
-import { f32, output, size, stridesOf } from './native_util';
+import { NativeBackend } from './native_backend';
+import { alloc, f32, output, size, stridesOf } from './native_util';
 
 type TensorInfo = tf.TensorInfo;
 // Kernel arguments as tfjs passes them (inputs by name; a list for AddN and Concat).
 type Args = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: tf.NamedAttrMap };
 type KernelImpl = (args: Args) => TensorInfo | TensorInfo[];
-
-/** MathBackendCPU without its "install tfjs-node" console warning. */
-export class NativeBackend extends MathBackendCPU {
-  constructor() {
-    super();
-    (this as unknown as { firstUse: boolean }).firstUse = false;
-  }
-}
 
 // Op codes: must match native/src/ditnative.c (binary, reduce) and vmath.h (unary).
 const BINARY: Record<string, number> = {
@@ -98,12 +90,12 @@ function binaryKernel(name: string): KernelImpl {
     const av = f32(args.backend, a), bv = f32(args.backend, b);
     if (!av || !bv) return cpuKernel(name)(args);
     if (name === 'Pow' && bv.length === 1 && POW_AS_UNARY[bv[0]] !== undefined && a.shape.length >= b.shape.length) {
-      const out = new Float32Array(av.length);
+      const out = alloc(args.backend, av.length);
       addon.unary(POW_AS_UNARY[bv[0]], av, out, 0);
       return output(args.backend, a.shape.slice(), out);
     }
     const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
-    const out = new Float32Array(size(outShape));
+    const out = alloc(args.backend, size(outShape));
     if (out.length > 0) binaryInto(op, av, a.shape, bv, b.shape, out, outShape);
     return output(args.backend, outShape, out);
   };
@@ -115,7 +107,7 @@ function unaryKernel(name: string): KernelImpl {
     const { x } = args.inputs;
     const xv = f32(args.backend, x);
     if (!xv) return cpuKernel(name)(args);
-    const out = new Float32Array(xv.length);
+    const out = alloc(args.backend, xv.length);
     addon.unary(op, xv, out, Number(args.attrs?.alpha ?? 0));
     return output(args.backend, x.shape.slice(), out);
   };
@@ -127,7 +119,8 @@ function addN(args: Args): TensorInfo {
   if (vs.some((v) => !v) || xs.some((t) => !tf.util.arraysEqual(t.shape, xs[0].shape))) {
     return cpuKernel('AddN')(args) as TensorInfo;
   }
-  const out = new Float32Array(vs[0]!);
+  const out = alloc(args.backend, vs[0]!.length);
+  out.set(vs[0]!);
   const flat = [out.length];
   for (let i = 1; i < vs.length; i++) addon.binary(BINARY.Add, out, vs[i]!, out, flat, [1], [1]);
   return output(args.backend, xs[0].shape.slice(), out);
@@ -154,7 +147,7 @@ function batchMatMul(args: Args): TensorInfo {
   if ((batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) {
     return cpuKernel('BatchMatMul')(args) as TensorInfo;
   }
-  const out = new Float32Array(batch * M * N);
+  const out = alloc(args.backend, batch * M * N);
   if (out.length > 0) addon.matmul(av, bv, out, batchA, batchB, batch, M, N, K, +transposeA, +transposeB);
   return output(args.backend, [...outer, M, N], out);
 }
@@ -208,7 +201,7 @@ function reduceKernel(name: keyof typeof REDUCE, axisAttr: 'axis' | 'reductionIn
     if (!xv || !view) return cpuKernel(name)(args);
     const [outShape] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
     const shape = args.attrs?.keepDims ? tf.backend_util.expandShapeToKeepDim(outShape, axes) : outShape;
-    const out = new Float32Array(view.outer * view.inner);
+    const out = alloc(args.backend, view.outer * view.inner);
     addon.reduce(REDUCE[name], xv, out, view.outer, view.r, view.inner);
     return output(args.backend, shape, out);
   };
@@ -221,14 +214,14 @@ function softmax(args: Args): TensorInfo {
   const dim = Number(args.attrs?.dim ?? -1);
   if (!xv || rank === 0 || (dim !== -1 && dim !== rank - 1)) return cpuKernel('Softmax')(args) as TensorInfo;
   const cols = logits.shape[rank - 1];
-  const out = new Float32Array(xv.length);
+  const out = alloc(args.backend, xv.length);
   if (out.length > 0) addon.softmax(xv, out, xv.length / cols, cols);
   return output(args.backend, logits.shape.slice(), out);
 }
 
 /** out[i] = x[offset + sum i_k strides_k] over `shape`; out is contiguous. */
-function gather(x: Float32Array, offset: number, strides: number[], shape: number[]): Float32Array {
-  const out = new Float32Array(size(shape));
+function gather(backend: unknown, x: Float32Array, offset: number, strides: number[], shape: number[]): Float32Array {
+  const out = alloc(backend, size(shape));
   if (out.length === 0) return out;
   const s = simplify(shape, [strides, stridesOf(shape)]);
   addon.copy(x, offset, s.strides[0], out, 0, s.strides[1], s.shape);
@@ -242,7 +235,7 @@ function transpose(args: Args): TensorInfo {
   if (!xv) return cpuKernel('Transpose')(args) as TensorInfo;
   const xs = stridesOf(x.shape);
   const shape = perm.map((p) => x.shape[p]);
-  return output(args.backend, shape, gather(xv, 0, perm.map((p) => xs[p]), shape));
+  return output(args.backend, shape, gather(args.backend, xv, 0, perm.map((p) => xs[p]), shape));
 }
 
 function slice(args: Args): TensorInfo {
@@ -257,7 +250,7 @@ function slice(args: Args): TensorInfo {
   if (tf.slice_util.isSliceContinous(x.shape, begin, sz)) {
     return output(args.backend, sz, xv.subarray(offset, offset + size(sz)));
   }
-  return output(args.backend, sz, gather(xv, offset, xs, sz));
+  return output(args.backend, sz, gather(args.backend, xv, offset, xs, sz));
 }
 
 function splitV(args: Args): TensorInfo[] {
@@ -282,7 +275,7 @@ function concat(args: Args): TensorInfo {
   if (xs.length === 0 || vs.some((v) => !v)) return cpuKernel('Concat')(args) as TensorInfo;
   const axis = tf.util.parseAxisParam(args.attrs?.axis as number, xs[0].shape)[0];
   const outShape = tf.backend_util.computeOutShape(xs.map((t) => t.shape), axis);
-  const out = new Float32Array(size(outShape));
+  const out = alloc(args.backend, size(outShape));
   const os = stridesOf(outShape);
   let at = 0;
   xs.forEach((t, i) => {
@@ -304,7 +297,7 @@ function tile(args: Args): TensorInfo {
   const xs = stridesOf(x.shape);
   const shape = x.shape.flatMap((d, k) => [reps[k], d]);
   const strides = xs.flatMap((s) => [0, s]);
-  return output(args.backend, x.shape.map((d, k) => d * reps[k]), gather(xv, 0, strides, shape));
+  return output(args.backend, x.shape.map((d, k) => d * reps[k]), gather(args.backend, xv, 0, strides, shape));
 }
 
 // ---- registration ------------------------------------------------------------------------
@@ -343,4 +336,4 @@ export function registerNativeBackend(): boolean {
   return (registered = true);
 }
 
-export { nativeLoadError };
+export { nativeLoadError, NativeBackend };

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as K from '../ops/kernel_names';
 import { NativeAddon } from './native_addon';
-import { mustF32, output, size } from './native_util';
+import { alloc, mustF32, output, size } from './native_util';
 
 type TensorInfo = tf.TensorInfo;
 type Args = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: tf.NamedAttrMap };
@@ -16,12 +16,12 @@ export function registerFusedKernels(addon: NativeAddon): void {
     tf.registerKernel({ kernelName, backendName: 'native', kernelFunc: f as unknown as tf.KernelFunc });
 
   reg(K.GELU_TANH, ({ inputs: { x }, backend }) => {
-    const out = new Float32Array(size(x.shape));
+    const out = alloc(backend, size(x.shape));
     addon.unary(UNARY_GELU_TANH, mustF32(backend, x, 'x'), out, 0);
     return output(backend, x.shape.slice(), out);
   });
   reg(K.GELU_TANH_GRAD, ({ inputs: { x, dy }, backend }) => {
-    const dx = new Float32Array(size(x.shape));
+    const dx = alloc(backend, size(x.shape));
     addon.geluTanhGrad(mustF32(backend, x, 'x'), mustF32(backend, dy, 'dy'), dx);
     return output(backend, x.shape.slice(), dx);
   });
@@ -34,25 +34,25 @@ export function registerFusedKernels(addon: NativeAddon): void {
   };
   reg(K.LAYER_NORM, ({ inputs: { x }, backend, attrs }) => {
     const { D, rows } = rowsOf(x);
-    const y = new Float32Array(rows * D);
+    const y = alloc(backend, rows * D);
     addon.lnModForward(mustF32(backend, x, 'x'), null, null, y, rows, 1, D, Number(attrs!.eps));
     return output(backend, x.shape.slice(), y);
   });
   reg(K.LAYER_NORM_GRAD, ({ inputs: { x, dy }, backend, attrs }) => {
     const { D, rows } = rowsOf(x);
-    const dx = new Float32Array(rows * D);
+    const dx = alloc(backend, rows * D);
     addon.lnModBackward(mustF32(backend, x, 'x'), null, mustF32(backend, dy, 'dy'), dx, null, null, rows, 1, D, Number(attrs!.eps));
     return output(backend, x.shape.slice(), dx);
   });
   reg(K.LAYER_NORM_MODULATE, ({ inputs: { x, shift, scale }, backend, attrs }) => {
     const [N, T, D] = x.shape;
-    const y = new Float32Array(N * T * D);
+    const y = alloc(backend, N * T * D);
     addon.lnModForward(mustF32(backend, x, 'x'), mustF32(backend, shift, 'shift'), mustF32(backend, scale, 'scale'), y, N, T, D, Number(attrs!.eps));
     return output(backend, x.shape.slice(), y);
   });
   reg(K.LAYER_NORM_MODULATE_GRAD, ({ inputs: { x, scale, dy }, backend, attrs }) => {
     const [N, T, D] = x.shape;
-    const dx = new Float32Array(N * T * D), dshift = new Float32Array(N * D), dscale = new Float32Array(N * D);
+    const dx = alloc(backend, N * T * D), dshift = alloc(backend, N * D), dscale = alloc(backend, N * D);
     addon.lnModBackward(mustF32(backend, x, 'x'), mustF32(backend, scale, 'scale'), mustF32(backend, dy, 'dy'), dx, dshift, dscale, N, T, D, Number(attrs!.eps));
     return [output(backend, x.shape.slice(), dx), output(backend, [N, D], dshift), output(backend, [N, D], dscale)];
   });
@@ -61,7 +61,7 @@ export function registerFusedKernels(addon: NativeAddon): void {
   type Layout = [Float32Array, number, number]; // array, offset, row stride
   const forward = (backend: unknown, q: Layout, k: Layout, v: Layout, N: number, Tq: number, Tk: number, D: number, heads: number) => {
     const hd = D / heads;
-    const out = new Float32Array(N * Tq * D), probs = new Float32Array(N * heads * Tq * Tk);
+    const out = alloc(backend, N * Tq * D), probs = alloc(backend, N * heads * Tq * Tk);
     addon.attnForward(...q, ...k, ...v, out, probs, N, Tq, Tk, heads, hd, 1 / Math.sqrt(hd));
     return [output(backend, [N, Tq, D], out), output(backend, [N, heads, Tq, Tk], probs)];
   };
@@ -78,7 +78,7 @@ export function registerFusedKernels(addon: NativeAddon): void {
   reg(K.QKV_ATTENTION_GRAD, ({ inputs: { qkv, probs, dy }, backend, attrs }) => {
     const [N, T, D3] = qkv.shape;
     const a = mustF32(backend, qkv, 'qkv'), D = D3 / 3;
-    const dqkv = new Float32Array(a.length); // the three thirds of every row are all written
+    const dqkv = alloc(backend, a.length); // the three thirds of every row are all written
     backward([a, 0, D3], [a, D, D3], [a, 2 * D, D3], mustF32(backend, probs, 'probs'), mustF32(backend, dy, 'dy'),
       [dqkv, dqkv, dqkv], N, T, T, D, Number(attrs!.heads));
     return output(backend, qkv.shape.slice(), dqkv);
@@ -90,7 +90,7 @@ export function registerFusedKernels(addon: NativeAddon): void {
   });
   reg(K.ATTENTION_GRAD, ({ inputs: { q, k, v, probs, dy }, backend, attrs }) => {
     const [N, Tq, D] = q.shape, Tk = k.shape[1];
-    const grads = [q, k, v].map((t) => new Float32Array(size(t.shape)));
+    const grads = [q, k, v].map((t) => alloc(backend, size(t.shape)));
     backward([mustF32(backend, q, 'q'), 0, D], [mustF32(backend, k, 'k'), 0, D], [mustF32(backend, v, 'v'), 0, D],
       mustF32(backend, probs, 'probs'), mustF32(backend, dy, 'dy'), grads, N, Tq, Tk, D, Number(attrs!.heads));
     return [q, k, v].map((t, i) => output(backend, t.shape.slice(), grads[i]));

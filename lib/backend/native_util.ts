@@ -1,6 +1,7 @@
 // Small helpers shared by the native backend's kernels (native.ts, native_ops.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { NativeBackend } from './native_backend';
 
 /** The float32 values behind a tensor of the (cpu-derived) native backend, or null. */
 export function f32(backend: unknown, t: tf.TensorInfo): Float32Array | null {
@@ -19,6 +20,11 @@ export function mustF32(backend: unknown, t: tf.TensorInfo, what: string): Float
 /** A new float32 tensor of this backend holding `values` (taken over, not copied). */
 export function output(backend: unknown, shape: number[], values: Float32Array): tf.TensorInfo {
   return (backend as MathBackendCPU).makeTensorInfo(shape, 'float32', values);
+}
+
+/** An output array of n floats (pooled on the native backend); the kernel must fill all of it. */
+export function alloc(backend: unknown, n: number): Float32Array {
+  return backend instanceof NativeBackend ? backend.alloc(n) : new Float32Array(n);
 }
 
 export function size(shape: number[]): number {

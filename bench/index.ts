@@ -1,0 +1,116 @@
+// `npm run bench`: how fast the kit's CPU backends are against PyTorch on this machine.
+//   1. matmul GFLOP/s of each CPU backend vs PyTorch on one thread, same shapes, same run;
+//   2. the reference mini DiT (bench/dit_step.ts): one AdamW training step and one forward
+//      on each backend vs bench/torch_dit.py (PyTorch, one thread). Target: ratio <= 2.
+// Options: --json (one JSON object per line), --backends native,wasm (default: the ones that
+// start; the DiT step runs on wasm/cpu only when named, they take tens of seconds a step),
+// --no-matmul, --no-dit, --reps N (DiT timing repetitions, default 5).
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+import { initBackend } from '../lib/backend';
+import { registerNativeBackend, nativeLoadError } from '../lib/backend/native';
+import { fusedOpsNative } from '../lib/ops';
+import { repoRoot } from '../lib/util/paths';
+import { REFERENCE, timeDiT } from './dit_step';
+import { flops, MATMUL_SHAPES, SMALL_SHAPES, tfMatmulGflops, torchMatmulGflops, torchPython } from './kernels';
+
+interface Options {
+  json: boolean;
+  backends: string[] | null;
+  matmul: boolean;
+  dit: boolean;
+  reps: number;
+}
+
+function parse(argv: string[]): Options {
+  const o: Options = { json: false, backends: null, matmul: true, dit: true, reps: 5 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--json') o.json = true;
+    else if (a === '--no-matmul') o.matmul = false;
+    else if (a === '--no-dit') o.dit = false;
+    else if (a === '--backends') o.backends = (argv[++i] ?? '').split(',').filter(Boolean);
+    else if (a === '--reps') o.reps = Number(argv[++i]);
+    else throw new Error(`bench: unknown option '${a}' (use --json, --backends a,b, --no-matmul, --no-dit, --reps N)`);
+  }
+  if (!(o.reps >= 1)) throw new Error('bench: --reps wants a positive number');
+  return o;
+}
+
+let opts: Options;
+const note = (msg: string) => { if (!opts.json) console.log(msg); };
+const emit = (obj: Record<string, unknown>, text: string) => console.log(opts.json ? JSON.stringify(obj) : text);
+const fmt = (x: number | null, d = 1) => (x == null ? '-' : x.toFixed(d));
+
+async function tryBackend(name: string): Promise<boolean> {
+  try {
+    await initBackend({ name, quiet: true });
+    return true;
+  } catch (err) {
+    note(`  (${name} skipped: ${(err as Error).message})`);
+    return false;
+  }
+}
+
+async function main(): Promise<void> {
+  opts = parse(process.argv.slice(2));
+  const py = torchPython();
+  if (!py) note('PyTorch not found (DIT_PYTHON, python3, /usr/bin/python3; Debian: apt-get install python3-torch): torch columns skipped');
+  if (!registerNativeBackend()) note(`native backend unavailable: ${nativeLoadError()}`);
+  const backends = opts.backends ?? ['native', 'wasm', 'cpu'];
+
+  if (opts.matmul) {
+    note('\nmatmul GFLOP/s (float32, one thread)');
+    const shapes = [...MATMUL_SHAPES, ...SMALL_SHAPES.filter((s) => !MATMUL_SHAPES.some((m) => m.name === s.name))];
+    let torch: number[] = [];
+    if (py) {
+      try {
+        torch = torchMatmulGflops(py, shapes);
+        emit({ bench: 'matmul_peak', backend: 'torch', shape: '1024x1024x1024', gflops: torch[0] },
+          `  PyTorch single-core peak (1024^3): ${fmt(torch[0])} GFLOP/s`);
+      } catch (err) {
+        note(`  ${(err as Error).message}`);
+      }
+    }
+    for (const b of backends) {
+      if (!(await tryBackend(b))) continue;
+      for (const s of b === 'cpu' ? SMALL_SHAPES : MATMUL_SHAPES) {
+        const g = tfMatmulGflops(s);
+        const tg = torch[shapes.findIndex((x) => x.name === s.name)] ?? null;
+        emit({ bench: 'matmul', backend: b, shape: s.name, batch: s.batch, M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB,
+          gflops: g, torch_gflops: tg, ratio_to_torch: tg ? g / tg : null },
+        `  ${b.padEnd(7)} ${s.name.padEnd(20)} ${`${s.batch}x${s.M}x${s.N}x${s.K}`.padEnd(16)} ${fmt(g).padStart(7)}  torch ${fmt(tg).padStart(7)}  (${(flops(s) / 1e6).toFixed(0)} MFLOP)`);
+      }
+    }
+  }
+
+  if (opts.dit) {
+    const config = `${REFERENCE.name} depth ${REFERENCE.depth} hidden ${REFERENCE.hiddenSize} heads ${REFERENCE.numHeads} batch ${REFERENCE.batch} (adaLN-Zero, 16x16x4, patch 2)`;
+    note(`\nreference DiT: ${config}`);
+    let torch: { torch_train_step_s: number; torch_forward_s: number } | null = null;
+    if (py) {
+      const r = spawnSync(py, [path.join(repoRoot(), 'bench', 'torch_dit.py'), '--depth', String(REFERENCE.depth), '--hidden',
+        String(REFERENCE.hiddenSize), '--heads', String(REFERENCE.numHeads), '--batch', String(REFERENCE.batch), '--reps', String(opts.reps)],
+      { encoding: 'utf8' });
+      if (r.status === 0) torch = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      else note(`  torch_dit.py failed: ${r.stderr.trim().split('\n').pop()}`);
+    }
+    // The slow backends run the DiT step only when asked for by name.
+    for (const b of opts.backends ?? ['native']) {
+      if (!(await tryBackend(b))) continue;
+      const r = await timeDiT({ reps: opts.reps, warmup: 2 });
+      const tr = torch ? r.train_step_s / torch.torch_train_step_s : null;
+      const fr = torch ? r.forward_s / torch.torch_forward_s : null;
+      emit({ bench: 'dit', config, backend: b, fused_ops: fusedOpsNative(), train_step_s: r.train_step_s, forward_s: r.forward_s,
+        torch_train_step_s: torch?.torch_train_step_s ?? null, torch_forward_s: torch?.torch_forward_s ?? null,
+        train_ratio: tr, forward_ratio: fr },
+      `  ${b.padEnd(7)} train step ${fmt(r.train_step_s, 3)} s (torch ${fmt(torch?.torch_train_step_s ?? null, 3)} s, ratio ${fmt(tr, 2)})` +
+        `   forward ${fmt(r.forward_s, 3)} s (torch ${fmt(torch?.torch_forward_s ?? null, 3)} s, ratio ${fmt(fr, 2)})`);
+    }
+  }
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
