@@ -4,10 +4,11 @@ import type { Command } from './command';
 import { gflopsCommand } from './gflops';
 import { inspectCommand } from './inspect';
 import { sampleCommand } from './sample';
+import { resultsCommand } from './results';
 import { dataCommand } from './data';
 
 // Later issues append their commands here.
-export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand];
+export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,0 +1,66 @@
+import * as path from 'path';
+import { filterResults, listResultFiles, readResults, RESULT_COLUMNS, ResultColumn, ResultFilter, ResultRow, resultsDir } from '../results/registry';
+import { parseArgs, UsageError } from '../util/args';
+import type { Command } from './command';
+
+const DEFAULT_COLUMNS: ResultColumn[] = ['experiment', 'study', 'model', 'variant', 'train_step', 'sampler', 'sampling_steps', 'cfg_scale', 'num_samples', 'feature_net', 'fid', 'sfid', 'inception_score', 'precision', 'recall'];
+
+const USAGE = `usage: dit results [--dir DIR] [--experiment NAME] [--where column=value ...] [--columns a,b,c] [--json]
+
+A table of the results registry (results/*.csv). Filters: --experiment, and --where
+column=value (repeatable, comma-separated also works), e.g. --where model=mini-XL/2,variant=adaln.
+Columns: ${RESULT_COLUMNS.join(', ')}.`;
+
+const FLAGS = { dir: 'string', experiment: 'string', where: 'string', columns: 'string', json: 'boolean' } as const;
+
+function fmt(v: ResultRow[ResultColumn]): string {
+  if (v === null) return '';
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4);
+  return v;
+}
+
+export const resultsCommand: Command = {
+  name: 'results',
+  summary: 'show the results registry as a table (filterable)',
+  usage: USAGE,
+  async run(argv) {
+    // --where may repeat: collect them before the strict parser sees the rest.
+    const wheres: string[] = [];
+    const rest: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+      if (argv[i] === '--where') {
+        if (i + 1 >= argv.length) throw new UsageError('flag --where needs a value');
+        wheres.push(argv[++i]);
+      } else rest.push(argv[i]);
+    }
+    const { flags, positional } = parseArgs(rest, FLAGS);
+    if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}'`);
+    const filter: ResultFilter = {};
+    if (flags.experiment) filter.experiment = flags.experiment as string;
+    for (const w of wheres.flatMap((s) => s.split(','))) {
+      const eq = w.indexOf('=');
+      const key = w.slice(0, eq);
+      if (eq <= 0 || !(RESULT_COLUMNS as readonly string[]).includes(key)) throw new UsageError(`--where needs column=value with a known column, got '${w}'`);
+      filter[key as ResultColumn] = w.slice(eq + 1);
+    }
+    const columns = flags.columns ? String(flags.columns).split(',') : DEFAULT_COLUMNS;
+    for (const c of columns) if (!(RESULT_COLUMNS as readonly string[]).includes(c)) throw new UsageError(`unknown column '${c}'`);
+    const dir = (flags.dir as string) ?? resultsDir();
+    const files = listResultFiles(dir);
+    const rows = filterResults(files.flatMap(readResults), filter);
+    if (flags.json) {
+      for (const r of rows) console.log(JSON.stringify(r));
+      return 0;
+    }
+    if (!rows.length) {
+      console.log(files.length ? 'no rows match' : `no results yet in ${path.relative(process.cwd(), dir) || dir}`);
+      return 0;
+    }
+    const cells = rows.map((r) => columns.map((c) => fmt(r[c as ResultColumn])));
+    const w = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
+    console.log(columns.map((c, i) => c.padEnd(w[i])).join('  '));
+    for (const r of cells) console.log(r.map((v, i) => v.padEnd(w[i])).join('  '));
+    console.log(`${rows.length} row(s) from ${files.length} file(s)`);
+    return 0;
+  },
+};
