@@ -4,4 +4,5 @@ export * from './fid';
 export * from './inception_score';
 export * from './precision_recall';
 export * from './reference_stats';
+export * from './evaluate';
 export { traceSqrtProduct, pivotedCholesky, symmetricEigenvalues } from './linalg';

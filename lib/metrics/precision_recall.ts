@@ -63,7 +63,12 @@ export function featureMatrix(data: Float32Array, n: number, d: number, what = '
 }
 
 function resolve(opts: ManifoldOptions): Required<ManifoldOptions> {
-  const o = { k: 3, rowBatchSize: 4096, colBatchSize: 4096, exploitSymmetry: true, ...opts };
+  const o = {
+    k: opts.k ?? 3,
+    rowBatchSize: opts.rowBatchSize ?? 4096,
+    colBatchSize: opts.colBatchSize ?? 4096,
+    exploitSymmetry: opts.exploitSymmetry ?? true,
+  };
   for (const key of ['k', 'rowBatchSize', 'colBatchSize'] as const) {
     if (!Number.isInteger(o[key]) || o[key] < 1) throw new Error(`ManifoldOptions.${key} must be a positive integer, got ${o[key]}`);
   }
