@@ -114,3 +114,21 @@ test('the fused ops do not leak tensors', { skip }, () => {
   assert.equal(tf.memory().numTensors, before + 1);
   y.dispose();
 });
+
+test('adamWUpdate: native kernel equals the composite version bit for bit', { skip }, () => {
+  const n = 5000;
+  const [p, g, m, v] = [rand(n), rand(n, -0.1, 0.1), rand(n, -0.01, 0.01), rand(n, 0, 1e-3)];
+  for (const c of [{ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 }, { lr: 3e-3, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.05 }]) {
+    for (const step of [1, 7]) {
+      const results = ['cpu', 'native'].map((backend) => {
+        tf.setBackend(backend);
+        return tf.tidy(() => {
+          const r = ops.adamWUpdate(tf.tensor(p), tf.tensor(g), tf.tensor(m), tf.tensor(v), c, step);
+          return [r.p, r.m, r.v].map((t) => Float32Array.from(t.dataSync() as Float32Array));
+        });
+      });
+      results[0].forEach((want, i) => assert.deepEqual(results[1][i], want, `adamW output ${i} (wd ${c.weightDecay}, step ${step})`));
+    }
+  }
+  assert.throws(() => ops.adamWUpdate(tf.zeros([2]), tf.zeros([3]), tf.zeros([2]), tf.zeros([2]), { lr: 1, beta1: 0.9, beta2: 0.9, eps: 1, weightDecay: 0 }, 1), /does not match/);
+});

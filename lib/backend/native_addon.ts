@@ -34,6 +34,9 @@ export interface NativeAddon {
     v: Float32Array, vOff: number, vStride: number, probs: Float32Array, dout: Float32Array,
     dq: Float32Array, dk: Float32Array, dv: Float32Array, N: number, Tq: number, Tk: number, H: number, hd: number,
     scale: number): void;
+  /** One AdamW step over equal-length arrays; consts = [b1, 1-b1, b2, 1-b2, sqrtBc2, eps, keep, stepSize, decay]. */
+  adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, p1: Float32Array, m1: Float32Array,
+    v1: Float32Array, consts: number[]): void;
   setThreads(n: number): void;
   getThreads(): number;
   blasConfig(): string;

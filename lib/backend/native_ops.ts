@@ -95,4 +95,13 @@ export function registerFusedKernels(addon: NativeAddon): void {
       mustF32(backend, probs, 'probs'), mustF32(backend, dy, 'dy'), grads, N, Tq, Tk, D, Number(attrs!.heads));
     return [q, k, v].map((t, i) => output(backend, t.shape.slice(), grads[i]));
   });
+
+  // AdamW: [p1, m1, v1] from p, g, m, v in one pass; attrs are the float32 constants.
+  reg(K.ADAMW, ({ inputs: { p, g, m, v }, backend, attrs }) => {
+    const n = size(p.shape);
+    const outs = [alloc(backend, n), alloc(backend, n), alloc(backend, n)];
+    addon.adamw(mustF32(backend, p, 'p'), mustF32(backend, g, 'g'), mustF32(backend, m, 'm'), mustF32(backend, v, 'v'),
+      outs[0], outs[1], outs[2], attrs!.consts as number[]);
+    return outs.map((o) => output(backend, p.shape.slice(), o));
+  });
 }

@@ -12,6 +12,8 @@
 //   qkvAttention(qkv, heads)             self-attention on a fused projection [N, T, 3D]
 //                                        (q | k | v, heads inside each, timm layout) -> [N, T, D]
 //   linear(x, w, b?)                     x @ w + b, w [in, out], any rank of x (fused bias)
+//   adamWUpdate(p, g, m, v, config, step) one AdamW step (torch's order of operations) ->
+//                                        new { p, m, v }; no gradient
 import * as tf from '@tensorflow/tfjs-core';
 import * as K from './kernel_names';
 
@@ -181,5 +183,45 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const y = tf.fused.matMul({ a: tf.reshape(x, [-1, fin]) as tf.Tensor2D, b: w as tf.Tensor2D, bias: b });
     return tf.reshape(y, [...x.shape.slice(0, -1), w.shape[1] as number]);
+  });
+}
+
+// ---- AdamW -------------------------------------------------------------------------------
+
+export interface AdamWHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+/**
+ * One AdamW update as torch.optim.AdamW (single-tensor) computes it, `step` counting from 1:
+ *   m' = m b1 + g (1 - b1);  v' = v b2 + g^2 (1 - b2)
+ *   p' = p (1 - lr wd) - lr / (1 - b1^step) * m' / (sqrt(v') / sqrt(1 - b2^step) + eps)
+ * Returns new tensors (the caller assigns them). The native kernel does it in one pass and
+ * rounds every step exactly like the composite version.
+ */
+export function adamWUpdate(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, c: AdamWHyper, step: number): { p: tf.Tensor; m: tf.Tensor; v: tf.Tensor } {
+  for (const [name, t] of [['g', g], ['m', m], ['v', v]] as const) {
+    if (!tf.util.arraysEqual(t.shape, p.shape)) throw new Error(`adamWUpdate: ${name} [${t.shape}] does not match p [${p.shape}]`);
+  }
+  if (!(step >= 1)) throw new Error(`adamWUpdate: step counts from 1, got ${step}`);
+  const sqrtBc2 = Math.sqrt(1 - c.beta2 ** step);
+  const stepSize = c.lr / (1 - c.beta1 ** step);
+  const keep = 1 - c.lr * c.weightDecay;
+  if (useKernel(K.ADAMW, [p, g, m, v])) {
+    const f = Math.fround;
+    const consts = [f(c.beta1), f(1 - c.beta1), f(c.beta2), f(1 - c.beta2), f(sqrtBc2), f(c.eps), f(keep), f(stepSize), c.weightDecay ? 1 : 0];
+    const [p1, m1, v1] = run(K.ADAMW, { p, g, m, v }, { consts }) as tf.Tensor[];
+    return { p: p1, m: m1, v: v1 };
+  }
+  return tf.tidy(() => {
+    const m1 = tf.add(tf.mul(m, c.beta1), tf.mul(g, 1 - c.beta1));
+    const v1 = tf.add(tf.mul(v, c.beta2), tf.mul(tf.square(g), 1 - c.beta2));
+    const denom = tf.add(tf.div(tf.sqrt(v1), sqrtBc2), c.eps);
+    const decayed = c.weightDecay ? tf.mul(p, keep) : p;
+    return { p: tf.sub(decayed, tf.mul(tf.div(m1, denom), stepSize)), m: m1, v: v1 };
   });
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fused.h"
+#include "optim.h"
 #include "vmath.h"
 
 #define MAXD 8
@@ -497,6 +498,34 @@ static napi_value attn_bwd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// adamw(p, g, m, v, p1, m1, v1, [beta1, 1-beta1, beta2, 1-beta2, sqrtBc2, eps, keep, stepSize, decay])
+static napi_value adamw(napi_env env, napi_callback_info info) {
+  GET_ARGS(8);
+  float *a[7];
+  size_t n[7];
+  for (int i = 0; i < 7; i++)
+    if (!f32(env, argv[i], &a[i], &n[i])) return NULL;
+  for (int i = 1; i < 7; i++)
+    if (n[i] != n[0]) {
+      fail(env, "adamw: arrays differ in length");
+      return NULL;
+    }
+  double k[9];
+  uint32_t len;
+  if (napi_get_array_length(env, argv[7], &len) != napi_ok || len != 9) {
+    fail(env, "adamw: expected 9 constants");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < 9; i++) {
+    napi_value e;
+    if (napi_get_element(env, argv[7], i, &e) != napi_ok || !num(env, e, &k[i])) return NULL;
+  }
+  struct adamw_consts c = {(float)k[0], (float)k[1], (float)k[2], (float)k[3], (float)k[4],
+                           (float)k[5], (float)k[6], (float)k[7], k[8] != 0};
+  adamw_update(a[0], a[1], a[2], a[3], a[4], a[5], a[6], (long)n[0], &c);
+  return NULL;
+}
+
 // ---- setup -------------------------------------------------------------------------------
 
 static napi_value set_threads(napi_env env, napi_callback_info info) {
@@ -543,6 +572,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("lnModBackward", ln_mod_bwd);
   EXPORT("attnForward", attn_fwd);
   EXPORT("attnBackward", attn_bwd);
+  EXPORT("adamw", adamw);
   EXPORT("setThreads", set_threads);
   EXPORT("getThreads", get_threads);
   EXPORT("blasConfig", blas_config);

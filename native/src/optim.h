@@ -1,0 +1,14 @@
+// Fused optimizer updates, see optim.c.
+#pragma once
+
+// Float32 constants of one AdamW step, rounded by the caller exactly as the composite
+// version rounds them (each a float32 scalar tensor there).
+struct adamw_consts {
+  float beta1, one_minus_beta1, beta2, one_minus_beta2, sqrt_bc2, eps, keep, step_size;
+  int decay; // apply p * keep (keep = 1 - lr * weight_decay)
+};
+
+// m1 = m b1 + g (1 - b1); v1 = v b2 + g^2 (1 - b2);
+// p1 = p keep - (m1 / (sqrt(v1) / sqrt_bc2 + eps)) step_size.
+void adamw_update(const float *p, const float *g, const float *m, const float *v, float *p1, float *m1, float *v1,
+                  long n, const struct adamw_consts *c);
