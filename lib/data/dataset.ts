@@ -233,3 +233,28 @@ export function firstPerClass(labels: ArrayLike<number>, numClasses: number, k: 
   }
   return picks;
 }
+
+/**
+ * A dataset as model inputs by index: NCHW float32 in [-1, 1], flipped where
+ * flips[i] = 1. Structurally the trainer's TrainingSource (lib/train/source.ts).
+ */
+export function pixelSource(ds: ImageDataset, id: string): {
+  size: number;
+  numClasses: number;
+  shape: [number, number, number];
+  id: string;
+  read(indices: ArrayLike<number>, flips?: Uint8Array): { x: Float32Array; y: Int32Array };
+} {
+  const { imageSize: s, channels: c } = ds;
+  return {
+    size: ds.size,
+    numClasses: ds.numClasses,
+    shape: [c, s, s],
+    id,
+    read(indices, flips) {
+      const b = ds.readIndices(indices);
+      if (flips) for (let i = 0; i < indices.length; i++) if (flips[i]) flipImage(b.images, i, s, c);
+      return { x: toModelInput(b.images, indices.length, s, c), y: b.labels };
+    },
+  };
+}

@@ -120,7 +120,7 @@ function chunk(type: string, data: Uint8Array): Buffer {
  * PNG bytes for an 8-bit image. Each row gets the filter with the smallest sum of
  * absolute residuals (the usual libpng heuristic), then zlib.
  */
-export function encodePng(img: RawImage, opts: { level?: number } = {}): Buffer {
+export function encodePng(img: RawImage, opts: { level?: number; /** force one filter type (0-4) on every row */ filter?: number } = {}): Buffer {
   const { width, height, channels, data } = img;
   const ct = COLOR_TYPE[channels];
   if (ct === undefined) throw new Error(`encodePng: ${channels} channels; PNG takes 1, 2, 3 or 4`);
@@ -129,13 +129,16 @@ export function encodePng(img: RawImage, opts: { level?: number } = {}): Buffer 
   }
   const stride = width * channels;
   if (data.length !== height * stride) throw new Error(`encodePng: ${data.length} bytes do not hold ${width}x${height}x${channels}`);
+  if (opts.filter !== undefined && !(Number.isInteger(opts.filter) && opts.filter >= 0 && opts.filter <= 4)) {
+    throw new Error(`encodePng: filter type ${opts.filter} is not 0-4`);
+  }
   const filtered = new Uint8Array(height * (stride + 1));
   const trial = new Uint8Array(stride + 1);
   for (let y = 0; y < height; y++) {
     const cur = data.subarray(y * stride, (y + 1) * stride);
     const prev = y > 0 ? data.subarray((y - 1) * stride, y * stride) : null;
     let best = Infinity;
-    for (let ft = 0; ft <= 4; ft++) {
+    for (let ft = opts.filter ?? 0; ft <= (opts.filter ?? 4); ft++) {
       filterRow(ft, cur, prev, channels, trial);
       let s = 0;
       for (let x = 1; x <= stride; x++) s += trial[x] < 128 ? trial[x] : 256 - trial[x];

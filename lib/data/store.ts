@@ -253,7 +253,11 @@ export class ShardDataset implements ImageDataset {
     }
   }
 
-  /** All labels (a copy). */
+  /** Identifies the stored bytes (for provenance and resume checks). */
+  get id(): string {
+    return `shard:${this.manifest.shard.sha256.slice(0, 16)}`;
+  }
+
   allLabels(): Int32Array {
     return this.labels.slice();
   }

@@ -652,8 +652,12 @@ export class SyntheticDataset implements ImageDataset {
   readonly seed: number;
   private readonly renderer: SyntheticRenderer;
 
-  constructor(readonly size: number, spec: SyntheticSpec) {
-    if (!Number.isSafeInteger(size) || size < 0) throw new Error(`SyntheticDataset: bad size ${size}`);
+  /** Number of images. */
+  readonly size: number;
+
+  constructor(spec: SyntheticSpec & { num: number }) {
+    if (!Number.isSafeInteger(spec.num) || spec.num < 0) throw new Error(`SyntheticDataset: bad image count ${spec.num}`);
+    this.size = spec.num;
     this.imageSize = checkSyntheticSize(spec.size ?? 32);
     this.seed = checkSeed(spec.seed);
     this.renderer = new SyntheticRenderer(this.imageSize);
