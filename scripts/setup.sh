@@ -29,7 +29,8 @@ echo "[setup] npm packages"
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 
 echo "[setup] tslab kernel"
-npx --no-install tslab install --python /usr/bin/python3 >/dev/null
+# tslab is a local dependency, not on PATH: register the kernel with this checkout's binary.
+npx --no-install tslab install --python /usr/bin/python3 --binary "$PWD/node_modules/.bin/tslab" >/dev/null
 jupyter kernelspec list | grep -E '^\s*(tslab|jslab)' || { echo "[setup] tslab kernel did not register" >&2; exit 1; }
 
 echo "[setup] native CPU backend (native/build.sh)"
