@@ -17,6 +17,9 @@ export function referenceConfig(): DiTConfig {
 export interface DiTTimes {
   train_step_s: number;
   forward_s: number;
+  /** Process CPU seconds (user + system) per step: steadier than wall time on a shared machine. */
+  train_step_cpu_s: number;
+  forward_cpu_s: number;
   /** Per-kernel milliseconds of one training step (only with profile). */
   kernels?: Array<{ name: string; ms: number; calls: number }>;
 }
@@ -52,15 +55,19 @@ export async function timeDiT(opts: { reps?: number; warmup?: number; profile?: 
   };
   const time = (f: () => void) => {
     for (let i = 0; i < warmup; i++) f();
-    const ts: number[] = [];
+    const wall: number[] = [], cpu: number[] = [];
     for (let i = 0; i < reps; i++) {
-      const t0 = process.hrtime.bigint();
+      const t0 = process.hrtime.bigint(), c0 = process.cpuUsage();
       f();
-      ts.push(Number(process.hrtime.bigint() - t0) / 1e9);
+      const c = process.cpuUsage(c0);
+      wall.push(Number(process.hrtime.bigint() - t0) / 1e9);
+      cpu.push((c.user + c.system) / 1e6);
     }
-    return median(ts);
+    return [median(wall), median(cpu)];
   };
-  const out: DiTTimes = { train_step_s: time(trainStep), forward_s: time(forward) };
+  const [trainWall, trainCpu] = time(trainStep);
+  const [fwdWall, fwdCpu] = time(forward);
+  const out: DiTTimes = { train_step_s: trainWall, forward_s: fwdWall, train_step_cpu_s: trainCpu, forward_cpu_s: fwdCpu };
   if (opts.profile) {
     const info = await tf.profile(() => { trainStep(); });
     const byKernel = new Map<string, { ms: number; calls: number }>();

@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   if (opts.dit) {
     const config = `${REFERENCE.name} depth ${REFERENCE.depth} hidden ${REFERENCE.hiddenSize} heads ${REFERENCE.numHeads} batch ${REFERENCE.batch} (adaLN-Zero, 16x16x4, patch 2)`;
     note(`\nreference DiT: ${config}`);
-    let torch: { torch_train_step_s: number; torch_forward_s: number } | null = null;
+    let torch: { torch_train_step_s: number; torch_forward_s: number; torch_train_step_cpu_s: number; torch_forward_cpu_s: number } | null = null;
     if (py) {
       const r = spawnSync(py, [path.join(repoRoot(), 'bench', 'torch_dit.py'), '--depth', String(REFERENCE.depth), '--hidden',
         String(REFERENCE.hiddenSize), '--heads', String(REFERENCE.numHeads), '--batch', String(REFERENCE.batch), '--reps', String(opts.reps)],
@@ -101,11 +101,16 @@ async function main(): Promise<void> {
       const r = await timeDiT({ reps: opts.reps, warmup: 2 });
       const tr = torch ? r.train_step_s / torch.torch_train_step_s : null;
       const fr = torch ? r.forward_s / torch.torch_forward_s : null;
+      // CPU-time ratios as well: on a shared machine they wobble less than wall time.
+      const trc = torch ? r.train_step_cpu_s / torch.torch_train_step_cpu_s : null;
+      const frc = torch ? r.forward_cpu_s / torch.torch_forward_cpu_s : null;
       emit({ bench: 'dit', config, backend: b, fused_ops: fusedOpsNative(), train_step_s: r.train_step_s, forward_s: r.forward_s,
         torch_train_step_s: torch?.torch_train_step_s ?? null, torch_forward_s: torch?.torch_forward_s ?? null,
-        train_ratio: tr, forward_ratio: fr },
-      `  ${b.padEnd(7)} train step ${fmt(r.train_step_s, 3)} s (torch ${fmt(torch?.torch_train_step_s ?? null, 3)} s, ratio ${fmt(tr, 2)})` +
-        `   forward ${fmt(r.forward_s, 3)} s (torch ${fmt(torch?.torch_forward_s ?? null, 3)} s, ratio ${fmt(fr, 2)})`);
+        train_ratio: tr, forward_ratio: fr, train_step_cpu_s: r.train_step_cpu_s, forward_cpu_s: r.forward_cpu_s,
+        torch_train_step_cpu_s: torch?.torch_train_step_cpu_s ?? null, torch_forward_cpu_s: torch?.torch_forward_cpu_s ?? null,
+        train_cpu_ratio: trc, forward_cpu_ratio: frc },
+      `  ${b.padEnd(7)} train step ${fmt(r.train_step_s, 3)} s (torch ${fmt(torch?.torch_train_step_s ?? null, 3)} s, ratio ${fmt(tr, 2)}; cpu-time ratio ${fmt(trc, 2)})` +
+        `   forward ${fmt(r.forward_s, 3)} s (torch ${fmt(torch?.torch_forward_s ?? null, 3)} s, ratio ${fmt(fr, 2)}; cpu-time ratio ${fmt(frc, 2)})`);
     }
   }
 }
