@@ -56,6 +56,8 @@ export interface StepLog {
 }
 
 export interface TrainHooks {
+  /** After the run is opened (fresh or resumed), before the first step. */
+  onStart?: (state: TrainState) => void | Promise<void>;
   /** After each step (the loss is already checked to be finite). */
   onStep?: (log: StepLog, state: TrainState) => void | Promise<void>;
   /** Steps at which to call onEval (after the step and its checkpoint). */
@@ -233,6 +235,7 @@ export async function train(dir: string, options: TrainOptions, source: Training
   const evalSteps = new Set(hooks.evalSteps ?? []);
   const bar = hooks.quiet ? null : progress(`train ${o.model.name}`, o.steps, { start: state.step });
   if (!hooks.quiet && state.step > 0) process.stderr.write(`[dit] resuming ${dir} at step ${state.step}\n`);
+  await hooks.onStart?.(state);
   const t0 = Date.now();
   const startStep = state.step;
   while (state.step < end) {

@@ -1,0 +1,187 @@
+// Experiment configs: plain JSON files in experiments/ (presets smoke, mini, paper).
+// An experiment names its data, autoencoder, training and evaluation settings and a
+// list of studies (the paper's figures); the sweep trains each (model, variant) cell
+// once and evaluates it for every study that needs it.
+import * as fs from 'fs';
+import * as path from 'path';
+import { ditConfig, DiTConfig, VARIANTS, Variant } from '../model/config';
+import { repoRoot } from '../util/paths';
+
+export interface DataSpec {
+  kind: 'synthetic';
+  /** Image side (32 or 64). */
+  size: number;
+  num: number;
+  seed: number;
+}
+
+export interface AutoencoderSpec {
+  /** 'kl': the kit's KL autoencoder (trained on the data); 'identity': pixel space. */
+  kind: 'kl' | 'identity';
+  factor?: 2 | 4;
+  steps?: number;
+  seed?: number;
+}
+
+export interface TrainSpec {
+  steps: number;
+  batchSize: number;
+  lr: number;
+  /** EMA decay; 0.9999 (paper) is for 400K steps, mini runs want ~0.999 with warm-up. */
+  emaDecay: number;
+  emaWarmup: boolean;
+  seed: number;
+  ckptEvery: number;
+  flip: boolean;
+  gradClip: number | null;
+}
+
+export interface EvalSpec {
+  /** Training steps at which the EMA model is evaluated. */
+  atSteps: number[];
+  numSamples: number;
+  sampler: 'ddpm' | 'ddim';
+  samplingSteps: number;
+  cfgScale: number;
+  guidanceChannels: 'first3' | 'all';
+  /** 'default': the kit's CNN (not comparable with Inception FIDs); 'inception' needs weights. */
+  features: 'default' | 'inception';
+  /** Reference statistics are computed on this many dataset images. */
+  refImages: number;
+  seed: number;
+}
+
+export interface StudySpec {
+  /** 'scaling', 'conditioning', 'sampling-compute', ... (the paper figure it feeds). */
+  name: string;
+  models: string[];
+  variants: Variant[];
+  /** Extra evaluations of the final checkpoint (Fig. 10: several sampling step counts; guidance scales). */
+  finalSamplingSteps?: number[];
+  finalCfgScales?: number[];
+}
+
+export interface ExperimentConfig {
+  name: string;
+  description: string;
+  data: DataSpec;
+  autoencoder: AutoencoderSpec;
+  /** Model config overrides applied to every named model (numClasses, inputSize, ...). */
+  modelOverrides: Partial<DiTConfig>;
+  train: TrainSpec;
+  eval: EvalSpec;
+  studies: StudySpec[];
+}
+
+const TOP_KEYS = ['name', 'description', 'data', 'autoencoder', 'modelOverrides', 'train', 'eval', 'studies'];
+const SECTION_KEYS: Record<string, string[]> = {
+  data: ['kind', 'size', 'num', 'seed'],
+  autoencoder: ['kind', 'factor', 'steps', 'seed'],
+  train: ['steps', 'batchSize', 'lr', 'emaDecay', 'emaWarmup', 'seed', 'ckptEvery', 'flip', 'gradClip'],
+  eval: ['atSteps', 'numSamples', 'sampler', 'samplingSteps', 'cfgScale', 'guidanceChannels', 'features', 'refImages', 'seed'],
+};
+const STUDY_KEYS = ['name', 'models', 'variants', 'finalSamplingSteps', 'finalCfgScales'];
+
+function fail(where: string, msg: string): never {
+  throw new Error(`experiment config ${where}: ${msg}`);
+}
+
+function checkKeys(where: string, o: unknown, allowed: string[], required = allowed): void {
+  if (!o || typeof o !== 'object' || Array.isArray(o)) fail(where, 'must be an object');
+  for (const k of Object.keys(o as object)) if (!allowed.includes(k)) fail(where, `unknown key '${k}' (valid: ${allowed.join(', ')})`);
+  for (const k of required) if (!(k in (o as object))) fail(where, `missing key '${k}'`);
+}
+
+const posInt = (where: string, v: unknown) => {
+  if (!Number.isInteger(v) || (v as number) <= 0) fail(where, `must be a positive integer, got ${JSON.stringify(v)}`);
+};
+
+/** Validates a parsed config and returns it typed; every error names the key. */
+export function validateExperiment(raw: unknown, source = 'config'): ExperimentConfig {
+  checkKeys(source, raw, TOP_KEYS, TOP_KEYS.filter((k) => k !== 'modelOverrides' && k !== 'description'));
+  const c = raw as ExperimentConfig;
+  c.description ??= '';
+  c.modelOverrides ??= {};
+  checkKeys(`${source}.data`, c.data, SECTION_KEYS.data);
+  if (c.data.kind !== 'synthetic') fail(`${source}.data.kind`, `only 'synthetic' is supported by sweeps today, got '${c.data.kind}'`);
+  posInt(`${source}.data.num`, c.data.num);
+  checkKeys(`${source}.autoencoder`, c.autoencoder, SECTION_KEYS.autoencoder, ['kind']);
+  if (c.autoencoder.kind !== 'kl' && c.autoencoder.kind !== 'identity') fail(`${source}.autoencoder.kind`, `use 'kl' or 'identity'`);
+  checkKeys(`${source}.train`, c.train, SECTION_KEYS.train);
+  for (const k of ['steps', 'batchSize', 'ckptEvery'] as const) posInt(`${source}.train.${k}`, c.train[k]);
+  if (!(c.train.emaDecay >= 0 && c.train.emaDecay < 1)) fail(`${source}.train.emaDecay`, 'must be in [0, 1)');
+  checkKeys(`${source}.eval`, c.eval, SECTION_KEYS.eval);
+  for (const s of c.eval.atSteps) {
+    posInt(`${source}.eval.atSteps`, s);
+    if (s > c.train.steps) fail(`${source}.eval.atSteps`, `step ${s} is after the last training step ${c.train.steps}`);
+    if (s % c.train.ckptEvery !== 0 && s !== c.train.steps) fail(`${source}.eval.atSteps`, `step ${s} is not a checkpoint step (ckptEvery ${c.train.ckptEvery}): a resumed run could not evaluate it`);
+  }
+  posInt(`${source}.eval.numSamples`, c.eval.numSamples);
+  posInt(`${source}.eval.samplingSteps`, c.eval.samplingSteps);
+  if (c.eval.sampler !== 'ddpm' && c.eval.sampler !== 'ddim') fail(`${source}.eval.sampler`, `use 'ddpm' or 'ddim'`);
+  if (c.eval.features !== 'default' && c.eval.features !== 'inception') fail(`${source}.eval.features`, `use 'default' or 'inception'`);
+  if (!Array.isArray(c.studies) || !c.studies.length) fail(`${source}.studies`, 'must be a non-empty list');
+  c.studies.forEach((s, i) => {
+    const w = `${source}.studies[${i}]`;
+    checkKeys(w, s, STUDY_KEYS, ['name', 'models', 'variants']);
+    for (const v of s.variants) if (!(VARIANTS as readonly string[]).includes(v)) fail(`${w}.variants`, `unknown variant '${v}'`);
+    for (const m of s.models) {
+      try {
+        modelConfig(c, m, s.variants[0]);
+      } catch (err) {
+        fail(`${w}.models`, (err as Error).message);
+      }
+    }
+  });
+  return c;
+}
+
+/** The DiT config of one cell of an experiment. */
+export function modelConfig(e: ExperimentConfig, model: string, variant: Variant): DiTConfig {
+  return ditConfig(model, { ...e.modelOverrides, variant });
+}
+
+export function experimentsDir(): string {
+  return path.join(repoRoot(), 'experiments');
+}
+
+/** Loads a preset name ('smoke', 'mini', 'paper') or a path to a JSON file. */
+export function loadExperiment(nameOrPath: string): ExperimentConfig {
+  const file = nameOrPath.endsWith('.json') ? nameOrPath : path.join(experimentsDir(), `${nameOrPath}.json`);
+  if (!fs.existsSync(file)) {
+    const presets = fs.existsSync(experimentsDir()) ? fs.readdirSync(experimentsDir()).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)) : [];
+    throw new Error(`experiment '${nameOrPath}' not found (${file}); presets: ${presets.join(', ')}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${file}: not valid JSON (${(err as Error).message})`);
+  }
+  return validateExperiment(raw, path.basename(file));
+}
+
+export interface Cell {
+  /** Directory-safe id, e.g. 'mini-XL_2-adaln-zero'. */
+  id: string;
+  model: string;
+  variant: Variant;
+  /** Studies this cell serves. */
+  studies: string[];
+}
+
+/** The distinct (model, variant) training cells of an experiment, in study order. */
+export function experimentCells(e: ExperimentConfig): Cell[] {
+  const cells = new Map<string, Cell>();
+  for (const s of e.studies) {
+    for (const model of s.models) {
+      for (const variant of s.variants) {
+        const id = `${model.replace('/', '_')}-${variant}`;
+        const c = cells.get(id) ?? { id, model, variant, studies: [] };
+        if (!c.studies.includes(s.name)) c.studies.push(s.name);
+        cells.set(id, c);
+      }
+    }
+  }
+  return [...cells.values()];
+}

@@ -1,0 +1,171 @@
+// Sweeps: train every (model, variant) cell of an experiment once, evaluate its EMA
+// model at the configured steps (and the final checkpoint at extra sampling step
+// counts / guidance scales), append one results row per evaluation. Resumable:
+// finished evaluations are found in the results CSV and skipped; a partly trained
+// cell resumes from its checkpoint.
+import * as fs from 'fs';
+import * as path from 'path';
+import { backendInfo } from '../backend';
+import { gflops as modelGflops, trainingGflops } from '../model/gflops';
+import { paramCount } from '../model/params';
+import { DiT } from '../model/dit';
+import { appendResults, readResults, ResultRow } from '../results/registry';
+import { balancedLabels, sampleDiT } from '../sample/sample';
+import { closeRun, train, TrainOptions, TrainState } from '../train/trainer';
+import { TrainingSource } from '../train/source';
+import { DIT_ADAMW } from '../train/adamw';
+import { configHash, gitCommit } from '../util/provenance';
+import { Cell, ExperimentConfig, experimentCells, modelConfig } from './config';
+
+/** Metrics of one evaluation; a metric that could not be computed is null. */
+export interface Metrics {
+  fid: number | null;
+  sfid: number | null;
+  inception_score: number | null;
+  precision: number | null;
+  recall: number | null;
+}
+
+/** What a sweep needs from the data side: training data, decoding and evaluation. */
+export interface Pipeline {
+  source: TrainingSource;
+  /** Latents [N, C, H, W] (model space) -> uint8 NHWC images. */
+  decode(latents: Float32Array, shape: [number, number, number, number]): Uint8Array;
+  /** Metrics of generated images (uint8 NHWC) against the reference set. */
+  evaluate(images: Uint8Array, n: number): Promise<Metrics>;
+  /** Name of the feature network, for the feature_net column. */
+  featureNet: string;
+}
+
+export interface EvalPoint {
+  study: string;
+  step: number;
+  samplingSteps: number;
+  cfgScale: number;
+}
+
+export function trainOptions(e: ExperimentConfig, cell: Cell): TrainOptions {
+  const t = e.train;
+  return {
+    model: modelConfig(e, cell.model, cell.variant),
+    steps: t.steps,
+    batchSize: t.batchSize,
+    seed: t.seed,
+    optimizer: { ...DIT_ADAMW, lr: t.lr },
+    ema: { decay: t.emaDecay, warmup: t.emaWarmup },
+    gradClip: t.gradClip,
+    flip: t.flip,
+    diffusionSteps: 1000,
+    noiseSchedule: 'linear',
+    ckptEvery: t.ckptEvery,
+  };
+}
+
+/** Every evaluation a cell owes its studies. */
+export function evalPoints(e: ExperimentConfig, cell: Cell): EvalPoint[] {
+  const out: EvalPoint[] = [];
+  for (const s of e.studies) {
+    if (!cell.studies.includes(s.name)) continue;
+    for (const step of e.eval.atSteps) out.push({ study: s.name, step, samplingSteps: e.eval.samplingSteps, cfgScale: e.eval.cfgScale });
+    for (const samplingSteps of s.finalSamplingSteps ?? []) {
+      for (const cfgScale of s.finalCfgScales ?? [e.eval.cfgScale]) out.push({ study: s.name, step: e.train.steps, samplingSteps, cfgScale });
+    }
+    if (!s.finalSamplingSteps) {
+      for (const cfgScale of s.finalCfgScales ?? []) out.push({ study: s.name, step: e.train.steps, samplingSteps: e.eval.samplingSteps, cfgScale });
+    }
+  }
+  // One evaluation per (study, step, sampling steps, scale).
+  const seen = new Set<string>();
+  return out.filter((p) => {
+    const k = pointKey(p);
+    return seen.has(k) ? false : (seen.add(k), true);
+  });
+}
+
+const pointKey = (p: EvalPoint) => `${p.study}|${p.step}|${p.samplingSteps}|${p.cfgScale}`;
+
+/** The hash that says two rows come from the same settings (training, evaluation, data). */
+export function sweepHash(e: ExperimentConfig, cell: Cell, source: TrainingSource, featureNet: string): string {
+  return configHash({ train: trainOptions(e, cell), eval: { ...e.eval, atSteps: undefined }, data: source.id, featureNet });
+}
+
+function doneKeys(file: string, experiment: string, cell: Cell, hash: string): Set<string> {
+  if (!fs.existsSync(file)) return new Set();
+  const rows = readResults(file).filter((r) => r.experiment === experiment && r.cell === cell.id && r.config_hash === hash);
+  return new Set(rows.map((r) => pointKey({ study: String(r.study), step: Number(r.train_step), samplingSteps: Number(r.sampling_steps), cfgScale: Number(r.cfg_scale) })));
+}
+
+/** Samples from the EMA weights and evaluates them. */
+export async function evaluatePoint(e: ExperimentConfig, cell: Cell, state: TrainState, p: EvalPoint, pipe: Pipeline, hash: string): Promise<Partial<ResultRow>> {
+  const t0 = Date.now();
+  const cfg = state.options.model;
+  const ema: DiT = { config: cfg, params: state.ema };
+  const labels = balancedLabels(e.eval.numSamples, pipe.source.numClasses);
+  const s = sampleDiT(ema, {
+    labels, sampler: e.eval.sampler, steps: p.samplingSteps, cfgScale: p.cfgScale,
+    guidanceChannels: e.eval.guidanceChannels, seed: e.eval.seed, batchSize: 250,
+  });
+  const images = pipe.decode(s.latents, s.shape);
+  const m = await pipe.evaluate(images, s.shape[0]);
+  return {
+    experiment: e.name, study: p.study, cell: cell.id, model: cell.model, variant: cell.variant, patch_size: cfg.patchSize,
+    gflops: modelGflops(cfg), params: paramCount(cfg), train_step: p.step, batch_size: e.train.batchSize,
+    train_gflops: trainingGflops(cfg, e.train.batchSize, p.step), seed: e.train.seed, sampler: e.eval.sampler,
+    sampling_steps: p.samplingSteps, cfg_scale: p.cfgScale, guidance_channels: e.eval.guidanceChannels,
+    num_samples: e.eval.numSamples, sampling_gflops_per_image: s.gflopsPerImage, feature_net: pipe.featureNet, ...m,
+    config_hash: hash, data_id: pipe.source.id, git_commit: gitCommit(), backend: backendInfo()?.name ?? 'unknown',
+    wall_time_s: (Date.now() - t0) / 1000, timestamp: new Date().toISOString(),
+  };
+}
+
+export interface SweepOptions {
+  runsDir: string;
+  resultsFile: string;
+  /** Only these cell ids (default: all). */
+  cells?: string[];
+  quiet?: boolean;
+  log?: (msg: string) => void;
+}
+
+/** Runs (or resumes) the whole sweep; returns the rows it appended. */
+export async function runSweep(e: ExperimentConfig, pipe: Pipeline, o: SweepOptions): Promise<Array<Partial<ResultRow>>> {
+  const log = o.log ?? ((m: string) => process.stderr.write(`[sweep] ${m}\n`));
+  const cells = experimentCells(e).filter((c) => !o.cells || o.cells.includes(c.id));
+  if (o.cells) for (const id of o.cells) if (!cells.some((c) => c.id === id)) throw new Error(`no cell '${id}' in ${e.name}: cells are ${experimentCells(e).map((c) => c.id).join(', ')}`);
+  const written: Array<Partial<ResultRow>> = [];
+  for (const [i, cell] of cells.entries()) {
+    const hash = sweepHash(e, cell, pipe.source, pipe.featureNet);
+    const done = doneKeys(o.resultsFile, e.name, cell, hash);
+    const pending = evalPoints(e, cell).filter((p) => !done.has(pointKey(p)));
+    if (!pending.length) {
+      log(`cell ${i + 1}/${cells.length} ${cell.id}: done (all ${evalPoints(e, cell).length} evaluations in ${path.basename(o.resultsFile)})`);
+      continue;
+    }
+    log(`cell ${i + 1}/${cells.length} ${cell.id}: ${pending.length} evaluation(s) to go`);
+    const byStep = new Map<number, EvalPoint[]>();
+    for (const p of pending) byStep.set(p.step, [...(byStep.get(p.step) ?? []), p]);
+    const evalAt = async (step: number, state: TrainState) => {
+      for (const p of byStep.get(step) ?? []) {
+        const row = await evaluatePoint(e, cell, state, p, pipe, hash);
+        appendResults(o.resultsFile, [row]);
+        written.push(row);
+        log(`  ${cell.id} step ${step} ${p.study} ${e.eval.sampler}-${p.samplingSteps} cfg ${p.cfgScale}: FID ${typeof row.fid === 'number' ? row.fid.toFixed(2) : 'n/a'} (${(row.wall_time_s as number).toFixed(0)} s)`);
+      }
+      byStep.delete(step);
+    };
+    const state = await train(path.join(o.runsDir, cell.id), trainOptions(e, cell), pipe.source, {
+      quiet: o.quiet,
+      evalSteps: [...byStep.keys()],
+      onEval: evalAt,
+      // A run resumed exactly at an evaluation step (killed between its checkpoint and
+      // its evaluation), or already finished, evaluates what it still owes first.
+      onStart: async (st) => {
+        if (byStep.has(st.step)) await evalAt(st.step, st);
+      },
+    });
+    const lost = [...byStep.keys()];
+    closeRun(state);
+    if (lost.length) log(`  ${cell.id}: no checkpoint left for step(s) ${lost.join(', ')}; delete ${path.join(o.runsDir, cell.id)} to retrain them`);
+  }
+  return written;
+}

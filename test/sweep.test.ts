@@ -1,0 +1,113 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { initBackend } from '../lib/backend';
+import { ExperimentConfig, experimentCells, validateExperiment } from '../lib/experiments/config';
+import { evalPoints, Pipeline, runSweep, trainOptions } from '../lib/experiments/sweep';
+import { featureStats, frechetDistance } from '../lib/metrics/fid';
+import { featureMatrix, precisionRecall } from '../lib/metrics/precision_recall';
+import { readResults } from '../lib/results/registry';
+import { arraySource } from '../lib/train/source';
+import { closeRun, train } from '../lib/train/trainer';
+import { Rng } from '../lib/util/rng';
+
+/** A tiny experiment: two cells, two studies, evaluation at two steps and extra final sampling steps. */
+function tinyExperiment(): ExperimentConfig {
+  return validateExperiment({
+    name: 'tiny',
+    data: { kind: 'synthetic', size: 32, num: 24, seed: 0 },
+    autoencoder: { kind: 'identity' },
+    modelOverrides: { inputSize: 8, hiddenSize: 16, numHeads: 2, depth: 1, numClasses: 3 },
+    train: { steps: 4, batchSize: 4, lr: 1e-3, emaDecay: 0.9, emaWarmup: true, seed: 1, ckptEvery: 2, flip: true, gradClip: null },
+    eval: { atSteps: [2, 4], numSamples: 6, sampler: 'ddpm', samplingSteps: 3, cfgScale: 1, guidanceChannels: 'first3', features: 'default', refImages: 24, seed: 0 },
+    studies: [
+      { name: 'scaling', models: ['mini-S/8', 'mini-S/4'], variants: ['adaln-zero'] },
+      { name: 'sampling-compute', models: ['mini-S/4'], variants: ['adaln-zero'], finalSamplingSteps: [2, 5] },
+    ],
+  });
+}
+
+/** Real pieces, small scale: pixels in [-1, 1] are both the latents and the features. */
+function pixelPipeline(): Pipeline {
+  const rng = new Rng(5);
+  const n = 24;
+  const x = rng.fillNormal(new Float32Array(n * 4 * 8 * 8), 0, 0.5);
+  const y = Int32Array.from({ length: n }, (_, i) => i % 3);
+  const source = arraySource(x, y, [4, 8, 8], 3, 'pixels');
+  const toU8 = (v: Float32Array) => Uint8Array.from(v, (a) => Math.max(0, Math.min(255, Math.round((a + 1) * 127.5))));
+  const ref = toU8(x);
+  const d = 4 * 8 * 8;
+  const refStats = featureStats(Float32Array.from(ref), n, d);
+  return {
+    source,
+    featureNet: 'pixels',
+    decode: (latents) => toU8(latents),
+    evaluate: async (images, m) => {
+      const s = featureStats(Float32Array.from(images), m, d);
+      const pr = await precisionRecall(featureMatrix(Float32Array.from(ref), n, d), featureMatrix(Float32Array.from(images), m, d));
+      return { fid: frechetDistance(s.mu, s.sigma, refStats.mu, refStats.sigma), sfid: null, inception_score: null, precision: pr.precision, recall: pr.recall };
+    },
+  };
+}
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'dit-sweep-'));
+
+test.before(async () => {
+  await initBackend({ quiet: true });
+});
+
+test('cells are shared between studies and evaluation points are enumerated once', () => {
+  const e = tinyExperiment();
+  const cells = experimentCells(e);
+  assert.deepEqual(cells.map((c) => c.id), ['mini-S_8-adaln-zero', 'mini-S_4-adaln-zero']);
+  assert.deepEqual(cells[1].studies, ['scaling', 'sampling-compute']);
+  const pts = evalPoints(e, cells[1]).map((p) => `${p.study}@${p.step}/${p.samplingSteps}`);
+  assert.deepEqual(pts, ['scaling@2/3', 'scaling@4/3', 'sampling-compute@2/3', 'sampling-compute@4/3', 'sampling-compute@4/2', 'sampling-compute@4/5']);
+});
+
+test('a sweep writes one row per evaluation with provenance, and a rerun skips finished cells', async () => {
+  const e = tinyExperiment();
+  const dir = tmp();
+  const o = { runsDir: path.join(dir, 'runs'), resultsFile: path.join(dir, 'tiny.csv'), quiet: true, log: () => {} };
+  const pipe = pixelPipeline();
+  // Only the first cell, then everything: the first cell must not be redone.
+  const first = await runSweep(e, pipe, { ...o, cells: ['mini-S_8-adaln-zero'] });
+  assert.equal(first.length, 2);
+  const logs: string[] = [];
+  const rest = await runSweep(e, pipe, { ...o, log: (m) => logs.push(m) });
+  assert.equal(rest.length, 6);
+  assert.match(logs[0], /mini-S_8-adaln-zero: done/);
+  const rows = readResults(o.resultsFile);
+  assert.equal(rows.length, 8);
+  for (const r of rows) {
+    for (const k of ['experiment', 'config_hash', 'git_commit', 'backend', 'seed', 'train_step', 'num_samples', 'sampler', 'sampling_steps', 'cfg_scale', 'feature_net', 'wall_time_s'] as const) {
+      assert.ok(r[k] !== null && r[k] !== '', `${k} missing`);
+    }
+    assert.ok(Number.isFinite(r.fid as number) && (r.fid as number) > 0);
+    assert.ok((r.train_gflops as number) > 0);
+  }
+  const s4 = rows.filter((r) => r.study === 'sampling-compute' && r.train_step === 4).map((r) => r.sampling_steps);
+  assert.deepEqual(s4.sort(), [2, 3, 5]);
+  assert.equal((await runSweep(e, pipe, o)).length, 0, 'a finished sweep does nothing');
+});
+
+test('a cell killed between its checkpoint and its evaluation evaluates before training on', async () => {
+  const e = tinyExperiment();
+  const dir = tmp();
+  const pipe = pixelPipeline();
+  const cell = experimentCells(e)[0];
+  // Train to the step-2 checkpoint only, as if killed right after it.
+  closeRun(await train(path.join(dir, 'runs', cell.id), trainOptions(e, cell), pipe.source, { quiet: true, stopAfter: 2 }));
+  const rows = await runSweep(e, pipe, { runsDir: path.join(dir, 'runs'), resultsFile: path.join(dir, 'r.csv'), cells: [cell.id], quiet: true, log: () => {} });
+  assert.deepEqual(rows.map((r) => r.train_step), [2, 4]);
+});
+
+test('experiment configs are validated with errors naming the key', () => {
+  const good = JSON.parse(JSON.stringify(tinyExperiment()));
+  assert.throws(() => validateExperiment({ ...good, trian: {} }), /unknown key 'trian'/);
+  assert.throws(() => validateExperiment({ ...good, eval: { ...good.eval, atSteps: [3] } }), /step 3 is not a checkpoint step/);
+  assert.throws(() => validateExperiment({ ...good, studies: [{ name: 'x', models: ['mini-Q/2'], variants: ['adaln'] }] }), /unknown model 'mini-Q\/2'/);
+  assert.throws(() => validateExperiment({ ...good, studies: [{ name: 'x', models: ['mini-S/2'], variants: ['film'] }] }), /unknown variant 'film'/);
+});
