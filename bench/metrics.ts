@@ -1,18 +1,24 @@
 // Times the sample-quality metrics on random features, 10k vs 10k 2048-d by default:
 //   FID = featureStats of both sets (float64 covariance, pure TypeScript) + frechetDistance
-//         (pivoted Cholesky, L^T S2 L, tridiagonal QL: ~3 d^3 flops);
+//         (pivoted Cholesky, L^T S2 L, tridiagonal QL: ~3 d^3 flops); also the FID with
+//         featureStatsOnBackend (covariance products in float32 on the tfjs backend);
 //   P/R = k-NN radii of both sets + evaluate_pr (float32 distances; the u.v products,
 //         ~2 n^2 d flops per pass, go through tf.matMul on the active backend).
 // Wall and process CPU seconds are both printed: the machine may be shared.
-// Run: node dist/bench/metrics.js [n] [d]
+// Run: node dist/bench/metrics.js [n] [d] [fid|pr]
 import { backendInfo, initBackend } from '../lib/backend';
 import { featureStats, frechetDetails } from '../lib/metrics/fid';
-import { evaluatePr, featureMatrix, manifoldRadii, ManifoldOptions } from '../lib/metrics/precision_recall';
+import { evaluatePr, featureMatrix, FeatureMatrix, manifoldRadii, ManifoldOptions } from '../lib/metrics/precision_recall';
+import { featureStatsOnBackend } from '../lib/metrics/stats_backend';
 import { Rng } from '../lib/util/rng';
 
 export interface MetricsBenchOptions extends ManifoldOptions {
   n?: number;
   d?: number;
+  /** Time the FID part (default true). */
+  fid?: boolean;
+  /** Time the precision/recall part (default true). */
+  pr?: boolean;
   /** Where lines go (default: console.log). */
   log?: (line: string) => void;
 }
@@ -22,21 +28,34 @@ export interface Timing {
   cpu_s: number;
 }
 
+export interface FidBench {
+  /** featureStats x2 (float64), frechetDistance, and their sum. */
+  stats: Timing;
+  frechet: Timing;
+  total: Timing;
+  /** featureStatsOnBackend x2, and the FID with it (stats + frechetDistance). */
+  statsOnBackend: Timing;
+  totalOnBackend: Timing;
+  fid: number;
+  fidOnBackend: number;
+}
+
+export interface PrBench {
+  radii: Timing;
+  evaluatePr: Timing;
+  total: Timing;
+  /** tf.matMul work of the three distance passes (GFLOP). */
+  matmulGflop: number;
+  precision: number;
+  recall: number;
+}
+
 export interface MetricsBenchResult {
   backend: string;
   n: number;
   d: number;
-  stats: Timing;
-  frechet: Timing;
-  fid: Timing;
-  radii: Timing;
-  evaluatePr: Timing;
-  precisionRecall: Timing;
-  total: Timing;
-  /** tf.matMul work of the three distance passes, and its rate over the P/R wall time. */
-  matmulGflop: number;
-  matmulGflops: number;
-  values: { fid: number; precision: number; recall: number };
+  fid?: FidBench;
+  pr?: PrBench;
 }
 
 async function timed<T>(f: () => T | Promise<T>): Promise<[T, Timing]> {
@@ -59,7 +78,7 @@ function radiiPairs(n: number, rows: number, symmetric: boolean): number {
 }
 
 export async function benchMetrics(opts: MetricsBenchOptions = {}): Promise<MetricsBenchResult> {
-  const { n = 10000, d = 2048, log = (s: string) => console.log(s), ...manifold } = opts;
+  const { n = 10000, d = 2048, fid = true, pr = true, log = (s: string) => console.log(s), ...manifold } = opts;
   await initBackend({ quiet: true });
   const backend = backendInfo()?.name ?? 'unknown';
   log(`[metrics bench] ${n} vs ${n} features of ${d} dims, backend ${backend}`);
@@ -71,37 +90,46 @@ export async function benchMetrics(opts: MetricsBenchOptions = {}): Promise<Metr
     ref[i] = Math.abs(ref[i]);
     sample[i] = Math.abs(sample[i]);
   }
+  const out: MetricsBenchResult = { backend, n, d };
+  if (fid) out.fid = await benchFid(ref, sample, n, d, log);
+  if (pr) out.pr = await benchPr(featureMatrix(ref, n, d), featureMatrix(sample, n, d), manifold, log);
+  if (out.fid && out.pr) log(`  FID + P/R           ${fmt(add(out.fid.total, out.pr.total))}`);
+  return out;
+}
 
+async function benchFid(ref: Float32Array, sample: Float32Array, n: number, d: number, log: (s: string) => void): Promise<FidBench> {
   const [[a, b], stats] = await timed(() => [featureStats(ref, n, d), featureStats(sample, n, d)] as const);
   log(`  featureStats x2     ${fmt(stats)}`);
   const [det, frechet] = await timed(() => frechetDetails(a.mu, a.sigma, b.mu, b.sigma));
   log(`  frechetDistance     ${fmt(frechet)}  (FID ${det.fid.toFixed(4)})`);
-  const fid = add(stats, frechet);
-  log(`  FID total           ${fmt(fid)}`);
+  const total = add(stats, frechet);
+  log(`  FID total           ${fmt(total)}`);
+  const [[a2, b2], statsOnBackend] = await timed(async () => [await featureStatsOnBackend(ref, n, d), await featureStatsOnBackend(sample, n, d)] as const);
+  const [det2, frechet2] = await timed(() => frechetDetails(a2.mu, a2.sigma, b2.mu, b2.sigma));
+  const totalOnBackend = add(statsOnBackend, frechet2);
+  log(`  featureStatsOnBackend x2 ${fmt(statsOnBackend)}; FID total ${fmt(totalOnBackend)}` +
+    ` (FID ${det2.fid.toFixed(4)}, ${((det2.fid - det.fid) / det.fid).toExponential(1)} relative to float64 stats)`);
+  return { stats, frechet, total, statsOnBackend, totalOnBackend, fid: det.fid, fidOnBackend: det2.fid };
+}
 
-  const R = featureMatrix(ref, n, d), S = featureMatrix(sample, n, d);
+async function benchPr(R: FeatureMatrix, S: FeatureMatrix, manifold: ManifoldOptions, log: (s: string) => void): Promise<PrBench> {
   const [[rr, rs], radii] = await timed(async () => [await manifoldRadii(R, manifold), await manifoldRadii(S, manifold)] as const);
   log(`  radii x2            ${fmt(radii)}`);
   const [pr, evalPr] = await timed(() => evaluatePr(R, rr, S, rs, manifold));
   log(`  evaluate_pr         ${fmt(evalPr)}  (precision ${pr.precision}, recall ${pr.recall})`);
-  const prTime = add(radii, evalPr);
+  const total = add(radii, evalPr);
   const rows = manifold.rowBatchSize ?? 4096;
-  const pairs = 2 * radiiPairs(n, rows, manifold.exploitSymmetry ?? true) + n * n;
-  const matmulGflop = (2 * d * pairs) / 1e9;
-  const matmulGflops = matmulGflop / prTime.wall_s;
-  log(`  P/R total           ${fmt(prTime)}  (${matmulGflop.toFixed(0)} GFLOP of u.v, ${matmulGflops.toFixed(1)} GFLOP/s overall)`);
-  const total = add(fid, prTime);
-  log(`  FID + P/R           ${fmt(total)}`);
-  return {
-    backend, n, d, stats, frechet, fid, radii, evaluatePr: evalPr, precisionRecall: prTime, total,
-    matmulGflop, matmulGflops,
-    values: { fid: det.fid, precision: pr.precision, recall: pr.recall },
-  };
+  const pairs = radiiPairs(R.n, rows, manifold.exploitSymmetry ?? true) + radiiPairs(S.n, rows, manifold.exploitSymmetry ?? true) + R.n * S.n;
+  const matmulGflop = (2 * R.d * pairs) / 1e9;
+  log(`  P/R total           ${fmt(total)}  (${matmulGflop.toFixed(0)} GFLOP of u.v: ` +
+    `${(matmulGflop / total.wall_s).toFixed(1)} GFLOP/s wall, ${(matmulGflop / total.cpu_s).toFixed(1)} per cpu second)`);
+  return { radii, evaluatePr: evalPr, total, matmulGflop, precision: pr.precision, recall: pr.recall };
 }
 
 if (require.main === module) {
-  const [n, d] = process.argv.slice(2).map(Number);
-  benchMetrics({ n: n || undefined, d: d || undefined }).catch((err) => {
+  const [n, d] = process.argv.slice(2, 4).map(Number);
+  const only = process.argv[4];
+  benchMetrics({ n: n || undefined, d: d || undefined, fid: only !== 'pr', pr: only !== 'fid' }).catch((err) => {
     console.error(err);
     process.exit(1);
   });

@@ -21,6 +21,7 @@ import {
   writeReferenceStats,
 } from '../lib/metrics/reference_stats';
 import { admEvaluate } from '../lib/metrics/evaluate';
+import { featureStatsOnBackend } from '../lib/metrics/stats_backend';
 import { gemmNT, pivotedCholesky, symmetricEigenvalues, traceSqrtProduct } from '../lib/metrics/linalg';
 
 // Fixtures: scripts/fixtures/make_metrics_fixtures.py (ADM's evaluator re-stated with numpy/scipy).
@@ -203,6 +204,30 @@ describe('FID (ADM frechet_distance, fixtures from numpy/scipy)', () => {
       assert.equal(frechetDistanceOf(a, b), det.fid);
     });
   }
+
+  test('featureStatsOnBackend (float32 products on the backend) is within float32 rounding of np.cov', async () => {
+    for (const name of ['fid_full', 'fid_lowrank']) {
+      const e = EXPECTED[name];
+      const [n, d] = e.x.shape;
+      const x = readF32(e.x), y = readF32(e.y);
+      const exact = featureStats(x, n, d);
+      for (const chunkRows of [undefined, 37]) {
+        const fast = await featureStatsOnBackend(x, n, d, { chunkRows });
+        assert.deepEqual(fast.mu, exact.mu);
+        let num = 0, den = 0;
+        for (let i = 0; i < d * d; i++) {
+          num += (fast.sigma[i] - exact.sigma[i]) ** 2;
+          den += exact.sigma[i] ** 2;
+          assert.equal(fast.sigma[i], fast.sigma[(i % d) * d + Math.floor(i / d)]);
+        }
+        assert.ok(Math.sqrt(num / den) < 1e-6, `${name}: |sigma error| ${Math.sqrt(num / den)}`);
+        const other = await featureStatsOnBackend(y, n, d, { chunkRows });
+        close(frechetDistanceOf(fast, other), e.fid, 1e-4, `${name} FID from backend statistics`);
+      }
+    }
+    await assert.rejects(featureStatsOnBackend(new Float32Array(5), 2, 3), /2 x 3 features need 6 values, got 5/);
+    await assert.rejects(featureStatsOnBackend(new Float32Array(6), 2, 3, { chunkRows: 0 }), /chunkRows must be a positive integer/);
+  });
 
   test('distance of a set to itself is 0 and the distance is symmetric', () => {
     const e = EXPECTED.fid_full;

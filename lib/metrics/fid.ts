@@ -93,7 +93,7 @@ export interface FrechetDetails {
  * The imaginary check uses the mean imaginary diagonal entry, sum sqrt(-lambda) / d for
  * negative eigenvalues lambda: when it exceeds 1e-3, some diagonal entry of
  * Im sqrtm(S1 S2) exceeds the reference's atol too. sigma1 must be positive
- * semi-definite (a covariance); a clearly indefinite sigma1 is an error.
+ * semi-definite (a covariance) up to rounding; a clearly indefinite sigma1 is an error.
  */
 export function frechetDetails(mu1: Vector, sigma1: Vector, mu2: Vector, sigma2: Vector, eps = 1e-6): FrechetDetails {
   const m1 = toF64(mu1), m2 = toF64(mu2);
@@ -130,7 +130,7 @@ export function frechetDetails(mu1: Vector, sigma1: Vector, mu2: Vector, sigma2:
     usedEpsilon = true;
     if (!Number.isFinite(res.trace)) throw new Error('frechetDistance: tr sqrtm(sigma1 sigma2) is not finite even with eps added');
   }
-  checkPsdResidual(res, s1, s2, d);
+  checkPsdResidual(res, s1, d);
   const imagMean = res.imaginary / d;
   if (imagMean > 1e-3) throw new Error(`Imaginary component ${imagMean} (mean over the diagonal of sqrtm(sigma1 sigma2))`);
   return {
@@ -161,21 +161,19 @@ function addToDiagonal(s: Float64Array, d: number, v: number): Float64Array {
 }
 
 /**
- * The pivoted Cholesky of sigma1 drops a remainder whose diagonal is at most its stopping
- * tolerance; a clearly negative remainder means sigma1 is indefinite, whose sqrtm product
- * would be complex in the reference too.
+ * The pivoted Cholesky of sigma1 stops when the largest remaining pivot is at rounding
+ * level and drops the remainder, as taking the real part drops what negative eigenvalue
+ * noise contributes. Rounding noise in a rank-deficient covariance can leave that remainder
+ * slightly negative (amplified by the conditioning of the kept pivots, ~1e-4 of the scale
+ * seen for float32-accumulated statistics), so only a remainder negative by 1% of sigma1's
+ * largest variance counts as an indefinite matrix, whose sqrtm product would be complex.
  */
-function checkPsdResidual(res: ReturnType<typeof traceSqrtProduct>, s1: Float64Array, s2: Float64Array, d: number): void {
-  let max1 = 0, max2 = 0;
-  for (let i = 0; i < d; i++) {
-    max1 = Math.max(max1, s1[i * d + i]);
-    max2 = Math.max(max2, s2[i * d + i]);
-  }
+function checkPsdResidual(res: ReturnType<typeof traceSqrtProduct>, s1: Float64Array, d: number): void {
+  let max1 = 0;
+  for (let i = 0; i < d; i++) max1 = Math.max(max1, s1[i * d + i]);
   let neg = 0;
   for (const v of res.residualDiagonal) if (v < neg) neg = v;
-  // An eigenvalue of sigma1 of about `neg` against sigma2 gives sqrtm an imaginary part of
-  // about sqrt(-neg * max2); beyond rounding noise (1e-5 of the scale) that is an error.
-  if (neg < -1e-5 * max1 && Math.sqrt(-neg * max2) > 1e-3) {
-    throw new Error(`Imaginary component: sigma1 is not positive semi-definite (Schur complement diagonal ${neg})`);
+  if (neg < -1e-2 * max1) {
+    throw new Error(`Imaginary component: sigma1 is not positive semi-definite (Schur complement diagonal ${neg}, largest variance ${max1})`);
   }
 }

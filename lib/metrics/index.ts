@@ -5,4 +5,5 @@ export * from './inception_score';
 export * from './precision_recall';
 export * from './reference_stats';
 export * from './evaluate';
+export * from './stats_backend';
 export { traceSqrtProduct, pivotedCholesky, symmetricEigenvalues } from './linalg';
