@@ -8,7 +8,7 @@ import { adamWStep, createAdamW, disposeAdamW, DIT_ADAMW } from '../lib/train/ad
 import { Rng } from '../lib/util/rng';
 
 /** adaLN-Zero, 16x16x4 input, patch 2 (64 tokens), hidden 128, depth 6, 4 heads; batch 32. */
-export const REFERENCE = { name: 'mini-B/2', depth: 6, hiddenSize: 128, numHeads: 4, batch: 32 };
+export const REFERENCE = { name: 'mini-L/2', depth: 6, hiddenSize: 128, numHeads: 4, batch: 32 };
 
 export function referenceConfig(): DiTConfig {
   return ditConfig(REFERENCE.name, { depth: REFERENCE.depth, hiddenSize: REFERENCE.hiddenSize, numHeads: REFERENCE.numHeads });

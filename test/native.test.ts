@@ -246,3 +246,23 @@ test('buffer pool: arrays handed out, views and repeated training stay intact', 
     return out;
   }, 1e-5, 'adam steps');
 });
+
+test('conv2d (im2col + sgemm) and its gradients', { skip }, () => {
+  type Case = [number[], number[], number | [number, number], 'valid' | 'same' | number, number | [number, number]];
+  const cases: Case[] = [
+    [[2, 7, 6, 3], [3, 3, 3, 4], 1, 'same', 1], [[2, 7, 6, 3], [3, 3, 3, 4], 2, 'same', 1],
+    [[1, 8, 8, 2], [4, 4, 2, 5], 2, 'valid', 1], [[2, 5, 5, 4], [1, 1, 4, 6], 1, 'valid', 1],
+    [[1, 6, 7, 3], [3, 2, 3, 2], [2, 1], 1, 1], [[2, 4, 4, 8], [2, 2, 8, 16], 2, 'valid', 1],
+    [[1, 9, 9, 2], [3, 3, 2, 3], 1, 'same', 2], [[1, 3, 3, 2], [5, 5, 2, 3], 1, 'same', 1],
+  ];
+  for (const [xs, ws, strides, pad, dil] of cases) {
+    const x = rand(size(xs)), w = rand(size(ws));
+    const f = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, strides, pad, 'NHWC', dil);
+    // tfjs has no conv gradient with dilation > 1: forward only there.
+    const check = dil === 1 ? grads(f, [[x, xs], [w, ws]]) : () => f(tf.tensor(x, xs), tf.tensor(w, ws));
+    same(check, 1e-4, `conv2d x ${xs} w ${ws} s ${strides} pad ${pad} d ${dil}`);
+  }
+  const x = rand(2 * 6 * 6 * 3), w = rand(3 * 3 * 3 * 4), b = rand(4);
+  same(grads((a, k, c) => tf.fused.conv2d({ x: a as tf.Tensor4D, filter: k as tf.Tensor4D, strides: 1, pad: 'same', bias: c, activation: 'relu' }),
+    [[x, [2, 6, 6, 3]], [w, [3, 3, 3, 4]], [b, [4]]]), 1e-4, 'fused conv2d');
+});

@@ -300,6 +300,73 @@ function tile(args: Args): TensorInfo {
   return output(args.backend, x.shape.map((d, k) => d * reps[k]), gather(args.backend, xv, 0, strides, shape));
 }
 
+// NHWC convolutions (im2col + sgemm). Other layouts and depthwise convs use the cpu kernels.
+function convGeometry(info: tf.backend_util.Conv2DInfo): number[] {
+  return [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels,
+    info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
+    info.padInfo.top, info.padInfo.left];
+}
+
+function convInfo(xShape: number[], filterShape: number[], attrs: tf.NamedAttrMap, dilations: number | [number, number]) {
+  return tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number],
+    filterShape as [number, number, number, number], attrs.strides as [number, number], dilations,
+    attrs.pad as 'valid' | 'same' | number, attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined, false, 'channelsLast');
+}
+
+const nhwc = (attrs: tf.NamedAttrMap | undefined) => (attrs?.dataFormat ?? 'NHWC') === 'NHWC';
+
+function conv2D(args: Args): TensorInfo {
+  const { x, filter } = args.inputs;
+  const xv = f32(args.backend, x), wv = f32(args.backend, filter);
+  if (!xv || !wv || !nhwc(args.attrs)) return cpuKernel('Conv2D')(args) as TensorInfo;
+  const info = convInfo(x.shape, filter.shape, args.attrs!, args.attrs!.dilations as [number, number]);
+  const out = alloc(args.backend, size(info.outShape));
+  if (out.length > 0) addon.conv2d(0, xv, wv, out, convGeometry(info));
+  return output(args.backend, info.outShape, out);
+}
+
+function conv2DBackpropInput(args: Args): TensorInfo {
+  const { dy, filter } = args.inputs;
+  const dyv = f32(args.backend, dy), wv = f32(args.backend, filter);
+  if (!dyv || !wv || !nhwc(args.attrs)) return cpuKernel('Conv2DBackpropInput')(args) as TensorInfo;
+  const info = convInfo(args.attrs!.inputShape as number[], filter.shape, args.attrs!, 1);
+  const out = alloc(args.backend, size(info.inShape));
+  if (out.length > 0) addon.conv2d(1, dyv, wv, out, convGeometry(info));
+  return output(args.backend, info.inShape.slice(), out);
+}
+
+function conv2DBackpropFilter(args: Args): TensorInfo {
+  const { x, dy } = args.inputs;
+  const xv = f32(args.backend, x), dyv = f32(args.backend, dy);
+  if (!xv || !dyv || !nhwc(args.attrs)) return cpuKernel('Conv2DBackpropFilter')(args) as TensorInfo;
+  const filterShape = args.attrs!.filterShape as number[];
+  const info = convInfo(x.shape, filterShape, args.attrs!, 1);
+  const out = alloc(args.backend, size(filterShape));
+  if (out.length > 0) addon.conv2d(2, xv, dyv, out, convGeometry(info));
+  return output(args.backend, filterShape.slice(), out);
+}
+
+function fusedConv2D(args: Args): TensorInfo {
+  const { x, filter, bias, preluActivationWeights } = args.inputs;
+  const activation = (args.attrs?.activation as string | undefined) ?? 'linear';
+  const act = ACTIVATION[activation];
+  const biasV = bias ? f32(args.backend, bias) : null;
+  if (preluActivationWeights || (activation !== 'linear' && act === undefined) || (bias && !biasV) || !nhwc(args.attrs)) {
+    return cpuKernel('FusedConv2D')(args) as TensorInfo;
+  }
+  const y = conv2D({ ...args, inputs: { x, filter } });
+  const yv = f32(args.backend, y);
+  if (!yv) return y;
+  if (bias && biasV) {
+    if (!tf.util.arraysEqual(tf.backend_util.assertAndGetBroadcastShape(y.shape, bias.shape), y.shape)) {
+      throw new Error('fusedConv2d: bias does not broadcast to the output');
+    }
+    binaryInto(BINARY.Add, yv, y.shape, biasV, bias.shape, yv, y.shape);
+  }
+  if (act !== undefined) addon.unary(act, yv, yv, Number(args.attrs?.leakyreluAlpha ?? 0.2));
+  return y;
+}
+
 // ---- registration ------------------------------------------------------------------------
 
 function overrides(): Record<string, KernelImpl> {
@@ -308,6 +375,8 @@ function overrides(): Record<string, KernelImpl> {
     Sum: reduceKernel('Sum', 'axis'), Mean: reduceKernel('Mean', 'axis'),
     Max: reduceKernel('Max', 'reductionIndices'), Min: reduceKernel('Min', 'axis'),
     Softmax: softmax, Transpose: transpose, Slice: slice, SplitV: splitV, Concat: concat, Tile: tile,
+    Conv2D: conv2D, Conv2DBackpropInput: conv2DBackpropInput, Conv2DBackpropFilter: conv2DBackpropFilter,
+    FusedConv2D: fusedConv2D,
   };
   for (const name of Object.keys(BINARY)) k[name] = binaryKernel(name);
   for (const name of Object.keys(UNARY)) k[name] = unaryKernel(name);

@@ -37,6 +37,12 @@ export interface NativeAddon {
   /** One AdamW step over equal-length arrays; consts = [b1, 1-b1, b2, 1-b2, sqrtBc2, eps, keep, stepSize, decay]. */
   adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, p1: Float32Array, m1: Float32Array,
     v1: Float32Array, consts: number[]): void;
+  /**
+   * NHWC convolution, filter [FH, FW, C, OC]. mode 0: out = conv(a = x, b = w); 1: out = dx from
+   * (a = dy, b = w); 2: out = dw from (a = x, b = dy). geom = [N, H, W, C, OH, OW, OC, FH, FW,
+   * strideH, strideW, dilationH, dilationW, padTop, padLeft].
+   */
+  conv2d(mode: 0 | 1 | 2, a: Float32Array, b: Float32Array, out: Float32Array, geom: number[]): void;
   setThreads(n: number): void;
   getThreads(): number;
   blasConfig(): string;

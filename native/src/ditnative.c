@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv.h"
 #include "fused.h"
 #include "optim.h"
 #include "vmath.h"
@@ -526,6 +527,46 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---- convolution (conv.c) ----------------------------------------------------------------
+
+// conv2d(mode, a, b, out, [N, H, W, C, OH, OW, OC, FH, FW, SH, SW, DH, DW, PT, PL])
+// mode 0: out = conv(x = a, w = b); 1: out = dx from (dy = a, w = b); 2: out = dw from (x = a, dy = b).
+static napi_value conv2d(napi_env env, napi_callback_info info) {
+  GET_ARGS(5);
+  long mode, v[15];
+  float *a, *b, *o;
+  size_t na, nb, no;
+  if (!inum(env, argv[0], &mode) || !f32(env, argv[1], &a, &na) || !f32(env, argv[2], &b, &nb) ||
+      !f32(env, argv[3], &o, &no))
+    return NULL;
+  uint32_t len;
+  if (napi_get_array_length(env, argv[4], &len) != napi_ok || len != 15) {
+    fail(env, "conv2d: expected 15 geometry numbers");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < 15; i++) {
+    napi_value e;
+    if (napi_get_element(env, argv[4], i, &e) != napi_ok || !inum(env, e, &v[i])) return NULL;
+  }
+  struct conv_geom g = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
+  for (int i = 0; i < 13; i++)
+    if (v[i] <= 0) {
+      fail(env, "conv2d: sizes, strides and dilations must be positive");
+      return NULL;
+    }
+  size_t nx = (size_t)(g.N * g.H * g.W * g.C), ny = (size_t)(g.N * g.OH * g.OW * g.OC),
+         nw = (size_t)(g.FH * g.FW * g.C * g.OC);
+  size_t want[3][3] = {{nx, nw, ny}, {ny, nw, nx}, {nx, ny, nw}};
+  if (mode < 0 || mode > 2 || na < want[mode][0] || nb < want[mode][1] || no < want[mode][2]) {
+    fail(env, "conv2d: bad mode or arrays too small for the geometry");
+    return NULL;
+  }
+  if (mode == 0) conv2d_forward(a, b, o, &g);
+  else if (mode == 1) conv2d_backprop_input(a, b, o, &g);
+  else conv2d_backprop_filter(a, b, o, &g);
+  return NULL;
+}
+
 // ---- setup -------------------------------------------------------------------------------
 
 static napi_value set_threads(napi_env env, napi_callback_info info) {
@@ -573,6 +614,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("attnForward", attn_fwd);
   EXPORT("attnBackward", attn_bwd);
   EXPORT("adamw", adamw);
+  EXPORT("conv2d", conv2d);
   EXPORT("setThreads", set_threads);
   EXPORT("getThreads", get_threads);
   EXPORT("blasConfig", blas_config);
