@@ -8,7 +8,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { initBackend } from '../lib/backend';
-import { registerNativeBackend, nativeLoadError } from '../lib/backend/native';
+import { nativeAddon, registerNativeBackend, nativeLoadError } from '../lib/backend/native';
 import { fusedOpsNative } from '../lib/ops';
 import { repoRoot } from '../lib/util/paths';
 import { REFERENCE, timeDiT } from './dit_step';
@@ -80,6 +80,19 @@ async function main(): Promise<void> {
         emit({ bench: 'matmul', backend: b, shape: s.name, batch: s.batch, M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB,
           gflops: g, torch_gflops: tg, ratio_to_torch: tg ? g / tg : null },
         `  ${b.padEnd(7)} ${s.name.padEnd(20)} ${`${s.batch}x${s.M}x${s.N}x${s.K}`.padEnd(16)} ${fmt(g).padStart(7)}  torch ${fmt(tg).padStart(7)}  (${(flops(s) / 1e6).toFixed(0)} MFLOP)`);
+      }
+      if (b === 'native') {
+        // OpenBLAS with 2 threads, for the record: the kit uses 1 (DIT_NATIVE_THREADS overrides).
+        const addon = nativeAddon();
+        const before = addon.getThreads();
+        addon.setThreads(2);
+        for (const s of MATMUL_SHAPES.filter((x) => x.name === 'square 1024' || x.name === 'mlp fc1 fwd')) {
+          const g = tfMatmulGflops(s);
+          emit({ bench: 'matmul', backend: 'native', threads: 2, shape: s.name, batch: s.batch, M: s.M, N: s.N, K: s.K,
+            transA: s.transA, transB: s.transB, gflops: g },
+          `  ${'native'.padEnd(7)} ${`${s.name}, 2 threads`.padEnd(20)} ${`${s.batch}x${s.M}x${s.N}x${s.K}`.padEnd(16)} ${fmt(g).padStart(7)}`);
+        }
+        addon.setThreads(before);
       }
     }
   }

@@ -76,6 +76,11 @@ function check(label: string, f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: Inpu
 
 test('geluTanh', { skip }, () => {
   check('geluTanh', ops.geluTanh, [[rand(4 * 50, -5, 5), [4, 50]]], [4, 50]);
+  // Saturated inputs: the native kernel uses x * sigmoid(2u), which must not overflow.
+  const big = new Float32Array([-1e4, -100, -30, -9, 0, 9, 30, 100, 1e4]);
+  const w = rand(big.length);
+  close(evaluate('native', ops.geluTanh, [[big, [big.length]]], w)[0], evaluate('cpu', ops.geluTanh, [[big, [big.length]]], w)[0], 1e-6, 'geluTanh saturated');
+  close(evaluate('native', ops.geluTanh, [[big, [big.length]]], w)[1], evaluate('cpu', ops.geluTanh, [[big, [big.length]]], w)[1], 1e-6, 'geluTanh saturated grad');
 });
 
 test('layerNorm and layerNormModulate', { skip }, () => {

@@ -138,6 +138,7 @@ test('unary ops and their gradients', { skip }, () => {
   same(() => tf.exp(tf.tensor([NaN, Infinity, -Infinity, 100, -100])), 1e-6, 'exp specials');
   same(() => tf.tanh(tf.tensor([NaN, Infinity, -Infinity, 20, -20])), 1e-6, 'tanh specials');
   same(() => tf.relu(tf.tensor([NaN, -1, 1])), 0, 'relu NaN');
+  same(() => tf.sigmoid(tf.tensor([-1e4, -100, -88, 0, 88, 100, 1e4])), 1e-6, 'sigmoid saturated');
 });
 
 test('reductions over adjacent and scattered axes', { skip }, () => {
