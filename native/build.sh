@@ -30,13 +30,18 @@ done
 
 # Vector ISA: AVX2+FMA when this CPU has them (x86-64-v3), else the baseline. The addon is
 # built on the machine that runs it, so checking this CPU is enough.
+# The loader (lib/backend/native_addon.ts) checks the CPU flags recorded in
+# build/ditnative.json, so a build copied to an older CPU fails with a message, not SIGILL.
 ARCH=()
+NEEDS=""
 if [ "$(uname -m)" = x86_64 ] && [ -r /proc/cpuinfo ]; then
   flags="$(grep -m1 '^flags' /proc/cpuinfo)"
   if grep -qw avx2 <<<"$flags" && grep -qw fma <<<"$flags" && grep -qw bmi2 <<<"$flags"; then
     ARCH=(-march=x86-64-v3)
+    NEEDS='"avx2", "fma", "bmi2", "movbe", "f16c"'
   elif grep -qw sse4_2 <<<"$flags" && grep -qw popcnt <<<"$flags"; then
     ARCH=(-march=x86-64-v2)
+    NEEDS='"sse4_2", "popcnt", "ssse3"'
   fi
 fi
 
@@ -55,6 +60,7 @@ LINK=(-shared -o build/ditnative.node build/ditnative.o build/vmath.o build/fuse
 [ "$(uname -s)" = Darwin ] && LINK+=(-undefined dynamic_lookup)
 "$CC" "${LINK[@]}"
 rm -f build/*.o
+echo "{ \"march\": \"${ARCH[*]:-baseline}\", \"cpuFlags\": [${NEEDS}] }" > build/ditnative.json
 
 # A build that cannot load is no build: check it here, where the error is readable.
 node -e "const m=require('./build/ditnative.node'); if (typeof m.matmul!=='function') throw new Error('no matmul export')" \

@@ -65,6 +65,11 @@ export function loadNativeAddon(): NativeAddon | null {
     loaded = { addon: null, error: `${file} is not built`, file };
     return null;
   }
+  const isa = missingCpuFlags(file);
+  if (isa) {
+    loaded = { addon: null, error: `${file} was built for CPU features this machine lacks (${isa}); rebuild it here`, file };
+    return null;
+  }
   try {
     const addon = require(file) as NativeAddon;
     if (typeof addon.matmul !== 'function') throw new Error('it has no matmul export (stale build?)');
@@ -76,6 +81,20 @@ export function loadNativeAddon(): NativeAddon | null {
     loaded = { addon: null, error: `${file} failed to load: ${(err as Error).message}`, file };
   }
   return loaded.addon;
+}
+
+/** CPU flags the build needs (build/ditnative.json) that /proc/cpuinfo does not list, or ''. */
+function missingCpuFlags(file: string): string {
+  const meta = path.join(path.dirname(file), 'ditnative.json');
+  if (!fs.existsSync(meta) || !fs.existsSync('/proc/cpuinfo')) return '';
+  try {
+    const need = (JSON.parse(fs.readFileSync(meta, 'utf8')) as { cpuFlags?: string[] }).cpuFlags ?? [];
+    const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
+    const have = new Set(line.split(':')[1]?.trim().split(/\s+/) ?? []);
+    return need.filter((f) => !have.has(f)).join(', ');
+  } catch {
+    return '';
+  }
 }
 
 /** Why loadNativeAddon() returned null ('' when it loaded or was not tried). */
