@@ -12,6 +12,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 DEBS=(
   jupyter-notebook jupyter-nbconvert jupyter-client python3-ipykernel   # notebooks; jupyter-client has `jupyter kernelspec`, which tslab needs
   libopenblas-dev                                        # sgemm for the native CPU backend (native/)
+  chromium                                               # headless PNG export of the figures (dit figures)
 )
 missing=()
 for p in "${DEBS[@]}"; do

@@ -6,9 +6,10 @@ import { inspectCommand } from './inspect';
 import { sampleCommand } from './sample';
 import { resultsCommand } from './results';
 import { dataCommand } from './data';
+import { figuresCommand } from './figures';
 
 // Later issues append their commands here.
-export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand];
+export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand, figuresCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
