@@ -7,7 +7,15 @@ import { spawn } from 'node:child_process';
 import { appendResults, filterResults, readResults, RESULT_COLUMNS } from '../lib/results/registry';
 import { repoRoot } from '../lib/util/paths';
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'dit-results-'));
+const made: string[] = [];
+const tmp = () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-results-'));
+  made.push(d);
+  return d;
+};
+test.after(() => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
 
 test('rows round-trip through csv-parse with numbers, empties and quoted text', () => {
   const f = path.join(tmp(), 'e.csv');

@@ -23,6 +23,8 @@ test.before(async () => {
   kitCkpt = path.join(dir, 'checkpoint.safetensors');
 });
 
+test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
 test('dit sample on a kit training checkpoint: balanced labels, deterministic by seed', async () => {
   const run = async (seed: number, out: string) =>
     main(['sample', '--checkpoint', kitCkpt, '--num', '6', '--steps', '8', '--seed', String(seed), '--out', out]);

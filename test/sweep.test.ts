@@ -52,7 +52,15 @@ function pixelPipeline(): Pipeline {
   };
 }
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'dit-sweep-'));
+const made: string[] = [];
+const tmp = () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-sweep-'));
+  made.push(d);
+  return d;
+};
+test.after(() => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
 
 test.before(async () => {
   await initBackend({ quiet: true });

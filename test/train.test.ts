@@ -12,7 +12,15 @@ import { closeRun, openRun, train, TrainingDiverged } from '../lib/train/trainer
 import { tinyRun } from './helpers';
 import { repoRoot } from '../lib/util/paths';
 
-const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), p));
+const made: string[] = [];
+const tmp = (p: string) => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), p));
+  made.push(d);
+  return d;
+};
+test.after(() => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
 
 function weights(vars: Record<string, tf.Variable>): Record<string, number[]> {
   const out: Record<string, number[]> = {};
