@@ -41,20 +41,27 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** GFLOP/s of tf.matMul on the active backend: median over reps after a warmup. */
-export function tfMatmulGflops(s: MatmulShape, minSeconds = 0.3): number {
+/**
+ * GFLOP/s of tf.matMul on the active backend, median over reps after a warmup: by wall time
+ * and by process CPU time (steadier when other work shares the cores).
+ */
+export function tfMatmulGflops(s: MatmulShape, minSeconds = 0.3): { wall: number; cpu: number } {
   const aShape = s.transA ? [s.K, s.M] : [s.M, s.K];
   const bShape = s.transB ? [s.N, s.K] : [s.K, s.N];
   const a = tf.randomNormal(s.batch > 1 ? [s.batch, ...aShape] : aShape);
   const b = tf.randomNormal(s.batch > 1 ? [s.batch, ...bShape] : bShape);
+  const cpuTimes: number[] = [];
   const once = () => {
-    const t0 = process.hrtime.bigint();
-    const c = tf.matMul(a, b, s.transA, s.transB);
-    c.dataSync();
-    c.dispose();
+    const t0 = process.hrtime.bigint(), c0 = process.cpuUsage();
+    // The CPU backends compute synchronously: the product is there when matMul returns.
+    // (dataSync would hand the output array out and keep the native backend from reusing it.)
+    tf.matMul(a, b, s.transA, s.transB).dispose();
+    const cu = process.cpuUsage(c0);
+    cpuTimes.push((cu.user + cu.system) / 1e6);
     return Number(process.hrtime.bigint() - t0) / 1e9;
   };
   once();
+  cpuTimes.length = 0;
   const times: number[] = [];
   let total = 0;
   while (times.length < 3 || (total < minSeconds && times.length < 50)) {
@@ -63,7 +70,9 @@ export function tfMatmulGflops(s: MatmulShape, minSeconds = 0.3): number {
     total += t;
   }
   tf.dispose([a, b]);
-  return flops(s) / median(times) / 1e9;
+  // CPU time has a coarse clock: use the mean for it.
+  const cpu = cpuTimes.reduce((x, y) => x + y, 0) / cpuTimes.length;
+  return { wall: flops(s) / median(times) / 1e9, cpu: cpu > 0 ? flops(s) / cpu / 1e9 : NaN };
 }
 
 /** A python3 that imports torch (DIT_PYTHON, python3, /usr/bin/python3), or null. */
@@ -85,17 +94,18 @@ for s in json.loads(sys.argv[1]):
     b = torch.randn(*([s["batch"]] if s["batch"] > 1 else []), *((s["N"], s["K"]) if s["transB"] else (s["K"], s["N"])))
     f = lambda: (a.transpose(-1, -2) if s["transA"] else a) @ (b.transpose(-1, -2) if s["transB"] else b)
     f()
-    ts, total = [], 0.0
+    ts, cs, total = [], [], 0.0
     while len(ts) < 3 or (total < 0.3 and len(ts) < 50):
-        t0 = time.perf_counter(); f(); t = time.perf_counter() - t0
-        ts.append(t); total += t
-    out.append(2 * s["batch"] * s["M"] * s["N"] * s["K"] / statistics.median(ts) / 1e9)
+        t0, c0 = time.perf_counter(), time.process_time(); f(); t = time.perf_counter() - t0
+        ts.append(t); cs.append(time.process_time() - c0); total += t
+    fl = 2 * s["batch"] * s["M"] * s["N"] * s["K"]
+    out.append({"wall": fl / statistics.median(ts) / 1e9, "cpu": fl / statistics.mean(cs) / 1e9 if sum(cs) > 0 else None})
 print(json.dumps(out))
 `;
 
-/** PyTorch's single-thread GFLOP/s on the same shapes (null entries when torch is missing). */
-export function torchMatmulGflops(py: string, shapes: MatmulShape[]): number[] {
+/** PyTorch's single-thread GFLOP/s on the same shapes, by wall and by CPU time. */
+export function torchMatmulGflops(py: string, shapes: MatmulShape[]): Array<{ wall: number; cpu: number | null }> {
   const r = spawnSync(py, ['-c', TORCH_MATMUL, JSON.stringify(shapes)], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`torch matmul benchmark failed: ${r.stderr.trim().split('\n').pop()}`);
-  return JSON.parse(r.stdout) as number[];
+  return JSON.parse(r.stdout) as Array<{ wall: number; cpu: number | null }>;
 }
