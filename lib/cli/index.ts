@@ -7,9 +7,10 @@ import { sampleCommand } from './sample';
 import { resultsCommand } from './results';
 import { dataCommand } from './data';
 import { figuresCommand } from './figures';
+import { evaluateCommand, featuresCommand } from './evaluate';
 
 // Later issues append their commands here.
-export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand, figuresCommand];
+export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand, figuresCommand, evaluateCommand, featuresCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

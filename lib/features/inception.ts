@@ -26,7 +26,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { HostArray, toFloat64 } from '../io/array';
 import { readTensorFile } from '../io/checkpoint';
 import { conv2d, Padding } from './conv';
-import { FeatureNet, FeatureTensors, checkImages, imagesToTensor } from './network';
+import { FeatureNet, FeatureTensors, checkImages, imagesToTensor, linearHead } from './network';
 
 export const INCEPTION_SIZE = 299;
 export const INCEPTION_CLASSES = 1008;
@@ -369,6 +369,10 @@ export class InceptionV3 implements FeatureNet {
     } finally {
       x.dispose();
     }
+  }
+
+  logitsFromPool(pool: Float32Array, n: number): Float32Array {
+    return linearHead(pool, n, this.fcT, this.logitsBias ? this.fcBias : null);
   }
 
   dispose(): void {

@@ -24,6 +24,8 @@ export interface FeatureNet {
   inputSize: number;
   /** Features of n uint8 NHWC images of h x w x 3; the caller disposes the tensors. */
   forward(images: Uint8Array, n: number, h: number, w: number): FeatureTensors;
+  /** The classifier head alone: logits of n pool vectors (row-major n x poolDim). */
+  logitsFromPool(pool: Float32Array, n: number): Float32Array;
   dispose(): void;
 }
 
@@ -51,4 +53,14 @@ export function imagesToTensor(images: Uint8Array, n: number, h: number, w: numb
   const out = new Float32Array(images.length);
   for (let i = 0; i < images.length; i++) out[i] = lut[images[i]];
   return tf.tensor4d(out, [n, h, w, 3]);
+}
+
+/** Runs a linear head (pool @ wT [+ bias]) on host pool vectors. */
+export function linearHead(pool: Float32Array, n: number, wT: tf.Tensor2D, bias: tf.Tensor1D | null): Float32Array {
+  const d = wT.shape[0];
+  if (pool.length !== n * d) throw new Error(`logitsFromPool: ${n} pool vectors of ${d} values need ${n * d} values, got ${pool.length}`);
+  return tf.tidy(() => {
+    const z = tf.matMul(tf.tensor2d(pool, [n, d]), wT);
+    return (bias ? tf.add(z, bias) : z).dataSync() as Float32Array;
+  });
 }

@@ -1,0 +1,254 @@
+// `evaluateSamples`: FID, sFID, Inception Score, precision and recall of samples against a
+// reference, as ADM's evaluator computes them (lib/metrics), from whatever each side holds:
+// images (run through a feature network), precomputed features, or statistics.
+//
+// For each metric the two sides must provide the same kind of quantity in the same feature
+// space. Each side offers what its file holds first (stored statistics before statistics of
+// stored features, as ADM's read_statistics), then what the network computes from its
+// images; the first pair with equal dimensions and no conflicting feature_net tag is used.
+// A metric no pair can serve is reported absent with the reason; the others are computed.
+import { FeatureArrays, FeatureNet } from '../features/network';
+import { FeatureNetOptions, loadFeatureNet } from '../features';
+import { featureStats, FidStatistics, frechetDistance } from '../metrics/fid';
+import { inceptionScore } from '../metrics/inception_score';
+import { ManifoldOptions, featureMatrix, precisionRecall } from '../metrics/precision_recall';
+import { EvalInput, Matrix, openEvalInput } from './inputs';
+import { extractFeatures, referenceFeatures } from './extract';
+
+export type MetricName = 'fid' | 'sfid' | 'inception_score' | 'precision' | 'recall';
+export const METRICS: readonly MetricName[] = ['fid', 'sfid', 'inception_score', 'precision', 'recall'];
+
+export interface EvaluateOptions extends FeatureNetOptions {
+  /** Use this network for images (features/inceptionWeights are then ignored). */
+  net?: FeatureNet;
+  batchSize?: number;
+  /** Reference statistics cache (default data/features/stats); null: none. */
+  cacheDir?: string | null;
+  manifold?: ManifoldOptions;
+  /** Inception Score split size (ADM: 5000). */
+  splitSize?: number;
+  log?: (msg: string) => void;
+}
+
+export interface Evaluation {
+  fid: number | null;
+  sfid: number | null;
+  inception_score: number | null;
+  precision: number | null;
+  recall: number | null;
+  /** Why each missing metric could not be computed. */
+  absent: Partial<Record<MetricName, string>>;
+  /** The network that processed images, when one did. */
+  featureNet: string | null;
+  /** What each metric was computed from. */
+  sources: Partial<Record<MetricName, string>>;
+}
+
+/** A quantity one side can provide: its dimension, feature space (network id, if known) and value. */
+interface Offer<T> {
+  what: string;
+  dim: number;
+  space?: string;
+  get: () => T;
+}
+
+type Offers<T> = Array<Offer<T> | string>; // a string: why that route is closed
+
+function compatible(a: Offer<unknown>, b: Offer<unknown>): boolean {
+  return a.dim === b.dim && (!a.space || !b.space || a.space === b.space);
+}
+
+/** The network, loaded on first need; a load failure becomes a reason, not an exception. */
+class NetHolder {
+  private net: FeatureNet | null | undefined;
+  problem = '';
+  constructor(private readonly opts: EvaluateOptions) {}
+  get(): FeatureNet | null {
+    if (this.net === undefined) {
+      try {
+        this.net = this.opts.net ?? loadFeatureNet(this.opts);
+      } catch (err) {
+        this.net = null;
+        this.problem = (err as Error).message;
+      }
+    }
+    return this.net;
+  }
+  used(): string | null {
+    return this.net ? this.net.id : null;
+  }
+  dispose(): void {
+    if (this.net && !this.opts.net) this.net.dispose();
+  }
+}
+
+const statsOf = (m: Matrix): FidStatistics => featureStats(m.data, m.n, m.d);
+
+/** One side of the evaluation: file contents plus, on demand, features of its images. */
+class Side {
+  private fromImages: (FeatureArrays & { poolStats?: FidStatistics; spatialStats?: FidStatistics }) | null = null;
+  private imageProblem: string | null = null;
+  private readonly memo = new Map<string, unknown>();
+
+  constructor(readonly input: EvalInput, readonly role: 'reference' | 'samples', private readonly holder: NetHolder, private readonly opts: EvaluateOptions) {}
+
+  private once<T>(key: string, f: () => T): T {
+    if (!this.memo.has(key)) this.memo.set(key, f());
+    return this.memo.get(key) as T;
+  }
+
+  /** Why the images cannot be turned into features, or null. */
+  private netRoute(): string | FeatureNet {
+    if (!this.input.images) return `the ${this.role} hold no images`;
+    const net = this.holder.get();
+    return net ?? `the ${this.role}' images need a feature network: ${this.holder.problem}`;
+  }
+
+  /** Features of the images (the reference through the statistics cache). */
+  private features(net: FeatureNet) {
+    if (this.fromImages) return this.fromImages;
+    const log = this.opts.log;
+    if (this.role === 'reference' && this.opts.cacheDir !== null && this.input.hash) {
+      const r = referenceFeatures(this.input, net, { batchSize: this.opts.batchSize, cacheDir: this.opts.cacheDir, log });
+      if (r.cached) log?.(`${this.input.name}: reference statistics from the cache (${net.id})`);
+      this.fromImages = { n: r.n, pool: r.pool.data, logits: new Float32Array(0), spatial: new Float32Array(0), poolStats: r.poolStats, spatialStats: r.spatialStats };
+    } else {
+      const src = this.input.images!();
+      log?.(`${this.input.name}: extracting ${net.id} features of ${src.n} images`);
+      this.fromImages = extractFeatures(net, src, { batchSize: this.opts.batchSize });
+    }
+    return this.fromImages;
+  }
+
+  private netOffer<T>(what: string, dim: (net: FeatureNet) => number, value: (net: FeatureNet) => T): Offer<T> | string {
+    const r = this.netRoute();
+    if (typeof r === 'string') return r;
+    return { what: `${what} of the images (${r.id})`, dim: dim(r), space: r.id, get: () => this.once(`net:${what}`, () => value(r)) };
+  }
+
+  private fileSpace(): string | undefined {
+    return this.input.featureNet;
+  }
+
+  poolStats(): Offers<FidStatistics> {
+    const i = this.input, out: Offers<FidStatistics> = [];
+    if (i.poolStats) out.push({ what: 'mu/sigma in the file', dim: i.poolStats.mu.length, space: this.fileSpace(), get: () => i.poolStats! });
+    else if (i.pool) out.push({ what: 'statistics of the pool features in the file', dim: i.pool.d, space: this.fileSpace(), get: () => this.once('file:poolStats', () => statsOf(i.pool!)) });
+    out.push(this.netOffer('pool statistics', (n) => n.poolDim, (n) => {
+      const f = this.features(n);
+      return f.poolStats ?? featureStats(f.pool, f.n, n.poolDim);
+    }));
+    return out;
+  }
+
+  spatialStats(): Offers<FidStatistics> {
+    const i = this.input, out: Offers<FidStatistics> = [];
+    if (i.spatialStats) out.push({ what: 'mu_s/sigma_s in the file', dim: i.spatialStats.mu.length, space: this.fileSpace(), get: () => i.spatialStats! });
+    else if (i.spatial) out.push({ what: 'statistics of the spatial features in the file', dim: i.spatial.d, space: this.fileSpace(), get: () => this.once('file:spatialStats', () => statsOf(i.spatial!)) });
+    out.push(this.netOffer('spatial statistics', (n) => n.spatialDim, (n) => {
+      const f = this.features(n);
+      return f.spatialStats ?? featureStats(f.spatial, f.n, n.spatialDim);
+    }));
+    return out;
+  }
+
+  pool(): Offers<Matrix> {
+    const i = this.input, out: Offers<Matrix> = [];
+    if (i.pool) out.push({ what: 'pool features in the file', dim: i.pool.d, space: this.fileSpace(), get: () => i.pool! });
+    out.push(this.netOffer('pool features', (n) => n.poolDim, (n) => {
+      const f = this.features(n);
+      return { data: f.pool, n: f.n, d: n.poolDim };
+    }));
+    return out;
+  }
+
+  /** Logits: stored, else the network's head on stored pool features, else from the images. */
+  logits(): Offers<Matrix> {
+    const i = this.input, out: Offers<Matrix> = [];
+    if (i.logits) out.push({ what: 'logits in the file', dim: i.logits.d, space: this.fileSpace(), get: () => i.logits! });
+    if (i.pool && !i.logits) {
+      const net = this.holder.get();
+      if (net && i.pool.d === net.poolDim && (!i.featureNet || i.featureNet === net.id)) {
+        out.push({ what: `${net.id} head on the pool features in the file`, dim: net.numClasses, space: net.id, get: () => this.once('head', () => ({ data: net.logitsFromPool(i.pool!.data, i.pool!.n), n: i.pool!.n, d: net.numClasses })) });
+      }
+    }
+    out.push(this.netOffer('logits', (n) => n.numClasses, (n) => {
+      const f = this.features(n);
+      return { data: f.logits, n: f.n, d: n.numClasses };
+    }));
+    return out;
+  }
+}
+
+function describe(offers: Offers<unknown>, role: string): string {
+  const usable = offers.filter((o): o is Offer<unknown> => typeof o !== 'string');
+  if (usable.length) return `the ${role} offer ${usable.map((o) => `${o.dim}-d ${o.what}${o.space ? ` [${o.space}]` : ''}`).join(' or ')}`;
+  return offers.filter((o): o is string => typeof o === 'string').join('; ') || `the ${role} hold nothing usable`;
+}
+
+/** The first compatible (reference, samples) pair, or the reason there is none. */
+function pair<T>(what: string, ref: Offers<T>, sample: Offers<T>): [Offer<T>, Offer<T>] | string {
+  for (const r of ref) {
+    if (typeof r === 'string') continue;
+    for (const s of sample) if (typeof s !== 'string' && compatible(r, s)) return [r, s];
+  }
+  return `no matching ${what}: ${describe(ref, 'reference')}; ${describe(sample, 'samples')}`;
+}
+
+function resolve(x: EvalInput | string): EvalInput {
+  return typeof x === 'string' ? openEvalInput(x) : x;
+}
+
+/**
+ * Evaluates samples against a reference (each an EvalInput or a path: an .npz or a dataset).
+ * Metrics that cannot be computed are null, with the reason in `absent`.
+ */
+export async function evaluateSamples(ref: EvalInput | string, sample: EvalInput | string, opts: EvaluateOptions = {}): Promise<Evaluation> {
+  const holder = new NetHolder(opts);
+  const R = new Side(resolve(ref), 'reference', holder, opts);
+  const S = new Side(resolve(sample), 'samples', holder, opts);
+  const result: Evaluation = { fid: null, sfid: null, inception_score: null, precision: null, recall: null, absent: {}, featureNet: null, sources: {} };
+  const attempt = (names: MetricName[], f: () => Promise<string> | string): Promise<void> => Promise.resolve()
+    .then(f)
+    .then((src) => { for (const n of names) result.sources[n] = src; })
+    .catch((err: Error) => { for (const n of names) result.absent[n] = err.message; });
+  const need = <T>(p: [Offer<T>, Offer<T>] | string): [Offer<T>, Offer<T>] => {
+    if (typeof p === 'string') throw new Error(p);
+    return p;
+  };
+  const from = (p: [Offer<unknown>, Offer<unknown>]) => `reference: ${p[0].what}; samples: ${p[1].what}`;
+  try {
+    await attempt(['fid'], () => {
+      const p = need(pair('pool statistics (FID)', R.poolStats(), S.poolStats()));
+      const [a, b] = [p[0].get(), p[1].get()];
+      result.fid = frechetDistance(b.mu, b.sigma, a.mu, a.sigma);
+      return from(p);
+    });
+    await attempt(['sfid'], () => {
+      const p = need(pair('spatial statistics (sFID)', R.spatialStats(), S.spatialStats()));
+      const [a, b] = [p[0].get(), p[1].get()];
+      result.sfid = frechetDistance(b.mu, b.sigma, a.mu, a.sigma);
+      return from(p);
+    });
+    await attempt(['inception_score'], () => {
+      const offers = S.logits();
+      const o = offers.find((x): x is Offer<Matrix> => typeof x !== 'string');
+      if (!o) throw new Error(`no logits for the Inception Score: ${describe(offers, 'samples')}`);
+      const m = o.get();
+      result.inception_score = inceptionScore(m.data, m.d, { splitSize: opts.splitSize ?? 5000 }).mean;
+      return `samples: ${o.what}`;
+    });
+    await attempt(['precision', 'recall'], async () => {
+      const p = need(pair('pool features (precision/recall need features, statistics do not suffice)', R.pool(), S.pool()));
+      const [a, b] = [p[0].get(), p[1].get()];
+      const pr = await precisionRecall(featureMatrix(a.data, a.n, a.d, 'reference pool features'), featureMatrix(b.data, b.n, b.d, 'sample pool features'), opts.manifold);
+      result.precision = pr.precision;
+      result.recall = pr.recall;
+      return from(p);
+    });
+  } finally {
+    result.featureNet = holder.used();
+    holder.dispose();
+  }
+  return result;
+}
