@@ -248,7 +248,7 @@ test('buffer pool: arrays handed out, views and repeated training stay intact', 
   }, 1e-5, 'adam steps');
 });
 
-test('conv2d (im2col + sgemm) and its gradients', { skip }, () => {
+test('conv2d (im2col + sgemm), pooling, and their gradients', { skip }, () => {
   type Case = [number[], number[], number | [number, number], 'valid' | 'same' | number, number | [number, number]];
   const cases: Case[] = [
     [[2, 7, 6, 3], [3, 3, 3, 4], 1, 'same', 1], [[2, 7, 6, 3], [3, 3, 3, 4], 2, 'same', 1],
@@ -263,6 +263,13 @@ test('conv2d (im2col + sgemm) and its gradients', { skip }, () => {
     const check = dil === 1 ? grads(f, [[x, xs], [w, ws]]) : () => f(tf.tensor(x, xs), tf.tensor(w, ws));
     same(check, 1e-4, `conv2d x ${xs} w ${ws} s ${strides} pad ${pad} d ${dil}`);
   }
+  for (const [shape, k, st, pad] of [[[2, 7, 7, 3], 3, 2, 'valid'], [[2, 7, 6, 5], 3, 1, 'same'], [[1, 8, 8, 4], 2, 2, 'valid'],
+    [[1, 5, 9, 2], [2, 3], [1, 2], 'same'], [[1, 4, 4, 3], 1, 1, 'valid'], [[1, 6, 6, 2], 3, 2, 1]] as Array<[number[], number | [number, number], number | [number, number], 'valid' | 'same' | number]>) {
+    const v = rand(size(shape));
+    same(grads((t) => tf.maxPool(t as tf.Tensor4D, k, st, pad), [[v, shape]]), 1e-6, `maxPool ${shape} ${k} ${st} ${pad}`);
+    same(grads((t) => tf.avgPool(t as tf.Tensor4D, k, st, pad), [[v, shape]]), 1e-5, `avgPool ${shape} ${k} ${st} ${pad}`);
+  }
+  same(() => tf.maxPool(tf.tensor4d([NaN, 1, 2, NaN], [1, 2, 2, 1]), 2, 1, 'valid'), 0, 'maxPool skips NaN like tfjs');
   const x = rand(2 * 6 * 6 * 3), w = rand(3 * 3 * 3 * 4), b = rand(4);
   same(grads((a, k, c) => tf.fused.conv2d({ x: a as tf.Tensor4D, filter: k as tf.Tensor4D, strides: 1, pad: 'same', bias: c, activation: 'relu' }),
     [[x, [2, 6, 6, 3]], [w, [3, 3, 3, 4]], [b, [4]]]), 1e-4, 'fused conv2d');

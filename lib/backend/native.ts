@@ -367,6 +367,22 @@ function fusedConv2D(args: Args): TensorInfo {
   return y;
 }
 
+// Max/avg pooling forward (NHWC). The gradients stay tfjs-cpu's (the kit trains no pools).
+function poolKernel(name: 'MaxPool' | 'AvgPool'): KernelImpl {
+  return (args) => {
+    const { x } = args.inputs;
+    const xv = f32(args.backend, x);
+    if (!xv || x.shape.length !== 4) return cpuKernel(name)(args);
+    const a = args.attrs!;
+    const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number],
+      a.filterSize as [number, number] | number, a.strides as [number, number] | number, 1,
+      a.pad as 'valid' | 'same' | number, a.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined);
+    const out = alloc(args.backend, size(info.outShape));
+    if (out.length > 0) addon.conv2d(name === 'MaxPool' ? 3 : 4, xv, xv, out, convGeometry(info));
+    return output(args.backend, info.outShape, out);
+  };
+}
+
 // ---- registration ------------------------------------------------------------------------
 
 function overrides(): Record<string, KernelImpl> {
@@ -376,7 +392,7 @@ function overrides(): Record<string, KernelImpl> {
     Max: reduceKernel('Max', 'reductionIndices'), Min: reduceKernel('Min', 'axis'),
     Softmax: softmax, Transpose: transpose, Slice: slice, SplitV: splitV, Concat: concat, Tile: tile,
     Conv2D: conv2D, Conv2DBackpropInput: conv2DBackpropInput, Conv2DBackpropFilter: conv2DBackpropFilter,
-    FusedConv2D: fusedConv2D,
+    FusedConv2D: fusedConv2D, MaxPool: poolKernel('MaxPool'), AvgPool: poolKernel('AvgPool'),
   };
   for (const name of Object.keys(BINARY)) k[name] = binaryKernel(name);
   for (const name of Object.keys(UNARY)) k[name] = unaryKernel(name);

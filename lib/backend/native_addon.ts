@@ -39,10 +39,11 @@ export interface NativeAddon {
     v1: Float32Array, consts: number[]): void;
   /**
    * NHWC convolution, filter [FH, FW, C, OC]. mode 0: out = conv(a = x, b = w); 1: out = dx from
-   * (a = dy, b = w); 2: out = dw from (a = x, b = dy). geom = [N, H, W, C, OH, OW, OC, FH, FW,
-   * strideH, strideW, dilationH, dilationW, padTop, padLeft].
+   * (a = dy, b = w); 2: out = dw from (a = x, b = dy); 3/4: out = max/avg pool of a over FHxFW
+   * windows (b unused, OC = C). geom = [N, H, W, C, OH, OW, OC, FH, FW, strideH, strideW,
+   * dilationH, dilationW, padTop, padLeft].
    */
-  conv2d(mode: 0 | 1 | 2, a: Float32Array, b: Float32Array, out: Float32Array, geom: number[]): void;
+  conv2d(mode: 0 | 1 | 2 | 3 | 4, a: Float32Array, b: Float32Array, out: Float32Array, geom: number[]): void;
   setThreads(n: number): void;
   getThreads(): number;
   blasConfig(): string;

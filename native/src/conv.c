@@ -5,6 +5,7 @@
 #include "conv.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,4 +128,36 @@ void conv2d_backprop_filter(const float *x, const float *dy, float *dw, const st
     }
   }
   free(cols);
+}
+
+// Max or average pooling over NHWC windows (dilation 1), channels innermost so the loops
+// vectorize. As tfjs' cpu kernels: max skips NaN (a NaN never compares greater) and padding;
+// average divides by the number of in-bounds elements.
+void pool2d(int avg, const float *x, float *y, const struct conv_geom *g) {
+  const long C = g->C;
+  for (long n = 0; n < g->N; n++) {
+    for (long oh = 0; oh < g->OH; oh++) {
+      const long h0 = oh * g->SH - g->PT, h1 = h0 + g->FH;
+      const long hs = h0 < 0 ? 0 : h0, he = h1 > g->H ? g->H : h1;
+      for (long ow = 0; ow < g->OW; ow++) {
+        const long w0 = ow * g->SW - g->PL, w1 = w0 + g->FW;
+        const long ws = w0 < 0 ? 0 : w0, we = w1 > g->W ? g->W : w1;
+        float *o = y + ((n * g->OH + oh) * g->OW + ow) * C;
+        for (long c = 0; c < C; c++) o[c] = avg ? 0.0f : -INFINITY;
+        for (long ih = hs; ih < he; ih++) {
+          for (long iw = ws; iw < we; iw++) {
+            const float *xp = x + ((n * g->H + ih) * g->W + iw) * C;
+            if (avg)
+              for (long c = 0; c < C; c++) o[c] += xp[c];
+            else
+              for (long c = 0; c < C; c++) o[c] = xp[c] > o[c] ? xp[c] : o[c];
+          }
+        }
+        if (avg) {
+          const float count = (float)((he - hs) * (we - ws));
+          for (long c = 0; c < C; c++) o[c] /= count;
+        }
+      }
+    }
+  }
 }

@@ -530,7 +530,8 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
 // ---- convolution (conv.c) ----------------------------------------------------------------
 
 // conv2d(mode, a, b, out, [N, H, W, C, OH, OW, OC, FH, FW, SH, SW, DH, DW, PT, PL])
-// mode 0: out = conv(x = a, w = b); 1: out = dx from (dy = a, w = b); 2: out = dw from (x = a, dy = b).
+// mode 0: out = conv(x = a, w = b); 1: out = dx from (dy = a, w = b); 2: out = dw from (x = a, dy = b);
+// 3: out = maxPool(a); 4: out = avgPool(a) (b unused; OC = C; FH/FW the window).
 static napi_value conv2d(napi_env env, napi_callback_info info) {
   GET_ARGS(5);
   long mode, v[15];
@@ -557,8 +558,20 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   size_t nx = (size_t)(g.N * g.H * g.W * g.C), ny = (size_t)(g.N * g.OH * g.OW * g.OC),
          nw = (size_t)(g.FH * g.FW * g.C * g.OC);
   size_t want[3][3] = {{nx, nw, ny}, {ny, nw, nx}, {nx, ny, nw}};
-  if (mode < 0 || mode > 2 || na < want[mode][0] || nb < want[mode][1] || no < want[mode][2]) {
-    fail(env, "conv2d: bad mode or arrays too small for the geometry");
+  if (mode < 0 || mode > 4) {
+    fail(env, "conv2d: bad mode");
+    return NULL;
+  }
+  if (mode <= 2 && (na < want[mode][0] || nb < want[mode][1] || no < want[mode][2])) {
+    fail(env, "conv2d: arrays too small for the geometry");
+    return NULL;
+  }
+  if (mode == 3 || mode == 4) {
+    if (na < nx || no < ny || g.OC != g.C) {
+      fail(env, "pool2d: arrays too small for the geometry");
+      return NULL;
+    }
+    pool2d(mode == 4, a, o, &g);
     return NULL;
   }
   if (mode == 0) conv2d_forward(a, b, o, &g);
