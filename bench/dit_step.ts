@@ -7,11 +7,21 @@ import { createDiT, ditForward, disposeDiT, trainableVariables } from '../lib/mo
 import { adamWStep, createAdamW, disposeAdamW, DIT_ADAMW } from '../lib/train/adamw';
 import { Rng } from '../lib/util/rng';
 
-/** adaLN-Zero, 16x16x4 input, patch 2 (64 tokens), hidden 128, depth 6, 4 heads; batch 32. */
-export const REFERENCE = { name: 'mini-L/2', depth: 6, hiddenSize: 128, numHeads: 4, batch: 32 };
+export interface BenchConfig {
+  name: string;
+  depth: number;
+  hiddenSize: number;
+  numHeads: number;
+  batch: number;
+}
 
-export function referenceConfig(): DiTConfig {
-  return ditConfig(REFERENCE.name, { depth: REFERENCE.depth, hiddenSize: REFERENCE.hiddenSize, numHeads: REFERENCE.numHeads });
+/** The issue's reference config: adaLN-Zero, 16x16x4 input, patch 2 (64 tokens), hidden 128, depth 6, 4 heads; batch 32. */
+export const REFERENCE: BenchConfig = { name: 'mini-L/2', depth: 6, hiddenSize: 128, numHeads: 4, batch: 32 };
+/** The largest mini config, timed the same way. */
+export const LARGEST: BenchConfig = { name: 'mini-XL/2', depth: 8, hiddenSize: 160, numHeads: 5, batch: 32 };
+
+export function benchDiTConfig(b: BenchConfig = REFERENCE): DiTConfig {
+  return ditConfig(b.name, { depth: b.depth, hiddenSize: b.hiddenSize, numHeads: b.numHeads });
 }
 
 export interface DiTTimes {
@@ -27,10 +37,11 @@ export interface DiTTimes {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Median seconds of `reps` training steps and forward passes (after `warmup` of each). */
-export async function timeDiT(opts: { reps?: number; warmup?: number; profile?: boolean } = {}): Promise<DiTTimes> {
+export async function timeDiT(opts: { config?: BenchConfig; reps?: number; warmup?: number; profile?: boolean } = {}): Promise<DiTTimes> {
   const reps = opts.reps ?? 5, warmup = opts.warmup ?? 2;
-  const c = referenceConfig();
-  const B = REFERENCE.batch, I = c.inputSize;
+  const bc = opts.config ?? REFERENCE;
+  const c = benchDiTConfig(bc);
+  const B = bc.batch, I = c.inputSize;
   const rng = new Rng(0);
   const model = createDiT(c, 0);
   const opt = createAdamW(model.params, DIT_ADAMW);

@@ -1,6 +1,7 @@
 // AdamW (Loshchilov & Hutter) as torch.optim.AdamW computes it, with plain,
 // serialisable state so a checkpoint can hold it and a resumed run is bit-identical.
 import * as tf from '@tensorflow/tfjs-core';
+import * as ops from '../ops';
 
 export interface AdamWConfig {
   lr: number;
@@ -38,26 +39,19 @@ export function createAdamW(params: Record<string, tf.Variable>, config: AdamWCo
  * the order of operations of torch's single-tensor AdamW.
  */
 export function adamWStep(state: AdamWState, params: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>): void {
-  const { lr, beta1, beta2, eps, weightDecay } = state.config;
   state.step += 1;
-  const bc1 = 1 - beta1 ** state.step;
-  const sqrtBc2 = Math.sqrt(1 - beta2 ** state.step);
-  const stepSize = lr / bc1;
-  tf.tidy(() => {
-    for (const [k, g] of Object.entries(grads)) {
-      const p = params[k];
-      const m = state.m[k];
-      const v = state.v[k];
-      if (!p || !m || !v) throw new Error(`AdamW: no parameter or state for gradient '${k}'`);
-      const m1 = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
-      const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
-      m.assign(m1);
-      v.assign(v1);
-      const denom = tf.add(tf.div(tf.sqrt(v1), sqrtBc2), eps);
-      const decayed = weightDecay ? tf.mul(p, 1 - lr * weightDecay) : p;
-      p.assign(tf.sub(decayed, tf.mul(tf.div(m1, denom), stepSize)));
-    }
-  });
+  for (const [k, g] of Object.entries(grads)) {
+    const p = params[k];
+    const m = state.m[k];
+    const v = state.v[k];
+    if (!p || !m || !v) throw new Error(`AdamW: no parameter or state for gradient '${k}'`);
+    // One fused kernel on the native backend, the same tf ops elsewhere (lib/ops).
+    const r = ops.adamWUpdate(p, g, m, v, state.config, state.step);
+    p.assign(r.p);
+    m.assign(r.m);
+    v.assign(r.v);
+    tf.dispose([r.p, r.m, r.v]);
+  }
 }
 
 export function disposeAdamW(state: AdamWState): void {
