@@ -9,7 +9,7 @@ import { Rng, RngState } from '../util/rng';
 import { Batch, ImageDataset, checkBatchRange, checkIndex, range } from './dataset';
 
 /** Bump whenever rendering changes: stored datasets with another version are regenerated. */
-export const SYNTHETIC_VERSION = 1;
+export const SYNTHETIC_VERSION = 2;
 
 export const SYNTHETIC_CLASSES = [
   'disc',
@@ -330,6 +330,8 @@ interface ObjectStyle {
   outline: RGB | null;
   /** Outline width in unit image coordinates. */
   outlineW: number;
+  /** Luma of the background behind the object (stripes move away from it). */
+  bg: number;
 }
 
 /** Object count and radius range (fraction of the image side) for 1, 2 or 3 objects. */
@@ -380,7 +382,7 @@ export class SyntheticRenderer {
     const placed: Placed[] = [];
     for (let tries = 0; placed.length < count && tries < 40; tries++) {
       const r = lay.lo + (lay.hi - lay.lo) * rng.uniform();
-      const m = r * 1.08 + 0.02;
+      const m = r * 1.15 + 0.02; // triangle vertices reach 1.21 r: at most a sliver leaves the frame
       const cx = m + (1 - 2 * m) * rng.uniform();
       const cy = m + (1 - 2 * m) * rng.uniform();
       if (placed.some((p) => Math.hypot(p.cx - cx, p.cy - cy) < (p.r + r) * 0.95)) continue;
@@ -411,6 +413,7 @@ export class SyntheticRenderer {
         sdy: Math.sin(sa),
         outline: outlined ? [ol, ol, ol] : null,
         outlineW: (0.8 + 0.7 * rng.uniform()) / 32,
+        bg,
       };
       this.masks[o].fill(0);
       this.drawShape(p, style, this.masks[o]);
@@ -440,7 +443,7 @@ export class SyntheticRenderer {
         }
         dist += p.r * 0.15;
       }
-      if (ok) this.drawShape(blob, { fill: col, shade: 0, sdx: 1, sdy: 0, outline: null, outlineW: 0 }, null);
+      if (ok) this.drawShape(blob, { fill: col, shade: 0, sdx: 1, sdy: 0, outline: null, outlineW: 0, bg: 0 }, null);
     }
 
     // Sensor-like pixel noise and quantisation. The noise is triangular (the sum of two
@@ -595,9 +598,11 @@ export class SyntheticRenderer {
     const ol = s.outline;
     const st = p.stripes;
     const R = p.r * this.size;
-    // Stripes are darker on a light fill and lighter on a dark one.
-    const dark = luma(f) > 0.4;
-    const sc: RGB = dark ? [f[0] * 0.4, f[1] * 0.4, f[2] * 0.4] : [f[0] + 0.55 * (1 - f[0]), f[1] + 0.55 * (1 - f[1]), f[2] + 0.55 * (1 - f[2])];
+    // Stripes move away from the background (lighter when the fill is lighter than it,
+    // darker otherwise): stripes close to the background would cut the bar into a row
+    // of squares.
+    const lighten = luma(f) > s.bg;
+    const sc: RGB = lighten ? [f[0] + 0.6 * (1 - f[0]), f[1] + 0.6 * (1 - f[1]), f[2] + 0.6 * (1 - f[2])] : [f[0] * 0.45, f[1] * 0.45, f[2] * 0.45];
     this.coverage(p, mask, (i, x, y, cov, inner) => {
       const g = s.shade ? 1 + s.shade * (x * s.sdx + y * s.sdy) : 1;
       let t = 0; // stripe weight, anti-aliased over one pixel
