@@ -5,12 +5,13 @@ import { gflopsCommand } from './gflops';
 import { inspectCommand } from './inspect';
 import { sampleCommand } from './sample';
 import { resultsCommand } from './results';
+import { sweepCommand } from './sweep';
 import { dataCommand } from './data';
 import { figuresCommand } from './figures';
 import { evaluateCommand, featuresCommand } from './evaluate';
 
 // Later issues append their commands here.
-export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand, figuresCommand, evaluateCommand, featuresCommand];
+export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand, figuresCommand, evaluateCommand, featuresCommand, sweepCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

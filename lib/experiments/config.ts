@@ -49,6 +49,11 @@ export interface EvalSpec {
   /** Reference statistics are computed on this many dataset images. */
   refImages: number;
   seed: number;
+  /**
+   * Train the default feature network for only this many steps (smoke and quick runs,
+   * which cannot spend its full 15 minutes); its held-out accuracy is logged.
+   */
+  featureNetSteps?: number;
 }
 
 export interface StudySpec {
@@ -78,7 +83,7 @@ const SECTION_KEYS: Record<string, string[]> = {
   data: ['kind', 'size', 'num', 'seed'],
   autoencoder: ['kind', 'factor', 'steps', 'seed'],
   train: ['steps', 'batchSize', 'lr', 'emaDecay', 'emaWarmup', 'seed', 'ckptEvery', 'flip', 'gradClip'],
-  eval: ['atSteps', 'numSamples', 'sampler', 'samplingSteps', 'cfgScale', 'guidanceChannels', 'features', 'refImages', 'seed'],
+  eval: ['atSteps', 'numSamples', 'sampler', 'samplingSteps', 'cfgScale', 'guidanceChannels', 'features', 'refImages', 'seed', 'featureNetSteps'],
 };
 const STUDY_KEYS = ['name', 'models', 'variants', 'finalSamplingSteps', 'finalCfgScales'];
 
@@ -110,7 +115,7 @@ export function validateExperiment(raw: unknown, source = 'config'): ExperimentC
   checkKeys(`${source}.train`, c.train, SECTION_KEYS.train);
   for (const k of ['steps', 'batchSize', 'ckptEvery'] as const) posInt(`${source}.train.${k}`, c.train[k]);
   if (!(c.train.emaDecay >= 0 && c.train.emaDecay < 1)) fail(`${source}.train.emaDecay`, 'must be in [0, 1)');
-  checkKeys(`${source}.eval`, c.eval, SECTION_KEYS.eval);
+  checkKeys(`${source}.eval`, c.eval, SECTION_KEYS.eval, SECTION_KEYS.eval.filter((k) => k !== 'featureNetSteps'));
   for (const s of c.eval.atSteps) {
     posInt(`${source}.eval.atSteps`, s);
     if (s > c.train.steps) fail(`${source}.eval.atSteps`, `step ${s} is after the last training step ${c.train.steps}`);

@@ -35,7 +35,8 @@ export function progress(label: string, total: number, opts: { unit?: string; st
   return {
     update(done, extra) {
       const now = Date.now();
-      if (now - last < every && done < total) return;
+      // The last unit is reported by done(), not twice.
+      if (now - last < every || done >= total) return;
       last = now;
       stream.write(tty ? `\r${line(done, extra)}\x1b[K` : `${line(done, extra)}\n`);
     },

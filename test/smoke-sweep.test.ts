@@ -1,0 +1,36 @@
+// End to end, as a user runs it: `dit sweep smoke` (data, training, resume, sampling,
+// evaluation, registry) and `dit figures` on its results.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { readResults } from '../lib/results/registry';
+
+const cli = path.join(__dirname, '..', 'lib', 'cli', 'index.js');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-smoke-'));
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, CI: '1' } });
+test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+test('dit sweep smoke runs end to end, resumes to a no-op, and dit figures draws its results', () => {
+  const results = path.join(dir, 'results', 'smoke.csv');
+  const runs = path.join(dir, 'runs');
+  const a = run('sweep', 'smoke', '--results', results, '--runs', runs);
+  assert.equal(a.status, 0, a.stderr.slice(-3000));
+  const rows = readResults(results);
+  // 5 cells: scaling (2 models x 2 steps), conditioning (4 variants x 2 steps),
+  // sampling-compute (2 models x (2 steps + final 5-step)); shared cells evaluate once per study.
+  assert.equal(rows.length, 2 * 2 + 4 * 2 + 2 * 3);
+  assert.deepEqual([...new Set(rows.map((r) => r.study))].sort(), ['conditioning', 'sampling-compute', 'scaling']);
+  for (const r of rows) assert.ok(typeof r.fid === 'number' && Number.isFinite(r.fid), `FID of ${r.cell} at ${r.train_step}`);
+  const b = run('sweep', 'smoke', '--results', results, '--runs', runs);
+  assert.equal(b.status, 0, b.stderr.slice(-2000));
+  assert.match(b.stdout, /smoke: 0 new evaluation/);
+  assert.equal(readResults(results).length, rows.length);
+  const f = run('figures', '--results', path.dirname(results), '--out', path.join(dir, 'figures'), '--no-png');
+  assert.equal(f.status, 0, f.stderr);
+  for (const fig of ['fig5-conditioning', 'fig6-scaling', 'fig9-training-compute', 'fig10-sampling-compute']) {
+    assert.ok(fs.existsSync(path.join(dir, 'figures', `${fig}.html`)), fig);
+  }
+});
