@@ -1,11 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { initBackend } from '../backend';
 import { experimentCells, loadExperiment } from '../experiments/config';
-import { buildPipeline } from '../experiments/pipeline';
-import { runSweep } from '../experiments/sweep';
+import { runExperiment } from '../experiments/run';
 import { parseArgs, UsageError } from '../util/args';
-import { repoRoot } from '../util/paths';
 import type { Command } from './command';
 
 const USAGE = `usage: dit sweep CONFIG [--cells ID,ID] [--results FILE.csv] [--runs DIR] [--list]
@@ -32,19 +29,13 @@ export const sweepCommand: Command = {
       for (const c of experimentCells(e)) console.log(`${c.id}  (${c.studies.join(', ')})`);
       return 0;
     }
-    await initBackend();
-    const resultsFile = (flags.results as string) ?? path.join(repoRoot(), 'results', `${e.name}.csv`);
-    const runsDir = (flags.runs as string) ?? path.join(repoRoot(), 'data', 'runs', e.name);
-    const t0 = Date.now();
-    const pipe = await buildPipeline(e);
-    for (const n of pipe.notes) process.stderr.write(`[sweep] ${n}\n`);
-    try {
-      const rows = await runSweep(e, pipe, { runsDir, resultsFile, cells: flags.cells ? String(flags.cells).split(',') : undefined });
-      console.log(`${e.name}: ${rows.length} new evaluation(s) in ${((Date.now() - t0) / 1000).toFixed(0)} s; results: ${path.relative(process.cwd(), resultsFile)}` +
-        `${fs.existsSync(resultsFile) ? '' : ' (none yet)'}; checkpoints: ${path.relative(process.cwd(), runsDir)}`);
-    } finally {
-      pipe.dispose();
-    }
+    const r = await runExperiment(e, {
+      resultsFile: flags.results as string | undefined,
+      runsDir: flags.runs as string | undefined,
+      cells: flags.cells ? String(flags.cells).split(',') : undefined,
+    });
+    console.log(`${e.name}: ${r.rows.length} new evaluation(s) in ${r.seconds.toFixed(0)} s; results: ${path.relative(process.cwd(), r.resultsFile)}` +
+      `${fs.existsSync(r.resultsFile) ? '' : ' (none yet)'}; checkpoints: ${path.relative(process.cwd(), r.runsDir)}`);
     return 0;
   },
 };

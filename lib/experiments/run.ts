@@ -1,0 +1,60 @@
+// One call that runs (or resumes) an experiment end to end: used by `dit sweep`,
+// `npm start` and the notebooks' "regenerate" switch.
+import * as path from 'path';
+import { initBackend } from '../backend';
+import { ResultRow } from '../results/registry';
+import { repoRoot } from '../util/paths';
+import { ExperimentConfig, loadExperiment } from './config';
+import { buildPipeline, BuiltPipeline } from './pipeline';
+import { modelGrid, ModelGrid } from './samples';
+import { runSweep } from './sweep';
+
+export interface RunOptions {
+  /** Results CSV (default results/<experiment>.csv). */
+  resultsFile?: string;
+  /** Checkpoints (default data/runs/<experiment>/, gitignored). */
+  runsDir?: string;
+  cells?: string[];
+  quiet?: boolean;
+  log?: (msg: string) => void;
+}
+
+export interface RunResult {
+  experiment: ExperimentConfig;
+  rows: Array<Partial<ResultRow>>;
+  resultsFile: string;
+  runsDir: string;
+  notes: string[];
+  seconds: number;
+  /** Fig. 7 sample grid of the scaling study (null when the experiment has none). */
+  grid: ModelGrid | null;
+}
+
+export function defaultPaths(e: ExperimentConfig): { resultsFile: string; runsDir: string } {
+  return { resultsFile: path.join(repoRoot(), 'results', `${e.name}.csv`), runsDir: path.join(repoRoot(), 'data', 'runs', e.name) };
+}
+
+/** Runs an experiment (a preset name, a JSON path or a config) and returns the rows it added. */
+export async function runExperiment(exp: string | ExperimentConfig, o: RunOptions = {}): Promise<RunResult> {
+  const e = typeof exp === 'string' ? loadExperiment(exp) : exp;
+  await initBackend({ quiet: o.quiet });
+  const d = defaultPaths(e);
+  const resultsFile = o.resultsFile ?? d.resultsFile;
+  const runsDir = o.runsDir ?? d.runsDir;
+  const log = o.log ?? ((m: string) => process.stderr.write(`[${e.name}] ${m}\n`));
+  const t0 = Date.now();
+  const pipe: BuiltPipeline = await buildPipeline(e, log);
+  try {
+    for (const n of pipe.notes) log(n);
+    const rows = await runSweep(e, pipe, { runsDir, resultsFile, cells: o.cells, quiet: o.quiet, log });
+    let grid: ModelGrid | null = null;
+    if (e.studies.some((s) => s.name === 'scaling')) {
+      const out = path.join(path.dirname(resultsFile), 'figures', `${e.name}-fig7-samples.png`);
+      grid = modelGrid(e, pipe, { runsDir, out });
+      log(`Fig. 7 sample grid (rows: ${grid.rows.join(', ')}) -> ${out}`);
+    }
+    return { experiment: e, rows, resultsFile, runsDir, notes: pipe.notes, seconds: (Date.now() - t0) / 1000, grid };
+  } finally {
+    pipe.dispose();
+  }
+}

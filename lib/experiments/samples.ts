@@ -1,0 +1,72 @@
+// Paper Fig. 7: samples of every model of a study from the same noise and labels,
+// one row per model, so differences come from the models alone.
+import * as fs from 'fs';
+import * as path from 'path';
+import { imageGrid } from '../data/grid';
+import { disposeDiT } from '../model/dit';
+import { loadModelFile } from '../sample/load';
+import { sampleDiT } from '../sample/sample';
+import { writeFileAtomic } from '../util/paths';
+import { ExperimentConfig, experimentCells } from './config';
+import { Pipeline } from './sweep';
+
+export interface ModelGridOptions {
+  /** Study whose cells form the rows (default 'scaling'). */
+  study?: string;
+  runsDir: string;
+  /** One column per label (default: every class once). */
+  labels?: number[];
+  seed?: number;
+  samplingSteps?: number;
+  out: string;
+}
+
+export interface ModelGrid {
+  file: string;
+  /** Row order: the cell ids, top to bottom. */
+  rows: string[];
+  labels: number[];
+  /** Cells with no checkpoint yet (left out). */
+  missing: string[];
+}
+
+export function modelGrid(e: ExperimentConfig, pipe: Pick<Pipeline, 'decode' | 'source'>, o: ModelGridOptions): ModelGrid {
+  const study = o.study ?? 'scaling';
+  const cells = experimentCells(e).filter((c) => c.studies.includes(study));
+  if (!cells.length) throw new Error(`${e.name} has no study '${study}'`);
+  const labels = o.labels ?? Array.from({ length: pipe.source.numClasses }, (_, i) => i);
+  const rows: string[] = [];
+  const missing: string[] = [];
+  const images: Uint8Array[] = [];
+  let side = 0;
+  for (const cell of cells) {
+    const ckpt = path.join(o.runsDir, cell.id, 'checkpoint.safetensors');
+    if (!fs.existsSync(ckpt)) {
+      missing.push(cell.id);
+      continue;
+    }
+    const { model } = loadModelFile(ckpt, { weights: 'ema' });
+    try {
+      // The same seed gives every model the same x_T and the same step noise.
+      const s = sampleDiT(model, {
+        labels, sampler: e.eval.sampler, steps: o.samplingSteps ?? e.eval.samplingSteps, cfgScale: 1,
+        guidanceChannels: e.eval.guidanceChannels, seed: o.seed ?? 0,
+      });
+      const img = pipe.decode(s.latents, s.shape);
+      side = Math.round(Math.sqrt(img.length / labels.length / 3));
+      images.push(img);
+      rows.push(cell.id);
+    } finally {
+      disposeDiT(model);
+    }
+  }
+  if (!rows.length) throw new Error(`no checkpoints for study '${study}' in ${o.runsDir}: run the sweep first`);
+  const all = new Uint8Array(images.reduce((n, a) => n + a.length, 0));
+  let at = 0;
+  for (const a of images) {
+    all.set(a, at);
+    at += a.length;
+  }
+  writeFileAtomic(o.out, imageGrid(all, rows.length * labels.length, side, labels.length, { pad: 1 }));
+  return { file: o.out, rows, labels, missing };
+}
