@@ -9,9 +9,11 @@ import { sweepCommand } from './sweep';
 import { dataCommand } from './data';
 import { figuresCommand } from './figures';
 import { evaluateCommand, featuresCommand } from './evaluate';
+import { vaeCommand } from './vae';
+import { latentsCommand } from './latents';
 
 // Later issues append their commands here.
-export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand, figuresCommand, evaluateCommand, featuresCommand, sweepCommand];
+export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand, figuresCommand, evaluateCommand, featuresCommand, sweepCommand, vaeCommand, latentsCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
