@@ -14,6 +14,8 @@ import { ditConfig } from '../lib/model/config';
 import { DEFAULT_TRAIN, train, closeRun } from '../lib/train/trainer';
 import { flipW } from '../lib/train/source';
 import { Rng } from '../lib/util/rng';
+import { sampleCommand } from '../lib/cli/sample';
+import { decodePng } from '../lib/data/png';
 
 const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), p));
 
@@ -167,7 +169,21 @@ test('the DiT trainer trains on a latent cache directly', async () => {
   build(dir, ds, identityAutoencoder(8));
   const source = latentTrainingSource(dir);
   const model = ditConfig('mini-S/4', { inputSize: 8, inChannels: 3, hiddenSize: 16, numHeads: 2, depth: 1, numClasses: 3 });
-  const state = await train(tmp('lat-dit-run-'), { ...DEFAULT_TRAIN, model, steps: 2, batchSize: 4, ckptEvery: 2 }, source, { quiet: true });
+  const run = tmp('lat-dit-run-');
+  const state = await train(run, { ...DEFAULT_TRAIN, model, steps: 2, batchSize: 4, ckptEvery: 2 }, source, { quiet: true });
   assert.equal(state.step, 2);
   closeRun(state);
+  // ... and `dit sample --vae identity` decodes its samples into a PNG grid next to the npz.
+  const out = path.join(run, 'samples.png');
+  const log = console.log;
+  console.log = () => {};
+  try {
+    assert.equal(await sampleCommand.run(['--checkpoint', path.join(run, 'checkpoint.safetensors'), '--steps', '3', '--num', '4', '--vae', 'identity', '--out', out]), 0);
+  } finally {
+    console.log = log;
+  }
+  const png = decodePng(fs.readFileSync(out));
+  assert.deepEqual([png.width, png.height], [2 * 8 + 3 * 2, 2 * 8 + 3 * 2]);
+  assert.ok(fs.existsSync(path.join(run, 'samples.npz')) && fs.existsSync(path.join(run, 'samples.json')));
+  await assert.rejects(sampleCommand.run(['--checkpoint', path.join(run, 'checkpoint.safetensors'), '--vae', 'identity', '--out', out.replace('.png', '.jpg')]), /must end in \.npz/);
 });

@@ -1,6 +1,7 @@
 import * as path from 'path';
 import { backendInfo, initBackend } from '../backend';
 import { writeNpz } from '../io/npy';
+import { loadDecoderFor, writeSampleGrid } from '../autoencoder/decode';
 import { disposeDiT } from '../model/dit';
 import { balancedLabels, SamplerName, sampleDiT } from '../sample/sample';
 import { loadModelFile } from '../sample/load';
@@ -14,7 +15,7 @@ import { configFromFlags } from './gflops';
 const USAGE = `usage: dit sample --checkpoint FILE [--model NAME|CONFIG.json] [--classes 0,1,2] [--num 8]
                   [--sampler ddpm|ddim] [--steps 250] [--respacing SPEC] [--eta 0]
                   [--cfg-scale 1.5] [--guidance-channels first3|all] [--seed 0]
-                  [--weights ema|model] [--batch-size N] --out FILE.npz
+                  [--weights ema|model] [--batch-size N] [--vae DIR|identity] --out FILE.npz|FILE.png
 
 Samples a DiT with respaced DDPM (default, 250 steps as the paper) or DDIM.
   --checkpoint   a kit training checkpoint (its config is inside; EMA weights unless
@@ -24,12 +25,14 @@ Samples a DiT with respaced DDPM (default, 250 steps as the paper) or DDIM.
   --cfg-scale    classifier-free guidance scale s (1 = none); --guidance-channels first3 is the
                  published sampler, all the standard form
   --respacing    override the timestep respacing ("250", "10,15,20", "ddim50")
-Writes latents (N,C,H,W float32) and labels to the npz, and provenance to FILE.json.`;
+Writes latents (N,C,H,W float32) and labels to the npz, and provenance to FILE.json.
+  --vae          decode the latents with this autoencoder ('dit vae train' folder, or identity
+                 for pixel-space models) into a PNG grid next to the npz (FILE.png)`;
 
 const FLAGS = {
   checkpoint: 'string', model: 'string', variant: 'string', 'input-size': 'int', 'in-channels': 'int', 'num-classes': 'int',
   classes: 'string', num: 'int', sampler: 'string', steps: 'int', respacing: 'string', eta: 'number', 'cfg-scale': 'number',
-  'guidance-channels': 'string', seed: 'int', weights: 'string', 'batch-size': 'int', out: 'string',
+  'guidance-channels': 'string', seed: 'int', weights: 'string', 'batch-size': 'int', out: 'string', vae: 'string',
 } as const;
 
 export const sampleCommand: Command = {
@@ -41,7 +44,7 @@ export const sampleCommand: Command = {
     if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}'`);
     if (!f.checkpoint) throw new UsageError('--checkpoint FILE is required');
     if (!f.out) throw new UsageError('--out FILE.npz is required');
-    if (!String(f.out).endsWith('.npz')) throw new UsageError('--out must end in .npz (decoded PNG grids come with an autoencoder)');
+    if (!/\.(npz|png)$/.test(String(f.out)) || (!f.vae && !String(f.out).endsWith('.npz'))) throw new UsageError('--out must end in .npz (or .png with --vae)');
     const sampler = (f.sampler ?? 'ddpm') as SamplerName;
     if (sampler !== 'ddpm' && sampler !== 'ddim') throw new UsageError(`--sampler must be ddpm or ddim, got '${sampler}'`);
     const channels = (f['guidance-channels'] ?? 'first3') as 'first3' | 'all';
@@ -51,6 +54,7 @@ export const sampleCommand: Command = {
     await initBackend();
     const config = f.model ? configFromFlags(f.model as string, f) : undefined;
     const { model, source } = loadModelFile(f.checkpoint as string, { config, weights });
+    const ae = f.vae ? loadDecoderFor(f.vae as string, [model.config.inChannels, model.config.inputSize, model.config.inputSize]) : null;
     try {
       const c = model.config;
       let classes: number[] | null = null;
@@ -75,7 +79,7 @@ export const sampleCommand: Command = {
         eta: f.eta as number | undefined, batchSize: f['batch-size'] as number | undefined, progress: () => bar.update(++done),
       });
       bar.done();
-      const out = f.out as string;
+      const out = (f.out as string).replace(/\.png$/, '.npz');
       writeNpz(out, {
         latents: { dtype: 'float32', shape: r.shape, data: r.latents },
         labels: { dtype: 'int32', shape: [r.labels.length], data: r.labels },
@@ -83,13 +87,18 @@ export const sampleCommand: Command = {
       const prov = {
         checkpoint: path.resolve(f.checkpoint as string), weights: source, model: c, sampler, steps,
         respacing: f.respacing ?? String(steps), eta: f.eta ?? 0, cfgScale, guidanceChannels: channels, seed, num,
-        gflopsPerImage: r.gflopsPerImage, backend: backendInfo()?.name, gitCommit: gitCommit(), wallSeconds: (Date.now() - t0) / 1000,
+        vae: ae ? ae.id : null, gflopsPerImage: r.gflopsPerImage, backend: backendInfo()?.name, gitCommit: gitCommit(), wallSeconds: (Date.now() - t0) / 1000,
       };
       writeFileAtomic(out.replace(/\.npz$/, '.json'), JSON.stringify(prov, null, 2) + '\n');
       console.log(`wrote ${num} samples [${r.shape.join(', ')}] from ${source} to ${out} (provenance: ${out.replace(/\.npz$/, '.json')})`);
+      if (ae) {
+        writeSampleGrid(ae, r.latents, num, out.replace(/\.npz$/, '.png'));
+        console.log(`decoded with ${ae.id}: ${out.replace(/\.npz$/, '.png')}`);
+      }
       return 0;
     } finally {
       disposeDiT(model);
+      ae?.dispose();
     }
   },
 };
