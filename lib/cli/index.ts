@@ -6,6 +6,7 @@ import { inspectCommand } from './inspect';
 import { sampleCommand } from './sample';
 import { resultsCommand } from './results';
 import { sweepCommand } from './sweep';
+import { quickCommand } from './quick';
 import { dataCommand } from './data';
 import { figuresCommand } from './figures';
 import { evaluateCommand, featuresCommand } from './evaluate';
@@ -13,7 +14,7 @@ import { vaeCommand } from './vae';
 import { latentsCommand } from './latents';
 
 // Later issues append their commands here.
-export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand, figuresCommand, evaluateCommand, featuresCommand, sweepCommand, vaeCommand, latentsCommand];
+export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand, figuresCommand, evaluateCommand, featuresCommand, sweepCommand, vaeCommand, latentsCommand, quickCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -3,7 +3,12 @@
 // and the reference statistics, and the decode/evaluate functions.
 import * as path from 'path';
 import { ensureSyntheticDataset } from '../data/store';
-import { fromModelOutput, ImageDataset, pixelSource } from '../data/dataset';
+import { ImageDataset, pixelSource } from '../data/dataset';
+import { Autoencoder, identityAutoencoder, klConfig, loadAutoencoder } from '../autoencoder';
+import { decodeLatents } from '../autoencoder/decode';
+import { DEFAULT_VAE_TRAIN, trainAutoencoder, VAETrainOptions } from '../autoencoder/train';
+import { ensureLatentCache, latentTrainingSource } from '../latents/cache';
+import { TrainingSource } from '../train/source';
 import { ensureDefaultFeatureNet } from '../features/default_store';
 import { FeatureNet } from '../features/network';
 import { evaluateSamples } from '../eval/evaluate';
@@ -44,14 +49,31 @@ export async function buildPipeline(e: ExperimentConfig, log: (m: string) => voi
   const dataset = data.dataset;
   const dataId = `synthetic-${e.data.size}-n${e.data.num}-s${e.data.seed}-${data.manifest.shard.sha256.slice(0, 12)}`;
 
-  // Autoencoder: pixel space (identity) or the kit's KL autoencoder.
-  if (e.autoencoder.kind !== 'identity') {
-    throw new Error(`${e.name}: autoencoder '${e.autoencoder.kind}' is not wired into sweeps yet; use {"kind": "identity"}`);
+  // Autoencoder: pixel space (identity), or the kit's KL autoencoder trained on this data
+  // (cached per data, factor, steps and seed) with a latent cache of image + flip.
+  let ae: Autoencoder;
+  let source: TrainingSource;
+  if (e.autoencoder.kind === 'identity') {
+    ae = identityAutoencoder(dataset.imageSize, dataset.channels);
+    source = pixelSource(dataset, `${dataId}-identity`);
+    notes.push('autoencoder: identity (pixel space, values in [-1, 1])');
+  } else {
+    const factor = e.autoencoder.factor ?? 2;
+    const vaeOpts: VAETrainOptions = {
+      ...DEFAULT_VAE_TRAIN, config: klConfig(factor), steps: e.autoencoder.steps ?? DEFAULT_VAE_TRAIN.steps, seed: e.autoencoder.seed ?? 0,
+    };
+    const vaeDir = path.join(repoRoot(), 'data', 'autoencoder', `kl-f${factor}-${dataId}-steps${vaeOpts.steps}-s${vaeOpts.seed}`);
+    const r = await trainAutoencoder(vaeDir, dataset, { sha256: data.manifest.shard.sha256, path: dataDir }, vaeOpts, { log });
+    ae = loadAutoencoder(vaeDir);
+    const m = r.manifest;
+    notes.push(`autoencoder: KL factor ${factor}, ${r.status} ${vaeDir}${m ? ` (held-out PSNR ${m.psnr.heldOut.toFixed(2)} dB, latent scale ${ae.scale.toFixed(4)})` : ''}`);
+    const latDir = path.join(repoRoot(), 'data', 'latents', `${dataId}-${ae.id}`);
+    const lat = ensureLatentCache({ dir: latDir, dataset, datasetSha256: data.manifest.shard.sha256, datasetPath: dataDir, ae, aePath: vaeDir });
+    notes.push(`latents: ${lat.rebuilt ? 'built' : 'cached'} ${latDir}`);
+    source = latentTrainingSource(latDir);
   }
-  const source = pixelSource(dataset, `${dataId}-identity`);
   const s = dataset.imageSize;
-  const decode = (latents: Float32Array, shape: [number, number, number, number]) => fromModelOutput(latents, shape[0], s, shape[1]);
-  notes.push('autoencoder: identity (pixel space, values in [-1, 1])');
+  const decode = (latents: Float32Array, shape: [number, number, number, number]) => decodeLatents(ae, latents, shape[0]);
 
   // Feature network and reference statistics of the first refImages training images.
   let net: FeatureNet;
@@ -74,5 +96,5 @@ export async function buildPipeline(e: ExperimentConfig, log: (m: string) => voi
     const r = await evaluateSamples(refEval, imagesInput(images, n, s, s, 'samples'), { net, cacheDir: null });
     return { fid: r.fid, sfid: r.sfid, inception_score: r.inception_score, precision: r.precision, recall: r.recall };
   };
-  return { source, decode, evaluate, featureNet: net.id, dataset, notes, dispose: () => net.dispose() };
+  return { source, decode, evaluate, featureNet: net.id, dataset, notes, dispose: () => { net.dispose(); ae.dispose(); } };
 }

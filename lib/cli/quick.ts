@@ -1,0 +1,50 @@
+import * as path from 'path';
+import { backendInfo } from '../backend';
+import { runExperiment } from '../experiments/run';
+import { fig6Scaling } from '../figures/specs';
+import { writeFigureHtml } from '../figures/html';
+import { chromiumAvailable, renderPng } from '../figures/render';
+import { readResults } from '../results/registry';
+import { parseArgs, UsageError } from '../util/args';
+import type { Command } from './command';
+
+const USAGE = `usage: dit quick [--preset quick]
+
+The main job on the embedded default (npm start): builds the synthetic data, the KL
+autoencoder, the latent cache and a feature network when missing, trains a few small
+DiTs briefly, samples, evaluates FID, and writes results and a figure. A second run
+reuses everything cached (and finished evaluations).`;
+
+export const quickCommand: Command = {
+  name: 'quick',
+  summary: 'the main job on the default data (npm start): data, autoencoder, small DiTs, samples, FID, a figure',
+  usage: USAGE,
+  async run(argv) {
+    const { flags, positional } = parseArgs(argv, { preset: 'string' });
+    if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}'`);
+    const t0 = Date.now();
+    const r = await runExperiment((flags.preset as string) ?? 'quick');
+    const rows = readResults(r.resultsFile).filter((x) => x.experiment === r.experiment.name);
+    const figDir = path.join(path.dirname(r.resultsFile), 'figures');
+    const html = path.join(figDir, `${r.experiment.name}-fig6-scaling.html`);
+    writeFigureHtml(html, fig6Scaling(rows, { experiment: r.experiment.name }), `DiT ${r.experiment.name}: FID over training`);
+    const written = [html];
+    if (chromiumAvailable()) {
+      const png = html.replace(/\.html$/, '.png');
+      await renderPng(html, png);
+      written.push(png);
+    }
+    const rel = (p: string) => path.relative(process.cwd(), p);
+    const last = new Map<string, (typeof rows)[number]>();
+    for (const x of rows) if (!last.has(String(x.cell)) || Number(x.train_step) >= Number(last.get(String(x.cell))!.train_step)) last.set(String(x.cell), x);
+    console.log(`\n${r.experiment.name}: done in ${((Date.now() - t0) / 1000).toFixed(0)} s on the ${backendInfo()?.name} backend`);
+    for (const n of r.notes) console.log(`  ${n}`);
+    console.log('  final FID (default feature network; not comparable with Inception FIDs):');
+    for (const x of last.values()) console.log(`    ${String(x.model).padEnd(10)} ${Number(x.gflops).toFixed(4)} Gflops  step ${x.train_step}  FID ${typeof x.fid === 'number' ? x.fid.toFixed(2) : 'n/a'}`);
+    console.log(`  results:      ${rel(r.resultsFile)} (${rows.length} rows; npx dit results --experiment ${r.experiment.name})`);
+    console.log(`  checkpoints:  ${rel(r.runsDir)}`);
+    if (r.grid) console.log(`  samples:      ${rel(r.grid.file)} (one row per model, same noise and labels)`);
+    for (const f of written) console.log(`  figure:       ${rel(f)}`);
+    return 0;
+  },
+};
