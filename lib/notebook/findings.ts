@@ -1,0 +1,474 @@
+// Each figure's finding, decided from the data: the paper's claim, the same quantity
+// measured on the runs, and whether the claim held at this scale. The notebooks print
+// these; nothing here knows what the runs will show.
+import {
+  Cell, FigureOptions, MissingDataError, PATCH_ORDER, SIZE_ORDER, VARIANT_ORDER, fidAxisTitle, fig8GflopsVsFid,
+  formatGflops, parseModelName, selectRows, trainingCurve, variantLabel,
+} from '../figures/specs';
+import type { ResultRow } from '../results/registry';
+import { FIG10_SAMPLING_STEPS, FIG5_ADALN_ZERO_OVER_IN_CONTEXT, PAPER_STEPS, TABLE4, VARIANT_GFLOPS, exponentInterval, paperFig8Stats, table4Key } from './paper';
+
+export type Verdict = 'reproduced' | 'partly reproduced' | 'not reproduced' | 'not testable';
+
+export interface Finding {
+  figure: string;
+  /** What the paper found, with its numbers. */
+  paper: string[];
+  /** Where the measured numbers come from (experiment, steps, samples, features). */
+  context: string;
+  /** The same quantities measured on the runs. */
+  measured: string[];
+  verdict: Verdict;
+  /** Why the verdict, in numbers. */
+  reason: string;
+  /** Limits of this comparison that the data itself shows (sample count, feature network, training length). */
+  caveats: string[];
+  /** The key numbers, for code that wants them (null: not available). */
+  numbers: Record<string, number | null>;
+}
+
+// ---- selecting and grouping rows ---------------------------------------------------------
+
+const num = (r: ResultRow, c: keyof ResultRow): number | null => {
+  const v = r[c];
+  if (v === null || v === '') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+};
+
+export interface StudyCell extends Cell {
+  params: number | null;
+  /** Evaluations over training at one sampling setting (see trainingCurve). */
+  curve: ResultRow[];
+  /** The last point of the curve. */
+  final: ResultRow | null;
+}
+
+export interface StudyData {
+  study: string;
+  experiment: string;
+  featureNet: string | null;
+  /** Every selected row of the study (one experiment and feature network, newest per evaluation). */
+  rows: ResultRow[];
+  cells: StudyCell[];
+}
+
+function rank(list: readonly (string | number)[], v: string | number | null): number {
+  return v === null || !list.includes(v) ? list.length : list.indexOf(v);
+}
+
+/** The rows of one study grouped into (model, variant) cells, in the figures' order. Throws MissingDataError. */
+export function studyData(rows: readonly ResultRow[], study: string, opts: FigureOptions = {}, figure = study): StudyData {
+  const sel = selectRows(rows, study, figure, opts);
+  const byKey = new Map<string, ResultRow[]>();
+  for (const r of sel.rows) {
+    const k = `${r.model}|${r.variant}`;
+    byKey.set(k, [...(byKey.get(k) ?? []), r]);
+  }
+  const cells: StudyCell[] = [...byKey.values()].map((rs) => {
+    const p = parseModelName(String(rs[0].model));
+    const base: Cell = { model: String(rs[0].model), variant: String(rs[0].variant), size: p?.size ?? null, patch: p?.patch ?? null, gflops: num(rs[0], 'gflops'), rows: rs };
+    const curve = trainingCurve(base);
+    return { ...base, params: num(rs[0], 'params'), curve, final: curve.length ? curve[curve.length - 1] : null };
+  });
+  cells.sort((a, b) =>
+    rank(SIZE_ORDER, a.size) - rank(SIZE_ORDER, b.size) || rank(PATCH_ORDER, a.patch) - rank(PATCH_ORDER, b.patch) ||
+    rank(VARIANT_ORDER, a.variant) - rank(VARIANT_ORDER, b.variant) || a.model.localeCompare(b.model));
+  return { study, experiment: sel.experiment, featureNet: sel.featureNet, rows: sel.rows, cells };
+}
+
+// ---- formatting ---------------------------------------------------------------------------
+
+const fid = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : v.toFixed(2));
+const ratio = (v: number | null) => (v === null ? 'n/a' : v.toFixed(3));
+const finalFid = (c: StudyCell) => (c.final ? num(c.final, 'fid') : null);
+const finalStep = (c: StudyCell) => (c.final ? num(c.final, 'train_step') : null);
+const name = (c: StudyCell, withVariant = false) => (withVariant ? `${c.model} ${variantLabel(c.variant)}` : c.model);
+
+function context(d: StudyData): string {
+  const steps = [...new Set(d.cells.map(finalStep).filter((v): v is number => v !== null))];
+  const ns = [...new Set(d.rows.map((r) => num(r, 'num_samples')).filter((v): v is number => v !== null))];
+  return [
+    `experiment ${d.experiment}`,
+    steps.length ? `${steps.length === 1 ? steps[0].toLocaleString('en-US') : `${Math.min(...steps)}-${Math.max(...steps)}`} training steps` : '',
+    ns.length ? `${ns.map((n) => n.toLocaleString('en-US')).join('/')} samples per FID` : '',
+    fidAxisTitle(d.featureNet),
+  ].filter(Boolean).join(' · ');
+}
+
+function caveats(d: StudyData): string[] {
+  const out: string[] = [];
+  if (d.featureNet !== 'inception') {
+    out.push(`FIDs use the '${d.featureNet ?? 'unknown'}' feature network, not Inception-v3: compare orderings and ratios with the paper, not FID values.`);
+  }
+  const ns = d.rows.map((r) => num(r, 'num_samples')).filter((v): v is number => v !== null);
+  if (ns.length && Math.min(...ns) < 50_000) {
+    out.push(`FIDs from ${Math.min(...ns).toLocaleString('en-US')} samples (the paper: 50,000; FID-10K for Fig. 10): differences within the sampling noise decide nothing.`);
+  }
+  const steps = d.cells.map(finalStep).filter((v): v is number => v !== null);
+  if (steps.length && Math.max(...steps) < PAPER_STEPS) {
+    out.push(`Trained ${Math.max(...steps).toLocaleString('en-US')} steps (the paper: ${PAPER_STEPS.toLocaleString('en-US')}).`);
+  }
+  return out;
+}
+
+function notTestable(figure: string, paper: string[], err: unknown): Finding {
+  if (!(err instanceof MissingDataError)) throw err;
+  return { figure, paper, context: '', measured: [], verdict: 'not testable', reason: err.message, caveats: [], numbers: {} };
+}
+
+/** All of `total` checks agree with the paper: reproduced; none: not reproduced; some: partly; no checks: not testable. */
+export function countVerdict(agree: number, total: number): Verdict {
+  if (total === 0) return 'not testable';
+  if (agree === total) return 'reproduced';
+  return agree === 0 ? 'not reproduced' : 'partly reproduced';
+}
+
+/** The finding as text: the paper, the runs, the verdict. */
+export function formatFinding(f: Finding): string {
+  const out = [`${f.figure}`, 'The paper:', ...f.paper.map((l) => `  ${l}`)];
+  if (f.context) out.push(`These runs (${f.context}):`);
+  else out.push('These runs:');
+  out.push(...(f.measured.length ? f.measured.map((l) => `  ${l}`) : ['  (no measurements)']));
+  out.push(`Verdict at this scale: ${f.verdict.toUpperCase()}: ${f.reason}`);
+  for (const c of f.caveats) out.push(`Caveat: ${c}`);
+  return out.join('\n');
+}
+
+/** Prints formatFinding(f) and returns f. */
+export function report(f: Finding, print: (s: string) => void = (s) => console.log(s)): Finding {
+  print(formatFinding(f));
+  return f;
+}
+
+// ---- Fig. 5: conditioning ------------------------------------------------------------------
+
+export function conditioningFinding(rows: readonly ResultRow[], opts: FigureOptions = {}): Finding {
+  const figure = 'Fig. 5: conditioning strategies';
+  const pg = VARIANT_GFLOPS;
+  const paper = [
+    'adaLN-Zero has the lowest FID at every stage of training; at 400K steps its FID is about half of in-context\'s ' +
+      `(ratio about ${FIG5_ADALN_ZERO_OVER_IN_CONTEXT}).`,
+    `DiT-XL/2 forward Gflops: in-context ${pg['in-context']}, cross-attention ${pg['cross-attention']} ` +
+      `(${((pg['cross-attention'] / pg['adaln-zero'] - 1) * 100).toFixed(0)}% more than adaLN-Zero), adaLN ${pg.adaln}, adaLN-Zero ${pg['adaln-zero']}.`,
+  ];
+  let d: StudyData;
+  try {
+    d = studyData(rows, 'conditioning', opts, figure);
+  } catch (err) {
+    return notTestable(figure, paper, err);
+  }
+  // The model with the most variants (the paper compares them on one model, DiT-XL/2).
+  const models = [...new Set(d.cells.map((c) => c.model))];
+  const model = models.sort((a, b) => d.cells.filter((c) => c.model === b).length - d.cells.filter((c) => c.model === a).length)[0];
+  const cells = d.cells.filter((c) => c.model === model);
+  const by = new Map(cells.map((c) => [c.variant, c]));
+  const measured = cells.map((c) =>
+    `${variantLabel(c.variant).padEnd(15)} ${c.gflops !== null ? formatGflops(c.gflops) : 'n/a'} Gflops (paper ${pg[c.variant] ?? 'n/a'}) · final FID ${fid(finalFid(c))} at step ${finalStep(c) ?? 'n/a'}`);
+  const zero = by.get('adaln-zero');
+  const ic = by.get('in-context');
+  const ca = by.get('cross-attention');
+  const numbers: Record<string, number | null> = {};
+  if (ca?.gflops && zero?.gflops) {
+    numbers.crossAttentionGflopsRatio = ca.gflops / zero.gflops;
+    measured.push(`cross-attention / adaLN-Zero Gflops: ${ratio(numbers.crossAttentionGflopsRatio)} (paper ${ratio(pg['cross-attention'] / pg['adaln-zero'])})`);
+  }
+  if (!zero || finalFid(zero) === null) {
+    return { figure, paper, context: context(d), measured, verdict: 'not testable', reason: `no adaLN-Zero results for ${model} in the conditioning study`, caveats: caveats(d), numbers };
+  }
+  const zf = finalFid(zero)!;
+  numbers.adalnZeroFinalFid = zf;
+  if (ic && finalFid(ic) !== null) {
+    numbers.inContextFinalFid = finalFid(ic);
+    numbers.adalnZeroOverInContext = zf / finalFid(ic)!;
+    measured.push(`adaLN-Zero final FID ${fid(zf)} vs in-context ${fid(finalFid(ic))}: ratio ${ratio(numbers.adalnZeroOverInContext)} (paper about ${FIG5_ADALN_ZERO_OVER_IN_CONTEXT})`);
+  }
+  // Lowest at every evaluated step that all variants share.
+  const stepsOf = (c: StudyCell) => new Map(c.curve.map((r) => [num(r, 'train_step')!, num(r, 'fid')!]));
+  const curves = cells.map((c) => ({ c, s: stepsOf(c) }));
+  const shared = [...stepsOf(zero).keys()].filter((s) => curves.every((x) => x.s.has(s))).sort((a, b) => a - b);
+  const lowestAt = shared.filter((s) => curves.every((x) => x.c === zero || x.s.get(s)! > stepsOf(zero).get(s)!));
+  numbers.stepsShared = shared.length;
+  numbers.stepsAdalnZeroLowest = lowestAt.length;
+  const best = cells.filter((c) => finalFid(c) !== null).sort((a, b) => finalFid(a)! - finalFid(b)!)[0];
+  measured.push(`lowest final FID: ${variantLabel(best.variant)} (${fid(finalFid(best))}); adaLN-Zero lowest at ${lowestAt.length} of ${shared.length} evaluated steps (${shared.join(', ')})`);
+  let verdict: Verdict;
+  let reason: string;
+  const icRatio = numbers.adalnZeroOverInContext ?? null;
+  if (cells.length < 2) {
+    verdict = 'not testable';
+    reason = `only one conditioning variant of ${model} has results`;
+  } else if (shared.length && lowestAt.length === shared.length) {
+    verdict = 'reproduced';
+    reason = `adaLN-Zero has the lowest FID at all ${shared.length} evaluated steps` + (icRatio !== null ? `; its final FID is ${ratio(icRatio)} x in-context's (paper about ${FIG5_ADALN_ZERO_OVER_IN_CONTEXT})` : '');
+  } else if (best === zero) {
+    verdict = 'partly reproduced';
+    reason = `adaLN-Zero has the lowest final FID but is lowest at only ${lowestAt.length} of ${shared.length} evaluated steps`;
+  } else if (icRatio !== null && icRatio < 1) {
+    verdict = 'partly reproduced';
+    reason = `adaLN-Zero beats in-context (ratio ${ratio(icRatio)}) but ${variantLabel(best.variant)} has the lowest final FID`;
+  } else {
+    verdict = 'not reproduced';
+    reason = `${variantLabel(best.variant)} has the lowest final FID (${fid(finalFid(best))}); adaLN-Zero ${fid(zf)}` + (icRatio !== null ? `, ${ratio(icRatio)} x in-context's` : '');
+  }
+  return { figure, paper, context: `${context(d)} · ${model}`, measured, verdict, reason, caveats: caveats(d), numbers };
+}
+
+// ---- Fig. 6: scaling model size and patch size ------------------------------------------------
+
+interface PairCheck {
+  better: StudyCell;
+  worse: StudyCell;
+  agree: boolean;
+  line: string;
+}
+
+/** `expectedBetter` should have the lower FID (final, and at each shared evaluated step). */
+function comparePair(expectedBetter: StudyCell, other: StudyCell, what: string): PairCheck {
+  const fb = finalFid(expectedBetter);
+  const fo = finalFid(other);
+  const sb = new Map(expectedBetter.curve.map((r) => [num(r, 'train_step'), num(r, 'fid')]));
+  const so = new Map(other.curve.map((r) => [num(r, 'train_step'), num(r, 'fid')]));
+  const shared = [...sb.keys()].filter((s) => so.has(s));
+  const holds = shared.filter((s) => sb.get(s)! < so.get(s)!).length;
+  const agree = fb !== null && fo !== null && fb < fo;
+  const pk = table4Key(expectedBetter.model);
+  const po = table4Key(other.model);
+  const paper = pk && po ? `; paper ${pk} vs ${po}: ${fid(TABLE4[pk].fid)} vs ${fid(TABLE4[po].fid)}, ratio ${ratio(TABLE4[pk].fid / TABLE4[po].fid)}` : '';
+  const line = `${expectedBetter.model} vs ${other.model} (${what}): final FID ${fid(fb)} vs ${fid(fo)}, ratio ${ratio(fb !== null && fo ? fb / fo : null)}` +
+    ` ${agree ? 'lower (as the paper)' : 'NOT lower'}; lower at ${holds} of ${shared.length} evaluated steps${paper}`;
+  return { better: expectedBetter, worse: other, agree, line };
+}
+
+export function scalingFinding(rows: readonly ResultRow[], opts: FigureOptions = {}): Finding {
+  const figure = 'Fig. 6: scaling the model size and the patch size';
+  const paper = [
+    'At a fixed patch size, bigger models (S -> B -> L -> XL) have lower FID throughout training; at a fixed model size, smaller patches (8 -> 4 -> 2, more tokens) do too.',
+    `Table 4 at 400K steps: S/8 ${TABLE4['S/8'].fid} ... XL/8 ${TABLE4['XL/8'].fid}; S/2 ${TABLE4['S/2'].fid} ... XL/2 ${TABLE4['XL/2'].fid}; XL/8 ${TABLE4['XL/8'].fid} -> XL/4 ${TABLE4['XL/4'].fid} -> XL/2 ${TABLE4['XL/2'].fid}.`,
+  ];
+  let d: StudyData;
+  try {
+    d = studyData(rows, 'scaling', opts, figure);
+  } catch (err) {
+    return notTestable(figure, paper, err);
+  }
+  const cells = d.cells.filter((c) => c.size !== null && c.patch !== null && c.final);
+  const measured = cells.map((c) => `${c.model.padEnd(10)} ${formatGflops(c.gflops ?? NaN)} Gflops · final FID ${fid(finalFid(c))} at step ${finalStep(c)}`);
+  const sizeChecks: PairCheck[] = [];
+  for (const p of PATCH_ORDER) {
+    const line = SIZE_ORDER.map((s) => cells.find((c) => c.patch === p && c.size === s)).filter((c): c is StudyCell => !!c);
+    for (let i = 1; i < line.length; i++) sizeChecks.push(comparePair(line[i], line[i - 1], `bigger model, patch ${p}`));
+  }
+  const patchChecks: PairCheck[] = [];
+  for (const s of SIZE_ORDER) {
+    const line = PATCH_ORDER.map((p) => cells.find((c) => c.size === s && c.patch === p)).filter((c): c is StudyCell => !!c);
+    for (let i = 1; i < line.length; i++) patchChecks.push(comparePair(line[i], line[i - 1], `smaller patch, size ${s}`));
+  }
+  measured.push(...sizeChecks.map((c) => c.line), ...patchChecks.map((c) => c.line));
+  const sa = sizeChecks.filter((c) => c.agree).length;
+  const pa = patchChecks.filter((c) => c.agree).length;
+  const verdict = countVerdict(sa + pa, sizeChecks.length + patchChecks.length);
+  const part = (a: number, n: number, what: string, kind: string) => (n ? `${what} had the lower final FID in ${a} of ${n} comparisons` : `no two models differ only in ${kind} (not testable)`);
+  const reason = `${part(sa, sizeChecks.length, 'the bigger model', 'model size')}; ${part(pa, patchChecks.length, 'the smaller patch', 'patch size')}`;
+  return {
+    figure, paper, context: context(d), measured, verdict, reason, caveats: caveats(d),
+    numbers: { sizeComparisons: sizeChecks.length, sizeAgree: sa, patchComparisons: patchChecks.length, patchAgree: pa },
+  };
+}
+
+// ---- Fig. 8: Gflops vs FID -----------------------------------------------------------------------
+
+/** |Pearson r| of log Gflops vs log FID from which the correlation counts as strong. */
+export const STRONG_CORRELATION = 0.7;
+
+export function gflopsFidFinding(rows: readonly ResultRow[], opts: FigureOptions = {}): Finding {
+  const figure = 'Fig. 8: transformer Gflops vs FID';
+  const p = paperFig8Stats();
+  const paper = [
+    'Model Gflops are strongly correlated with FID: more Gflops, lower FID, whatever mix of model size and patch size gives them.',
+    `Computed here from Table 4 (12 models, 400K steps): log-log Pearson r = ${p.log.pearson.r.toFixed(3)} (p ${p.log.pearson.p.toExponential(1)}), ` +
+      `Spearman rho = ${p.log.spearman.r.toFixed(3)}; power law FID = ${p.powerLaw.a.toPrecision(3)} * Gflops^${p.powerLaw.b.toFixed(3)} ` +
+      `(95% CI of the exponent ${p.powerLaw.ci[0].toFixed(3)} .. ${p.powerLaw.ci[1].toFixed(3)}), R^2 = ${p.powerLaw.r2.toFixed(3)}.`,
+  ];
+  let spec;
+  let d: StudyData;
+  try {
+    d = studyData(rows, 'scaling', opts, figure);
+    spec = fig8GflopsVsFid(rows, opts);
+  } catch (err) {
+    return notTestable(figure, paper, err);
+  }
+  const s = spec.stats;
+  const n = s.points.length;
+  const ci = exponentInterval(s.powerLaw.b, s.powerLaw.bStderr, n);
+  const measured = [
+    `${n} models; log-log Pearson r = ${s.log.pearson.r.toFixed(3)} (p ${s.log.pearson.p.toPrecision(2)}), Spearman rho = ${s.log.spearman.r.toFixed(3)} (p ${s.log.spearman.p.toPrecision(2)})`,
+    `power law FID = ${s.powerLaw.a.toPrecision(3)} * Gflops^${s.powerLaw.b.toFixed(3)} (95% CI of the exponent ${ci[0].toFixed(3)} .. ${ci[1].toFixed(3)}), R^2 = ${s.powerLaw.r2.toFixed(3)}`,
+    `exponent vs the paper's: ${ci[1] < p.powerLaw.ci[0] || ci[0] > p.powerLaw.ci[1] ? 'the 95% intervals do not overlap' : 'the 95% intervals overlap'}`,
+  ];
+  const r = s.log.pearson.r;
+  const sig = s.log.pearson.p < 0.05;
+  let verdict: Verdict;
+  let reason: string;
+  if (r <= -STRONG_CORRELATION && sig) {
+    verdict = 'reproduced';
+    reason = `strong negative correlation (r = ${r.toFixed(3)} <= -${STRONG_CORRELATION}, p = ${s.log.pearson.p.toPrecision(2)} < 0.05): more Gflops, lower FID`;
+  } else if (r < 0) {
+    verdict = 'partly reproduced';
+    const why = [r > -STRONG_CORRELATION ? `weaker than -${STRONG_CORRELATION}` : '', sig ? '' : `not significant (p = ${s.log.pearson.p.toPrecision(2)} >= 0.05)`];
+    reason = `FID falls with Gflops (r = ${r.toFixed(3)}) but the correlation is ${why.filter(Boolean).join(' and ')}`;
+  } else {
+    verdict = 'not reproduced';
+    reason = `FID does not fall with Gflops (r = ${r.toFixed(3)})`;
+  }
+  return {
+    figure, paper, context: context(d), measured, verdict, reason, caveats: caveats(d),
+    numbers: { n, pearsonLog: r, pearsonLogP: s.log.pearson.p, spearmanLog: s.log.spearman.r, exponent: s.powerLaw.b, exponentLow: ci[0], exponentHigh: ci[1], paperPearsonLog: p.log.pearson.r, paperExponent: p.powerLaw.b },
+  };
+}
+
+// ---- Fig. 9: training compute --------------------------------------------------------------------
+
+function trainCompute(r: ResultRow): number | null {
+  const t = num(r, 'train_gflops');
+  if (t !== null) return t;
+  const g = num(r, 'gflops');
+  const b = num(r, 'batch_size');
+  const s = num(r, 'train_step');
+  return g !== null && b !== null && s !== null ? g * b * s * 3 : null;
+}
+
+/** FID at compute x on a curve of (compute, FID) points, linear in log compute; null outside it. */
+export function interpolateLog(points: Array<[number, number]>, x: number): number | null {
+  const p = [...points].sort((a, b) => a[0] - b[0]);
+  if (!p.length || x < p[0][0] * (1 - 1e-9) || x > p[p.length - 1][0] * (1 + 1e-9)) return null;
+  for (let i = 0; i < p.length; i++) {
+    if (Math.abs(p[i][0] - x) <= 1e-9 * x) return p[i][1];
+    if (i > 0 && p[i - 1][0] < x && x < p[i][0]) {
+      const t = (Math.log(x) - Math.log(p[i - 1][0])) / (Math.log(p[i][0]) - Math.log(p[i - 1][0]));
+      return p[i - 1][1] + t * (p[i][1] - p[i - 1][1]);
+    }
+  }
+  return null;
+}
+
+export function trainingComputeFinding(rows: readonly ResultRow[], opts: FigureOptions = {}): Finding {
+  const figure = 'Fig. 9: training compute';
+  const paper = [
+    'Training compute = Gflops x batch size x steps x 3. At equal training compute, larger DiT models reach lower FID: they use training compute more efficiently.',
+  ];
+  let d: StudyData;
+  try {
+    d = studyData(rows, 'scaling', opts, figure);
+  } catch (err) {
+    return notTestable(figure, paper, err);
+  }
+  const curves = d.cells
+    .filter((c) => c.gflops !== null)
+    .map((c) => ({ c, pts: c.curve.map((r) => [trainCompute(r), num(r, 'fid')] as [number | null, number | null]).filter((p): p is [number, number] => p[0] !== null && p[0] > 0 && p[1] !== null) }))
+    .filter((x) => x.pts.length)
+    .sort((a, b) => a.c.gflops! - b.c.gflops!);
+  const measured = curves.map(({ c, pts }) => `${c.model.padEnd(10)} training compute ${Math.min(...pts.map((p) => p[0])).toExponential(2)} .. ${Math.max(...pts.map((p) => p[0])).toExponential(2)} Gflops, FID ${fid(pts[0][1])} -> ${fid(pts[pts.length - 1][1])}`);
+  let agree = 0;
+  let total = 0;
+  for (let i = 0; i < curves.length; i++) {
+    for (let j = i + 1; j < curves.length; j++) {
+      const small = curves[i];
+      const large = curves[j];
+      if (small.c.gflops === large.c.gflops) continue;
+      // The largest training compute both curves reach.
+      const x = Math.min(Math.max(...small.pts.map((p) => p[0])), Math.max(...large.pts.map((p) => p[0])));
+      const fs = interpolateLog(small.pts, x);
+      const fl = interpolateLog(large.pts, x);
+      if (fs === null || fl === null) continue;
+      total++;
+      if (fl < fs) agree++;
+      measured.push(`at ${x.toExponential(2)} training Gflops: ${large.c.model} FID ${fid(fl)} vs ${small.c.model} ${fid(fs)}: the larger model is ${fl < fs ? 'lower (as the paper)' : 'NOT lower'}`);
+    }
+  }
+  const verdict = countVerdict(agree, total);
+  const reason = total
+    ? `the larger model had the lower FID at equal training compute in ${agree} of ${total} comparable pairs`
+    : `no two models' training-compute ranges overlap (${curves.length} model(s)), so no pair can be compared at equal compute; evaluate over a wider range of steps`;
+  return { figure, paper, context: context(d), measured, verdict, reason, caveats: caveats(d), numbers: { pairs: total, agree } };
+}
+
+// ---- Fig. 10: sampling compute -------------------------------------------------------------------
+
+function samplingCompute(r: ResultRow): number | null {
+  const s = num(r, 'sampling_gflops_per_image');
+  if (s !== null) return s;
+  const g = num(r, 'gflops');
+  const n = num(r, 'sampling_steps');
+  return g !== null && n !== null ? g * n : null;
+}
+
+export function samplingComputeFinding(rows: readonly ResultRow[], opts: FigureOptions = {}): Finding {
+  const figure = 'Fig. 10: sampling compute';
+  const paper = [
+    `FID-10K after 400K steps with ${FIG10_SAMPLING_STEPS.join(', ')} sampling steps, against sampling compute per image (Gflops x steps):`,
+    'small models never catch the large ones, even when they spend more sampling compute than the large models.',
+  ];
+  let d: StudyData;
+  try {
+    d = studyData(rows, 'sampling-compute', opts, figure);
+  } catch (err) {
+    return notTestable(figure, paper, err);
+  }
+  // Each model's final checkpoint, every sampling step count (lowest guidance scale when there are several).
+  const models = d.cells
+    .filter((c) => c.gflops !== null)
+    .map((c) => {
+      const last = Math.max(...c.rows.map((r) => num(r, 'train_step') ?? -Infinity));
+      const finals = c.rows.filter((r) => num(r, 'train_step') === last && num(r, 'fid') !== null && samplingCompute(r) !== null);
+      const cfg = Math.min(...finals.map((r) => num(r, 'cfg_scale') ?? 1));
+      const pts = finals.filter((r) => (num(r, 'cfg_scale') ?? 1) === cfg)
+        .map((r) => ({ steps: num(r, 'sampling_steps'), compute: samplingCompute(r)!, fid: num(r, 'fid')! }))
+        .sort((a, b) => a.compute - b.compute);
+      return { c, pts };
+    })
+    .filter((m) => m.pts.length)
+    .sort((a, b) => a.c.gflops! - b.c.gflops!);
+  const measured = models.map(({ c, pts }) => `${c.model.padEnd(10)} ` + pts.map((p) => `${p.steps} steps: ${formatGflops(p.compute)} Gflops/img, FID ${fid(p.fid)}`).join(' | '));
+  let kept = 0;
+  let total = 0;
+  for (let i = 0; i < models.length; i++) {
+    for (let j = i + 1; j < models.length; j++) {
+      const small = models[i];
+      const large = models[j];
+      if (small.c.gflops === large.c.gflops) continue;
+      total++;
+      const sb = small.pts.reduce((a, b) => (b.fid < a.fid ? b : a));
+      const lb = large.pts.reduce((a, b) => (b.fid < a.fid ? b : a));
+      const cheapest = large.pts[0];
+      const caught = sb.fid <= lb.fid;
+      if (!caught) kept++;
+      const more = sb.compute > cheapest.compute
+        ? `; with ${formatGflops(sb.compute)} Gflops/img it spent more than ${large.c.model}'s cheapest setting (${cheapest.steps} steps, ${formatGflops(cheapest.compute)} Gflops/img, FID ${fid(cheapest.fid)}), which it ${sb.fid < cheapest.fid ? 'beat' : 'did not beat'}`
+        : '';
+      measured.push(`${small.c.model} best FID ${fid(sb.fid)} (${sb.steps} steps) vs ${large.c.model} best ${fid(lb.fid)} (${lb.steps} steps): the smaller model ${caught ? 'CATCHES UP' : 'does not catch up (as the paper)'}${more}`);
+    }
+  }
+  const verdict = countVerdict(kept, total);
+  const reason = total
+    ? `the smaller model stayed behind the larger one's best FID in ${kept} of ${total} pairs, whatever its sampling steps`
+    : `needs at least two models with different Gflops in the 'sampling-compute' study (have ${models.length})`;
+  return { figure, paper, context: context(d), measured, verdict, reason, caveats: caveats(d), numbers: { pairs: total, notCaught: kept } };
+}
+
+// ---- tables ------------------------------------------------------------------------------------------
+
+/** Fig. 8's statistics of the runs (when there are) beside the same statistics of Table 4. */
+export function fig8StatsTable(stats: import('../figures/specs').GflopsFidStats | null): Array<Record<string, string | number>> {
+  const p = paperFig8Stats();
+  const line = (data: string, n: number, pr: number, pp: number, sr: number, b: number, ci: [number, number], r2: number) => ({
+    data, models: n, pearson_log: Number(pr.toFixed(3)), pearson_p: Number(pp.toPrecision(2)), spearman_log: Number(sr.toFixed(3)),
+    exponent_b: Number(b.toFixed(3)), b_ci95_low: Number(ci[0].toFixed(3)), b_ci95_high: Number(ci[1].toFixed(3)), r2: Number(r2.toFixed(3)),
+  });
+  const out = [line('paper (Table 4)', p.n, p.log.pearson.r, p.log.pearson.p, p.log.spearman.r, p.powerLaw.b, p.powerLaw.ci, p.powerLaw.r2)];
+  if (stats) {
+    const n = stats.points.length;
+    out.push(line('these runs', n, stats.log.pearson.r, stats.log.pearson.p, stats.log.spearman.r, stats.powerLaw.b, exponentInterval(stats.powerLaw.b, stats.powerLaw.bStderr, n), stats.powerLaw.r2));
+  }
+  return out;
+}

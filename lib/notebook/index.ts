@@ -1,0 +1,11 @@
+// Helpers for the tslab notebooks in notebooks/ (import from '../dist/lib/notebook').
+// Cells stay short: the mode switch and result loading, DataFrames, inline figures and
+// images, the paper's numbers, each figure's finding computed from the data, and
+// throughput measurements live here.
+export * from './results';
+export * from './display';
+export * from './frames';
+export * from './paper';
+export * from './findings';
+export * from './throughput';
+export * from './compare';

@@ -1,0 +1,166 @@
+// The notebooks' one switch (DIT_NOTEBOOK_MODE) and where their results come from:
+//   committed  results/mini.csv as committed (nothing is run)
+//   smoke      the smoke preset, run (or found finished) under data/notebook-smoke/, so
+//              CI never touches results/ and the seven notebooks share one run
+//   mini       the mini preset, run or resumed into results/mini.csv, then plotted
+import * as fs from 'fs';
+import * as path from 'path';
+import { ExperimentConfig, loadExperiment } from '../experiments/config';
+import { runExperiment } from '../experiments/run';
+import { readResults, ResultRow } from '../results/registry';
+import { FigureOptions } from '../figures/specs';
+import { repoRoot } from '../util/paths';
+
+export const NOTEBOOK_MODES = ['committed', 'smoke', 'mini'] as const;
+export type NotebookMode = (typeof NOTEBOOK_MODES)[number];
+
+/** The experiment whose results are committed under results/ and plotted by default. */
+export const COMMITTED_EXPERIMENT = 'mini';
+
+/** Checks a mode string (the notebooks' MODE) and returns it typed. */
+export function checkMode(mode: string): NotebookMode {
+  if (!(NOTEBOOK_MODES as readonly string[]).includes(mode)) {
+    throw new Error(`DIT_NOTEBOOK_MODE='${mode}' is not a mode: use ${NOTEBOOK_MODES.join(', ')}`);
+  }
+  return mode as NotebookMode;
+}
+
+/** The mode from DIT_NOTEBOOK_MODE (default 'committed'). */
+export function modeFromEnv(env: NodeJS.ProcessEnv = process.env): NotebookMode {
+  return checkMode(env.DIT_NOTEBOOK_MODE ?? 'committed');
+}
+
+/** Where smoke mode runs: DIT_NOTEBOOK_SMOKE_DIR (the notebook test sets a fresh one), else data/notebook-smoke. */
+export function smokeDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(env.DIT_NOTEBOOK_SMOKE_DIR ?? path.join(repoRoot(), 'data', 'notebook-smoke'));
+}
+
+/** A path relative to the kit's root when it lies inside it (for messages). */
+export function rel(p: string): string {
+  const r = path.relative(repoRoot(), p);
+  return r && !r.startsWith('..') && !path.isAbsolute(r) ? r : p;
+}
+
+export interface NotebookResults {
+  mode: NotebookMode;
+  experiment: string;
+  /** The experiment's config (null in committed mode when its preset file is absent). */
+  config: ExperimentConfig | null;
+  resultsFile: string;
+  /** Training checkpoints (may be absent: results are committed, checkpoints are not). */
+  runsDir: string;
+  /** Every row of the results file (all experiments in it). */
+  rows: ResultRow[];
+  /** The Fig. 7 sample grid PNG, when there is one. */
+  fig7: string | null;
+  /** Options that pin the figures to this experiment. */
+  figureOptions: FigureOptions;
+}
+
+export interface NotebookResultsOptions {
+  /** Printed lines (default console.log). */
+  print?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Runs fn while holding a lock file (created exclusively, holding our pid): two
+ * notebooks started at once share one smoke run instead of training it twice. A lock
+ * whose process is gone is taken over.
+ */
+export async function withRunLock<T>(lock: string, fn: () => Promise<T>, print: (l: string) => void = console.log): Promise<T> {
+  fs.mkdirSync(path.dirname(lock), { recursive: true });
+  let said = false;
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(fs.readFileSync(lock, 'utf8'));
+      if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) {
+        fs.rmSync(lock, { force: true });
+        continue;
+      }
+      if (!said) print(`waiting for process ${pid}, which is running this experiment (${rel(lock)})`);
+      said = true;
+      await sleep(500);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
+function loadConfigIfPresent(name: string): ExperimentConfig | null {
+  try {
+    return loadExperiment(name);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The results a notebook plots, by mode. In committed mode a missing results file is
+ * said plainly and null comes back (the notebook's analysis cells then skip); smoke and
+ * mini modes run (or resume) the experiment first. Prints what it did.
+ */
+export async function notebookResults(mode: string, o: NotebookResultsOptions = {}): Promise<NotebookResults | null> {
+  const m = checkMode(mode);
+  const print = o.print ?? ((l: string) => console.log(l));
+  if (m === 'committed') {
+    const name = COMMITTED_EXPERIMENT;
+    const resultsFile = path.join(repoRoot(), 'results', `${name}.csv`);
+    if (!fs.existsSync(resultsFile)) {
+      print(`MODE 'committed': ${rel(resultsFile)} does not exist yet, so there is nothing to plot; the cells below skip their analysis.`);
+      print(`To make it, run the '${name}' experiment (\`npx dit sweep ${name}\`, or this notebook with DIT_NOTEBOOK_MODE=${name}); ` +
+        `for a quick look at everything, use DIT_NOTEBOOK_MODE=smoke.`);
+      return null;
+    }
+    const rows = readResults(resultsFile);
+    const fig7 = path.join(repoRoot(), 'results', 'figures', `${name}-fig7-samples.png`);
+    print(`MODE 'committed': ${rows.length} result rows from ${rel(resultsFile)} (nothing is run).`);
+    return {
+      mode: m, experiment: name, config: loadConfigIfPresent(name), resultsFile, runsDir: path.join(repoRoot(), 'data', 'runs', name),
+      rows, fig7: fs.existsSync(fig7) ? fig7 : null, figureOptions: { experiment: name },
+    };
+  }
+  const name = m;
+  const config = loadExperiment(name);
+  let resultsFile: string | undefined;
+  let runsDir: string | undefined;
+  if (m === 'smoke') {
+    const dir = smokeDir(o.env);
+    resultsFile = path.join(dir, 'results', `${name}.csv`);
+    runsDir = path.join(dir, 'runs');
+  }
+  const log: string[] = [];
+  const lock = resultsFile ? path.join(path.dirname(resultsFile), `.${name}.run.lock`) : path.join(repoRoot(), 'data', 'runs', `.${name}.run.lock`);
+  const run = await withRunLock(lock, () => runExperiment(config, { resultsFile, runsDir, quiet: true, log: (l) => log.push(l) }), print);
+  if (run.rows.length === 0) {
+    print(`MODE '${m}': the ${name} run in ${rel(run.runsDir)} is finished (0 new evaluations; found in ${rel(run.resultsFile)}, ${run.seconds.toFixed(0)} s to check).`);
+  } else {
+    for (const l of log) print(`  ${l.trim()}`);
+    print(`MODE '${m}': ran ${name}: ${run.rows.length} new evaluation(s) in ${run.seconds.toFixed(0)} s -> ${rel(run.resultsFile)}`);
+  }
+  const rows = readResults(run.resultsFile);
+  return {
+    mode: m, experiment: name, config, resultsFile: run.resultsFile, runsDir: run.runsDir, rows,
+    fig7: run.grid?.file ?? null, figureOptions: { experiment: name },
+  };
+}
