@@ -50,7 +50,7 @@ export async function benchFeatures(opts: FeaturesBenchOptions = {}): Promise<{ 
   const log = opts.log ?? ((l: string) => console.log(l));
   const n = opts.images ?? 2048, bs = opts.batchSize ?? 256;
   const cached = defaultCnnProblem(defaultCnnDir()) === null;
-  const net: DefaultCnn = cached ? loadDefaultFeatureNet().net : new DefaultCnn(initDefaultCnnWeights(DEFAULT_CNN_CONFIG, 0), DEFAULT_CNN_CONFIG, 'random');
+  const net: DefaultCnn = cached ? loadDefaultFeatureNet().net : new DefaultCnn(initDefaultCnnWeights(DEFAULT_CNN_CONFIG, 0, 'he'), DEFAULT_CNN_CONFIG, 'random');
   const batch = generateSynthetic({ seed: 7, count: n });
   const src = imageSource(batch.images, n, 32, 32);
   const impls = opts.impls ?? ['tf', 'im2col'];

@@ -12,7 +12,7 @@ import { HostArray } from '../lib/io/array';
 import { readNpz, writeNpz } from '../lib/io/npy';
 import { featureStats } from '../lib/metrics/fid';
 import { DEFAULT_CNN_CONFIG, DefaultCnn, initDefaultCnnWeights } from '../lib/features/default_cnn';
-import { DEFAULT_CNN_DATASET, HELD_OUT, saveDefaultFeatureNet } from '../lib/features/default_store';
+import { DEFAULT_CNN_DATASET, HELD_OUT, defaultCnnId, saveDefaultFeatureNet } from '../lib/features/default_store';
 import { evaluateSamples, Evaluation } from '../lib/eval/evaluate';
 import { extractFeatures, referenceFeatures } from '../lib/eval/extract';
 import { imagesInput, imageSource, readEvalNpz, textArray } from '../lib/eval/inputs';
@@ -42,12 +42,12 @@ function evaluateJson(ref: string, sample: string, extra: string[] = []): Record
 
 test.before(async () => {
   await initBackend({ quiet: true });
-  const weights = initDefaultCnnWeights(DEFAULT_CNN_CONFIG, 5);
+  const weights = initDefaultCnnWeights(DEFAULT_CNN_CONFIG, 5, 'he');
   const m = saveDefaultFeatureNet(cnnDir, weights, {
     config: DEFAULT_CNN_CONFIG, dataset: { ...DEFAULT_CNN_DATASET, sha256: 'random-weights-for-tests' },
     heldOut: { ...HELD_OUT, accuracy: 0 }, train: { seed: 5, steps: 0, wallSeconds: 0, cpuSeconds: 0 },
   });
-  net = new DefaultCnn(weights, DEFAULT_CNN_CONFIG, `default-cnn-v1-${m.weights.sha256.slice(0, 12)}`);
+  net = new DefaultCnn(weights, DEFAULT_CNN_CONFIG, defaultCnnId(m));
 });
 
 test.after(() => {

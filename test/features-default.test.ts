@@ -14,7 +14,7 @@ import {
 } from '../lib/features/default_cnn';
 import { RunningStats, foldBatchNorm, trainDefaultCnn, trainingLogits, trainingShapes, learningRate } from '../lib/features/default_train';
 import {
-  DEFAULT_CNN_DATASET, HELD_OUT, TARGET_ACCURACY, defaultCnnDir, defaultCnnProblem, ensureDefaultFeatureNet, loadDefaultFeatureNet,
+  DEFAULT_CNN_DATASET, HELD_OUT, TARGET_ACCURACY, defaultCnnDir, defaultCnnId, defaultCnnProblem, ensureDefaultFeatureNet, loadDefaultFeatureNet,
   saveDefaultFeatureNet,
 } from '../lib/features/default_store';
 import { classifierAccuracy } from '../lib/features/default_train';
@@ -30,7 +30,7 @@ const tiny = () => {
 };
 
 test('default CNN gives 128-d pool, 10 logits and 8x8x32 spatial features, for 32 px and resized 64 px images', () => {
-  const net = new DefaultCnn(initDefaultCnnWeights(DEFAULT_CNN_CONFIG, 1), DEFAULT_CNN_CONFIG, 'test');
+  const net = new DefaultCnn(initDefaultCnnWeights(DEFAULT_CNN_CONFIG, 1, 'he'), DEFAULT_CNN_CONFIG, 'test');
   try {
     assert.equal(net.poolDim, 128);
     assert.equal(net.numClasses, 10);
@@ -111,7 +111,7 @@ test('learning rate: linear warm-up to the peak, cosine to zero', () => {
 test('the cache: an intact folder loads without training; a changed weight file is reported', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-cnn-'));
   assert.match(defaultCnnProblem(dir) ?? '', /no manifest\.json/);
-  const weights = initDefaultCnnWeights(DEFAULT_CNN_CONFIG, 2);
+  const weights = initDefaultCnnWeights(DEFAULT_CNN_CONFIG, 2, 'he');
   const m = saveDefaultFeatureNet(dir, weights, {
     config: DEFAULT_CNN_CONFIG, dataset: { ...DEFAULT_CNN_DATASET, sha256: 'test' }, heldOut: { ...HELD_OUT, accuracy: 0 },
     train: { seed: 2, steps: 0, wallSeconds: 0, cpuSeconds: 0 },
@@ -119,7 +119,7 @@ test('the cache: an intact folder loads without training; a changed weight file 
   assert.equal(defaultCnnProblem(dir), null);
   const got = ensureDefaultFeatureNet({ dir, log: () => {} });
   assert.equal(got.trained, false);
-  assert.equal(got.net.id, `default-cnn-v1-${m.weights.sha256.slice(0, 12)}`);
+  assert.equal(got.net.id, defaultCnnId(m));
   got.net.dispose();
   const file = path.join(dir, m.weights.file);
   const bytes = fs.readFileSync(file);
