@@ -34,3 +34,18 @@ test('dit sweep smoke runs end to end, resumes to a no-op, and dit figures draws
     assert.ok(fs.existsSync(path.join(dir, 'figures', `${fig}.html`)), fig);
   }
 });
+
+test('dit train trains one cell of an experiment to a checkpoint that dit sample reads', () => {
+  const runs = path.join(dir, 'train-runs');
+  const t = run('train', 'smoke', '--model', 'mini-S/8', '--variant', 'adaln', '--steps', '4', '--runs', runs);
+  assert.equal(t.status, 0, t.stderr.slice(-2000));
+  const ckpt = path.join(runs, 'mini-S_8-adaln', 'checkpoint.safetensors');
+  assert.ok(fs.existsSync(ckpt));
+  assert.equal(fs.readFileSync(path.join(runs, 'mini-S_8-adaln', 'loss.csv'), 'utf8').trim().split('\n').length, 5);
+  const out = path.join(dir, 's.npz');
+  const s = run('sample', '--checkpoint', ckpt, '--num', '2', '--steps', '3', '--out', out);
+  assert.equal(s.status, 0, s.stderr.slice(-2000));
+  const bad = run('train', 'smoke', '--model', 'mini-XL/2');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /no cell of smoke matches/);
+});

@@ -119,3 +119,10 @@ test('experiment configs are validated with errors naming the key', () => {
   assert.throws(() => validateExperiment({ ...good, studies: [{ name: 'x', models: ['mini-Q/2'], variants: ['adaln'] }] }), /unknown model 'mini-Q\/2'/);
   assert.throws(() => validateExperiment({ ...good, studies: [{ name: 'x', models: ['mini-S/2'], variants: ['film'] }] }), /unknown variant 'film'/);
 });
+
+test('every preset in experiments/ is a valid experiment', async () => {
+  const { experimentsDir, loadExperiment } = await import('../lib/experiments/config');
+  const presets = fs.readdirSync(experimentsDir()).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+  assert.deepEqual(presets, ['mini', 'paper', 'quick', 'smoke']);
+  for (const p of presets) assert.ok(experimentCells(loadExperiment(p)).length > 0, p);
+});

@@ -7,6 +7,7 @@ import { sampleCommand } from './sample';
 import { resultsCommand } from './results';
 import { sweepCommand } from './sweep';
 import { quickCommand } from './quick';
+import { trainCommand } from './train';
 import { dataCommand } from './data';
 import { figuresCommand } from './figures';
 import { evaluateCommand, featuresCommand } from './evaluate';
@@ -14,7 +15,7 @@ import { vaeCommand } from './vae';
 import { latentsCommand } from './latents';
 
 // Later issues append their commands here.
-export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand, figuresCommand, evaluateCommand, featuresCommand, sweepCommand, vaeCommand, latentsCommand, quickCommand];
+export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand, figuresCommand, evaluateCommand, featuresCommand, sweepCommand, vaeCommand, latentsCommand, quickCommand, trainCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

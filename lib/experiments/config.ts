@@ -7,20 +7,21 @@ import * as path from 'path';
 import { ditConfig, DiTConfig, VARIANTS, Variant } from '../model/config';
 import { repoRoot } from '../util/paths';
 
-export interface DataSpec {
-  kind: 'synthetic';
-  /** Image side (32 or 64). */
-  size: number;
-  num: number;
-  seed: number;
-}
+export type DataSpec =
+  /** The kit's procedural dataset (generated on demand). */
+  | { kind: 'synthetic'; size: number; num: number; seed: number }
+  /** A shard folder made by `dit data pack` (an ImageNet-style folder, CIFAR-10, ADM npz). */
+  | { kind: 'shard'; path: string; size: number };
 
 export interface AutoencoderSpec {
   /** 'kl': the kit's KL autoencoder (trained on the data); 'identity': pixel space. */
   kind: 'kl' | 'identity';
+  /** Downsampling of an autoencoder the kit trains (2 or 4). */
   factor?: 2 | 4;
   steps?: number;
   seed?: number;
+  /** Use these weights (a folder or file from `dit vae train`) instead of training. */
+  weights?: string;
 }
 
 export interface TrainSpec {
@@ -81,7 +82,7 @@ export interface ExperimentConfig {
 const TOP_KEYS = ['name', 'description', 'data', 'autoencoder', 'modelOverrides', 'train', 'eval', 'studies'];
 const SECTION_KEYS: Record<string, string[]> = {
   data: ['kind', 'size', 'num', 'seed'],
-  autoencoder: ['kind', 'factor', 'steps', 'seed'],
+  autoencoder: ['kind', 'factor', 'steps', 'seed', 'weights'],
   train: ['steps', 'batchSize', 'lr', 'emaDecay', 'emaWarmup', 'seed', 'ckptEvery', 'flip', 'gradClip'],
   eval: ['atSteps', 'numSamples', 'sampler', 'samplingSteps', 'cfgScale', 'guidanceChannels', 'features', 'refImages', 'seed', 'featureNetSteps'],
 };
@@ -107,9 +108,14 @@ export function validateExperiment(raw: unknown, source = 'config'): ExperimentC
   const c = raw as ExperimentConfig;
   c.description ??= '';
   c.modelOverrides ??= {};
-  checkKeys(`${source}.data`, c.data, SECTION_KEYS.data);
-  if (c.data.kind !== 'synthetic') fail(`${source}.data.kind`, `only 'synthetic' is supported by sweeps today, got '${c.data.kind}'`);
-  posInt(`${source}.data.num`, c.data.num);
+  if (c.data?.kind === 'shard') {
+    checkKeys(`${source}.data`, c.data, ['kind', 'path', 'size']);
+  } else {
+    checkKeys(`${source}.data`, c.data, SECTION_KEYS.data);
+    if (c.data.kind !== 'synthetic') fail(`${source}.data.kind`, `use 'synthetic' or 'shard', got '${(c.data as { kind: string }).kind}'`);
+    posInt(`${source}.data.num`, c.data.num);
+  }
+  posInt(`${source}.data.size`, c.data.size);
   checkKeys(`${source}.autoencoder`, c.autoencoder, SECTION_KEYS.autoencoder, ['kind']);
   if (c.autoencoder.kind !== 'kl' && c.autoencoder.kind !== 'identity') fail(`${source}.autoencoder.kind`, `use 'kl' or 'identity'`);
   checkKeys(`${source}.train`, c.train, SECTION_KEYS.train);

@@ -2,7 +2,7 @@
 // missing), the autoencoder and the training source in its space, the feature network
 // and the reference statistics, and the decode/evaluate functions.
 import * as path from 'path';
-import { ensureSyntheticDataset } from '../data/store';
+import { ensureSyntheticDataset, isShardFolder, openShardDataset, readManifest } from '../data/store';
 import { ImageDataset, pixelSource } from '../data/dataset';
 import { Autoencoder, identityAutoencoder, klConfig, loadAutoencoder } from '../autoencoder';
 import { decodeLatents } from '../autoencoder/decode';
@@ -10,6 +10,7 @@ import { DEFAULT_VAE_TRAIN, trainAutoencoder, VAETrainOptions } from '../autoenc
 import { ensureLatentCache, latentTrainingSource } from '../latents/cache';
 import { TrainingSource } from '../train/source';
 import { ensureDefaultFeatureNet } from '../features/default_store';
+import { loadFeatureNet } from '../features';
 import { FeatureNet } from '../features/network';
 import { evaluateSamples } from '../eval/evaluate';
 import { datasetInput, EvalInput, imagesInput } from '../eval/inputs';
@@ -40,14 +41,45 @@ function prefix(ds: ImageDataset, n: number): ImageDataset {
   };
 }
 
-export async function buildPipeline(e: ExperimentConfig, log: (m: string) => void = (m) => process.stderr.write(`[pipeline] ${m}\n`)): Promise<BuiltPipeline> {
+export interface TrainingData {
+  dataset: ImageDataset;
+  dataDir: string;
+  /** Identifies the data (and its hash) in provenance and cache keys. */
+  dataId: string;
+  ae: Autoencoder;
+  /** What DiT trains on: pixels in [-1, 1] or scaled latents. */
+  source: TrainingSource;
+  /** Latents [N, C, H, W] -> uint8 NHWC images. */
+  decode(latents: Float32Array, shape: [number, number, number, number]): Uint8Array;
+  notes: string[];
+}
+
+const defaultLog = (m: string) => process.stderr.write(`[pipeline] ${m}\n`);
+
+/** The dataset (generated when missing), the autoencoder and the training source in its space. */
+export async function prepareTrainingData(e: ExperimentConfig, log: (m: string) => void = defaultLog): Promise<TrainingData> {
   const notes: string[] = [];
-  // Data: one folder per (size, count, seed), so presets never overwrite each other's data.
-  const dataDir = path.join(repoRoot(), 'data', `synthetic-${e.data.size}-n${e.data.num}-s${e.data.seed}`);
-  const data = ensureSyntheticDataset({ dir: dataDir, num: e.data.num, seed: e.data.seed, size: e.data.size });
-  notes.push(`data: ${data.regenerated ? `generated (${data.reason})` : 'cached'} ${dataDir} (${data.dataset.size} images)`);
-  const dataset = data.dataset;
-  const dataId = `synthetic-${e.data.size}-n${e.data.num}-s${e.data.seed}-${data.manifest.shard.sha256.slice(0, 12)}`;
+  let dataset: ImageDataset;
+  let dataDir: string;
+  let sha: string;
+  if (e.data.kind === 'synthetic') {
+    // One folder per (size, count, seed), so presets never overwrite each other's data.
+    dataDir = path.join(repoRoot(), 'data', `synthetic-${e.data.size}-n${e.data.num}-s${e.data.seed}`);
+    const data = ensureSyntheticDataset({ dir: dataDir, num: e.data.num, seed: e.data.seed, size: e.data.size });
+    notes.push(`data: ${data.regenerated ? `generated (${data.reason})` : 'cached'} ${dataDir} (${data.dataset.size} images)`);
+    dataset = data.dataset;
+    sha = data.manifest.shard.sha256;
+  } else {
+    // A shard folder made by `dit data pack` from an image folder, CIFAR-10 or ADM npz batches.
+    dataDir = path.isAbsolute(e.data.path) ? e.data.path : path.join(repoRoot(), e.data.path);
+    if (!isShardFolder(dataDir)) throw new Error(`${e.name}: ${dataDir} is not a dataset shard folder; make one with: npx dit data pack SOURCE --out ${e.data.path} --size ${e.data.size}`);
+    const ds = openShardDataset(dataDir);
+    if (ds.imageSize !== e.data.size) throw new Error(`${dataDir} holds ${ds.imageSize}x${ds.imageSize} images; the experiment wants ${e.data.size}`);
+    dataset = ds;
+    sha = readManifest(dataDir).shard.sha256;
+    notes.push(`data: ${dataDir} (${ds.size} images)`);
+  }
+  const dataId = `${path.basename(dataDir)}-${sha.slice(0, 12)}`;
 
   // Autoencoder: pixel space (identity), or the kit's KL autoencoder trained on this data
   // (cached per data, factor, steps and seed) with a latent cache of image + flip.
@@ -58,22 +90,35 @@ export async function buildPipeline(e: ExperimentConfig, log: (m: string) => voi
     source = pixelSource(dataset, `${dataId}-identity`);
     notes.push('autoencoder: identity (pixel space, values in [-1, 1])');
   } else {
-    const factor = e.autoencoder.factor ?? 2;
-    const vaeOpts: VAETrainOptions = {
-      ...DEFAULT_VAE_TRAIN, config: klConfig(factor), steps: e.autoencoder.steps ?? DEFAULT_VAE_TRAIN.steps, seed: e.autoencoder.seed ?? 0,
-    };
-    const vaeDir = path.join(repoRoot(), 'data', 'autoencoder', `kl-f${factor}-${dataId}-steps${vaeOpts.steps}-s${vaeOpts.seed}`);
-    const r = await trainAutoencoder(vaeDir, dataset, { sha256: data.manifest.shard.sha256, path: dataDir }, vaeOpts, { log });
-    ae = loadAutoencoder(vaeDir);
-    const m = r.manifest;
-    notes.push(`autoencoder: KL factor ${factor}, ${r.status} ${vaeDir}${m ? ` (held-out PSNR ${m.psnr.heldOut.toFixed(2)} dB, latent scale ${ae.scale.toFixed(4)})` : ''}`);
+    let aeDir: string;
+    if (e.autoencoder.weights) {
+      aeDir = path.isAbsolute(e.autoencoder.weights) ? e.autoencoder.weights : path.join(repoRoot(), e.autoencoder.weights);
+      ae = loadAutoencoder(aeDir, { imageSize: dataset.imageSize, channels: dataset.channels });
+      notes.push(`autoencoder: KL from ${aeDir} (latent scale ${ae.scale.toFixed(5)})`);
+    } else {
+      const factor = e.autoencoder.factor ?? 2;
+      const vaeOpts: VAETrainOptions = {
+        ...DEFAULT_VAE_TRAIN, config: klConfig(factor, { resolution: dataset.imageSize, inChannels: dataset.channels }),
+        steps: e.autoencoder.steps ?? DEFAULT_VAE_TRAIN.steps, seed: e.autoencoder.seed ?? 0,
+      };
+      aeDir = path.join(repoRoot(), 'data', 'autoencoder', `kl-f${factor}-${dataId}-steps${vaeOpts.steps}-s${vaeOpts.seed}`);
+      const r = await trainAutoencoder(aeDir, dataset, { sha256: sha, path: dataDir }, vaeOpts, { log });
+      ae = loadAutoencoder(aeDir);
+      const m = r.manifest;
+      notes.push(`autoencoder: KL factor ${factor}, ${r.status} ${aeDir}${m ? ` (held-out PSNR ${m.psnr.heldOut.toFixed(2)} dB, latent scale ${ae.scale.toFixed(4)})` : ''}`);
+    }
     const latDir = path.join(repoRoot(), 'data', 'latents', `${dataId}-${ae.id}`);
-    const lat = ensureLatentCache({ dir: latDir, dataset, datasetSha256: data.manifest.shard.sha256, datasetPath: dataDir, ae, aePath: vaeDir });
+    const lat = ensureLatentCache({ dir: latDir, dataset, datasetSha256: sha, datasetPath: dataDir, ae, aePath: aeDir });
     notes.push(`latents: ${lat.rebuilt ? 'built' : 'cached'} ${latDir}`);
     source = latentTrainingSource(latDir);
   }
-  const s = dataset.imageSize;
   const decode = (latents: Float32Array, shape: [number, number, number, number]) => decodeLatents(ae, latents, shape[0]);
+  return { dataset, dataDir, dataId, ae, source, decode, notes };
+}
+
+export async function buildPipeline(e: ExperimentConfig, log: (m: string) => void = defaultLog): Promise<BuiltPipeline> {
+  const { dataset, dataId, ae, source, decode, notes } = await prepareTrainingData(e, log);
+  const s = dataset.imageSize;
 
   // Feature network and reference statistics of the first refImages training images.
   let net: FeatureNet;
@@ -85,7 +130,9 @@ export async function buildPipeline(e: ExperimentConfig, log: (m: string) => voi
     const acc = ens.manifest.heldOut.accuracy;
     notes.push(`features: default CNN${steps ? ` (short run of ${steps} steps)` : ''}, held-out accuracy ${(100 * acc).toFixed(1)}%${ens.trained ? ', trained now' : ', cached'}`);
   } else {
-    throw new Error(`${e.name}: eval.features 'inception' needs the published weights; run dit evaluate --features inception --inception-weights FILE on sample npz files instead`);
+    // The FID Inception-v3 (pytorch-fid / ADM); its weights file is supplied by the user.
+    net = loadFeatureNet({ features: 'inception', log });
+    notes.push('features: FID Inception-v3 (pt_inception-2015-12-05)');
   }
   const refIn = datasetInput(prefix(dataset, e.eval.refImages), `${dataId} (first ${e.eval.refImages})`);
   const ref = referenceFeatures(refIn, net, { log });
