@@ -165,6 +165,15 @@ test('ADM reference batch layout: stored mu/sigma are used for FID, the images f
   allPresent(e);
   assert.match(e.sources.fid!, /reference: mu\/sigma in the file/);
   assert.match(e.sources.precision!, /reference: pool features of the images/);
+  // When the files' statistics suffice, no network is loaded: a missing weights file only
+  // closes the routes that need it.
+  const stats = path.join(tmp, 'sample-stats.npz');
+  writeNpz(stats, { mu: f64(st.mu, [net.poolDim]), sigma: f64(st.sigma, [net.poolDim, net.poolDim]) });
+  const s = await evaluateSamples(file, stats, { features: 'inception', inceptionWeights: path.join(tmp, 'missing.pth'), cacheDir: null });
+  assert.equal(s.featureNet, null);
+  assert.ok(Math.abs(s.fid!) < 1e-6);
+  assert.equal(s.precision, null);
+  assert.match(s.absent.precision!, /missing\.pth: no such file/);
 });
 
 test('features of another network are not mixed: mismatched dimensions or feature_net tags make the metric absent', async () => {

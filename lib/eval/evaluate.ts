@@ -99,9 +99,9 @@ class Side {
 
   /** Why the images cannot be turned into features, or null. */
   private netRoute(): string | FeatureNet {
-    if (!this.input.images) return `the ${this.role} hold no images`;
+    if (!this.input.images) return `${verb(this.role, 'hold')} no images`;
     const net = this.holder.get();
-    return net ?? `the ${this.role}' images need a feature network: ${this.holder.problem}`;
+    return net ?? `the ${this.role === 'reference' ? 'reference' : 'sample'} images need a feature network: ${this.holder.problem}`;
   }
 
   /** Features of the images (the reference through the statistics cache). */
@@ -130,42 +130,49 @@ class Side {
     return this.input.featureNet;
   }
 
-  poolStats(): Offers<FidStatistics> {
+  poolStats(withNet: boolean): Offers<FidStatistics> {
     const i = this.input, out: Offers<FidStatistics> = [];
     if (i.poolStats) out.push({ what: 'mu/sigma in the file', dim: i.poolStats.mu.length, space: this.fileSpace(), get: () => i.poolStats! });
     else if (i.pool) out.push({ what: 'statistics of the pool features in the file', dim: i.pool.d, space: this.fileSpace(), get: () => this.once('file:poolStats', () => statsOf(i.pool!)) });
-    out.push(this.netOffer('pool statistics', (n) => n.poolDim, (n) => {
-      const f = this.features(n);
-      return f.poolStats ?? featureStats(f.pool, f.n, n.poolDim);
-    }));
+    if (withNet) {
+      out.push(this.netOffer('pool statistics', (n) => n.poolDim, (n) => {
+        const f = this.features(n);
+        return f.poolStats ?? featureStats(f.pool, f.n, n.poolDim);
+      }));
+    }
     return out;
   }
 
-  spatialStats(): Offers<FidStatistics> {
+  spatialStats(withNet: boolean): Offers<FidStatistics> {
     const i = this.input, out: Offers<FidStatistics> = [];
     if (i.spatialStats) out.push({ what: 'mu_s/sigma_s in the file', dim: i.spatialStats.mu.length, space: this.fileSpace(), get: () => i.spatialStats! });
     else if (i.spatial) out.push({ what: 'statistics of the spatial features in the file', dim: i.spatial.d, space: this.fileSpace(), get: () => this.once('file:spatialStats', () => statsOf(i.spatial!)) });
-    out.push(this.netOffer('spatial statistics', (n) => n.spatialDim, (n) => {
-      const f = this.features(n);
-      return f.spatialStats ?? featureStats(f.spatial, f.n, n.spatialDim);
-    }));
+    if (withNet) {
+      out.push(this.netOffer('spatial statistics', (n) => n.spatialDim, (n) => {
+        const f = this.features(n);
+        return f.spatialStats ?? featureStats(f.spatial, f.n, n.spatialDim);
+      }));
+    }
     return out;
   }
 
-  pool(): Offers<Matrix> {
+  pool(withNet: boolean): Offers<Matrix> {
     const i = this.input, out: Offers<Matrix> = [];
     if (i.pool) out.push({ what: 'pool features in the file', dim: i.pool.d, space: this.fileSpace(), get: () => i.pool! });
-    out.push(this.netOffer('pool features', (n) => n.poolDim, (n) => {
-      const f = this.features(n);
-      return { data: f.pool, n: f.n, d: n.poolDim };
-    }));
+    if (withNet) {
+      out.push(this.netOffer('pool features', (n) => n.poolDim, (n) => {
+        const f = this.features(n);
+        return { data: f.pool, n: f.n, d: n.poolDim };
+      }));
+    }
     return out;
   }
 
   /** Logits: stored, else the network's head on stored pool features, else from the images. */
-  logits(): Offers<Matrix> {
+  logits(withNet: boolean): Offers<Matrix> {
     const i = this.input, out: Offers<Matrix> = [];
     if (i.logits) out.push({ what: 'logits in the file', dim: i.logits.d, space: this.fileSpace(), get: () => i.logits! });
+    if (!withNet) return out;
     if (i.pool && !i.logits) {
       const net = this.holder.get();
       if (net && i.pool.d === net.poolDim && (!i.featureNet || i.featureNet === net.id)) {
@@ -180,19 +187,32 @@ class Side {
   }
 }
 
-function describe(offers: Offers<unknown>, role: string): string {
-  const usable = offers.filter((o): o is Offer<unknown> => typeof o !== 'string');
-  if (usable.length) return `the ${role} offer ${usable.map((o) => `${o.dim}-d ${o.what}${o.space ? ` [${o.space}]` : ''}`).join(' or ')}`;
-  return offers.filter((o): o is string => typeof o === 'string').join('; ') || `the ${role} hold nothing usable`;
+/** 'the reference holds', 'the samples hold'. */
+function verb(role: string, v: string): string {
+  return role === 'reference' ? `the reference ${v}s` : `the samples ${v}`;
 }
 
-/** The first compatible (reference, samples) pair, or the reason there is none. */
-function pair<T>(what: string, ref: Offers<T>, sample: Offers<T>): [Offer<T>, Offer<T>] | string {
+function describe(offers: Offers<unknown>, role: string): string {
+  const usable = offers.filter((o): o is Offer<unknown> => typeof o !== 'string');
+  if (usable.length) return `${verb(role, 'offer')} ${usable.map((o) => `${o.dim}-d ${o.what}${o.space ? ` [${o.space}]` : ''}`).join(' or ')}`;
+  return offers.filter((o): o is string => typeof o === 'string').join('; ') || `${verb(role, 'hold')} nothing usable`;
+}
+
+function firstPair<T>(what: string, ref: Offers<T>, sample: Offers<T>): [Offer<T>, Offer<T>] | string {
   for (const r of ref) {
     if (typeof r === 'string') continue;
     for (const s of sample) if (typeof s !== 'string' && compatible(r, s)) return [r, s];
   }
   return `no matching ${what}: ${describe(ref, 'reference')}; ${describe(sample, 'samples')}`;
+}
+
+/**
+ * The first compatible (reference, samples) pair, or the reason there is none. What the
+ * files hold is tried alone first, so the network is loaded (or trained) only when needed.
+ */
+function pair<T>(what: string, ref: (withNet: boolean) => Offers<T>, sample: (withNet: boolean) => Offers<T>): [Offer<T>, Offer<T>] | string {
+  const p = firstPair(what, ref(false), sample(false));
+  return typeof p !== 'string' ? p : firstPair(what, ref(true), sample(true));
 }
 
 function resolve(x: EvalInput | string): EvalInput {
@@ -219,19 +239,20 @@ export async function evaluateSamples(ref: EvalInput | string, sample: EvalInput
   const from = (p: [Offer<unknown>, Offer<unknown>]) => `reference: ${p[0].what}; samples: ${p[1].what}`;
   try {
     await attempt(['fid'], () => {
-      const p = need(pair('pool statistics (FID)', R.poolStats(), S.poolStats()));
+      const p = need(pair('pool statistics (FID)', (w) => R.poolStats(w), (w) => S.poolStats(w)));
       const [a, b] = [p[0].get(), p[1].get()];
       result.fid = frechetDistance(b.mu, b.sigma, a.mu, a.sigma);
       return from(p);
     });
     await attempt(['sfid'], () => {
-      const p = need(pair('spatial statistics (sFID)', R.spatialStats(), S.spatialStats()));
+      const p = need(pair('spatial statistics (sFID)', (w) => R.spatialStats(w), (w) => S.spatialStats(w)));
       const [a, b] = [p[0].get(), p[1].get()];
       result.sfid = frechetDistance(b.mu, b.sigma, a.mu, a.sigma);
       return from(p);
     });
     await attempt(['inception_score'], () => {
-      const offers = S.logits();
+      let offers = S.logits(false);
+      if (!offers.length) offers = S.logits(true);
       const o = offers.find((x): x is Offer<Matrix> => typeof x !== 'string');
       if (!o) throw new Error(`no logits for the Inception Score: ${describe(offers, 'samples')}`);
       const m = o.get();
@@ -239,7 +260,7 @@ export async function evaluateSamples(ref: EvalInput | string, sample: EvalInput
       return `samples: ${o.what}`;
     });
     await attempt(['precision', 'recall'], async () => {
-      const p = need(pair('pool features (precision/recall need features, statistics do not suffice)', R.pool(), S.pool()));
+      const p = need(pair('pool features (precision/recall need features, statistics do not suffice)', (w) => R.pool(w), (w) => S.pool(w)));
       const [a, b] = [p[0].get(), p[1].get()];
       const pr = await precisionRecall(featureMatrix(a.data, a.n, a.d, 'reference pool features'), featureMatrix(b.data, b.n, b.d, 'sample pool features'), opts.manifold);
       result.precision = pr.precision;
