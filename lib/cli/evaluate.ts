@@ -68,7 +68,7 @@ export const evaluateCommand: Command = {
     const e = await evaluateSamples(positional[0], positional[1], {
       features, inceptionWeights: f['inception-weights'] as string | undefined, defaultCnnDir: f['default-cnn'] as string | undefined,
       batchSize: f['batch-size'] as number | undefined, cacheDir: f['no-cache'] ? null : undefined,
-      log: (m) => process.stderr.write(m + '\n'),
+      log: (m) => process.stderr.write(m + '\n'), progress: true,
     });
     if (f.json) process.stdout.write(JSON.stringify(evaluationJson(e)) + '\n');
     else {

@@ -14,6 +14,7 @@ import { inceptionScore } from '../metrics/inception_score';
 import { ManifoldOptions, featureMatrix, precisionRecall } from '../metrics/precision_recall';
 import { EvalInput, Matrix, openEvalInput } from './inputs';
 import { extractFeatures, referenceFeatures } from './extract';
+import { Progress, progress } from '../util/progress';
 
 export type MetricName = 'fid' | 'sfid' | 'inception_score' | 'precision' | 'recall';
 export const METRICS: readonly MetricName[] = ['fid', 'sfid', 'inception_score', 'precision', 'recall'];
@@ -28,6 +29,8 @@ export interface EvaluateOptions extends FeatureNetOptions {
   /** Inception Score split size (ADM: 5000). */
   splitSize?: number;
   log?: (msg: string) => void;
+  /** Show feature extraction progress on stderr. Default false. */
+  progress?: boolean;
 }
 
 export interface Evaluation {
@@ -108,14 +111,20 @@ class Side {
   private features(net: FeatureNet) {
     if (this.fromImages) return this.fromImages;
     const log = this.opts.log;
+    const bars: Progress[] = [];
+    const onProgress = this.opts.progress ? (done: number, total: number) => {
+      if (!bars.length) bars.push(progress(`${this.role} features (${net.id})`, total, { unit: 'images' }));
+      if (done < total) bars[0].update(done);
+      else bars[0].done();
+    } : undefined;
     if (this.role === 'reference' && this.opts.cacheDir !== null && this.input.hash) {
-      const r = referenceFeatures(this.input, net, { batchSize: this.opts.batchSize, cacheDir: this.opts.cacheDir, log });
+      const r = referenceFeatures(this.input, net, { batchSize: this.opts.batchSize, cacheDir: this.opts.cacheDir, log, onProgress });
       if (r.cached) log?.(`${this.input.name}: reference statistics from the cache (${net.id})`);
       this.fromImages = { n: r.n, pool: r.pool.data, logits: new Float32Array(0), spatial: new Float32Array(0), poolStats: r.poolStats, spatialStats: r.spatialStats };
     } else {
       const src = this.input.images!();
       log?.(`${this.input.name}: extracting ${net.id} features of ${src.n} images`);
-      this.fromImages = extractFeatures(net, src, { batchSize: this.opts.batchSize });
+      this.fromImages = extractFeatures(net, src, { batchSize: this.opts.batchSize, onProgress });
     }
     return this.fromImages;
   }
