@@ -95,6 +95,9 @@ async function choose(requested?: string): Promise<BackendInfo> {
     info = { name: 'cpu', reason: 'fallback: wasm could not start', details: [] };
   }
   await tf.ready();
+  // tfjs-cpu's 'install tfjs-node' banner and similar tfjs warnings are noise here: the
+  // kit reports its own backend choice (DEBUG checks stay off either way).
+  tf.enableProdMode();
   if (info.name === 'native') {
     info.details.push(`OpenBLAS threads=${nativeAddon().getThreads()}`, nativeAddon().blasConfig());
   }
