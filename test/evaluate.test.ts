@@ -213,6 +213,12 @@ test('`dit features stats` writes ADM-style statistics that `dit evaluate` uses'
   assert.deepEqual(readNpz(out).pool.shape, [8, net.poolDim]);
 });
 
+test('`dit features train` keeps an intact stored network (no training without --force)', () => {
+  const r = runCli(['features', 'train', '--out', cnnDir]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /already holds the default feature network.*--force retrains it/);
+});
+
 test('bad inputs are refused with clear messages', () => {
   writeNpz(path.join(tmp, 'float-images.npz'), { arr_0: { dtype: 'float32', shape: [1, 2, 2, 3], data: new Float32Array(12) } });
   const r = runCli(['evaluate', path.join(tmp, 'float-images.npz'), path.join(tmp, 'float-images.npz'), '--default-cnn', cnnDir, '--no-cache', '--json']);
