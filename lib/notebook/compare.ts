@@ -3,15 +3,15 @@
 // grid and a loss curve.
 import * as fs from 'fs';
 import * as path from 'path';
-import { fromModelOutput, firstPerClass, ImageDataset } from '../data/dataset';
+import { firstPerClass, ImageDataset } from '../data/dataset';
 import { imageGrid } from '../data/grid';
 import { ExperimentConfig, modelConfig } from '../experiments/config';
+import { prepareTrainingData } from '../experiments/pipeline';
 import { modelGrid, ModelGrid } from '../experiments/samples';
 import { DiTConfig, ditConfig, Variant } from '../model/config';
 import { modelStats } from '../model/gflops';
 import { FigureOptions, FigureSpec, MissingDataError, fidAxisTitle, formatGflops, variantLabel } from '../figures/specs';
 import type { ResultRow } from '../results/registry';
-import type { TrainingSource } from '../train/source';
 import { countVerdict, studyData, StudyCell } from './findings';
 import { rel } from './results';
 
@@ -81,29 +81,26 @@ export function compareFidSpec(rows: readonly ResultRow[], models: string[], var
 
 /**
  * Samples of the chosen models side by side (Fig. 7's layout: same noise and labels,
- * one row per model) from their checkpoints in runsDir. Writes `out`; null (and says
- * why) when no chosen model has a checkpoint. Pixel-space (identity autoencoder) runs only.
+ * one row per model) from their checkpoints in runsDir, decoded by the experiment's
+ * autoencoder. Writes `out`; null (and says why) when no chosen model has a checkpoint.
  */
-export function compareSamples(e: ExperimentConfig | null, runsDir: string, models: string[], variant: Variant, out: string): ModelGrid | null {
+export async function compareSamples(e: ExperimentConfig | null, runsDir: string, models: string[], variant: Variant, out: string): Promise<ModelGrid | null> {
   if (!e) {
     console.log('no experiment config: cannot sample');
     return null;
   }
-  if (e.autoencoder.kind !== 'identity') {
-    console.log(`samples side by side need a pixel-space experiment; ${e.name} uses the '${e.autoencoder.kind}' autoencoder`);
-    return null;
-  }
   const have = models.filter((m) => fs.existsSync(path.join(runsDir, `${m.replace('/', '_')}-${variant}`, 'checkpoint.safetensors')));
-  const lacking = models.filter((m) => !have.includes(m));
-  if (lacking.length) console.log(`no checkpoint in ${rel(runsDir)} for: ${lacking.join(', ')} (results are committed, checkpoints are not; run the experiment to make them)`);
+  const trained = new Set(e.studies.flatMap((s) => (s.variants.includes(variant) ? s.models : [])));
+  for (const m of models.filter((x) => !have.includes(x))) {
+    console.log(trained.has(m)
+      ? `no samples of ${m}: no checkpoint in ${rel(runsDir)} (checkpoints are not committed; run the ${e.name} experiment to make them)`
+      : `no samples of ${m}: experiment ${e.name} does not train it (${variantLabel(variant)})`);
+  }
   if (!have.length) return null;
+  // The checkpoints exist, so the experiment ran here: its data and autoencoder are cached.
+  const data = await prepareTrainingData(e, () => {});
   const study: ExperimentConfig = { ...e, studies: [{ name: 'compare', models: have, variants: [variant] }] };
-  const size = e.data.size;
-  const pipe = {
-    decode: (latents: Float32Array, shape: [number, number, number, number]) => fromModelOutput(latents, shape[0], size, shape[1]),
-    source: { numClasses: configFor(have[0], variant, e).numClasses } as TrainingSource,
-  };
-  return modelGrid(study, pipe, { study: 'compare', runsDir, out });
+  return modelGrid(study, { decode: data.decode, source: data.source }, { study: 'compare', runsDir, out });
 }
 
 /** A grid of the dataset: one row per class, its first `perClass` images. */

@@ -61,6 +61,8 @@ export interface NotebookResultsOptions {
   /** Printed lines (default console.log). */
   print?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** Where committed results live (default results/). */
+  resultsDir?: string;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -125,7 +127,8 @@ export async function notebookResults(mode: string, o: NotebookResultsOptions = 
   const print = o.print ?? ((l: string) => console.log(l));
   if (m === 'committed') {
     const name = COMMITTED_EXPERIMENT;
-    const resultsFile = path.join(repoRoot(), 'results', `${name}.csv`);
+    const dir = o.resultsDir ?? path.join(repoRoot(), 'results');
+    const resultsFile = path.join(dir, `${name}.csv`);
     if (!fs.existsSync(resultsFile)) {
       print(`MODE 'committed': ${rel(resultsFile)} does not exist yet, so there is nothing to plot; the cells below skip their analysis.`);
       print(`To make it, run the '${name}' experiment (\`npx dit sweep ${name}\`, or this notebook with DIT_NOTEBOOK_MODE=${name}); ` +
@@ -133,7 +136,7 @@ export async function notebookResults(mode: string, o: NotebookResultsOptions = 
       return null;
     }
     const rows = readResults(resultsFile);
-    const fig7 = path.join(repoRoot(), 'results', 'figures', `${name}-fig7-samples.png`);
+    const fig7 = path.join(dir, 'figures', `${name}-fig7-samples.png`);
     print(`MODE 'committed': ${rows.length} result rows from ${rel(resultsFile)} (nothing is run).`);
     return {
       mode: m, experiment: name, config: loadConfigIfPresent(name), resultsFile, runsDir: path.join(repoRoot(), 'data', 'runs', name),
