@@ -11,8 +11,9 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { repoRoot } from '../lib/util/paths';
 import { RESULT_COLUMNS, ResultRow } from '../lib/results/registry';
+import { fig8GflopsVsFid } from '../lib/figures/specs';
 import {
-  checkMode, conditioningFinding, gflopsFidFinding, interpolateLog, notebookResults, paperFig8Stats, samplingComputeFinding,
+  checkMode, conditioningFinding, fig8StatsTable, gflopsFidFinding, interpolateLog, notebookResults, paperFig8Stats, samplingComputeFinding,
   scalingFinding, TABLE4, trainingComputeFinding,
 } from '../lib/notebook';
 
@@ -83,6 +84,10 @@ test('Fig. 8 finding: Table 4 itself reproduces, with the statistics of paperFig
   assert.equal(f.verdict, 'reproduced');
   assert.ok(Math.abs(f.numbers.pearsonLog! - paperFig8Stats().log.pearson.r) < 1e-12);
   assert.ok(f.numbers.exponentLow! < f.numbers.exponent! && f.numbers.exponent! < f.numbers.exponentHigh!);
+  const table = fig8StatsTable(fig8GflopsVsFid(rows).stats);
+  assert.deepEqual(table.map((r) => r.data), ['paper (Table 4)', 'these runs']);
+  assert.deepEqual({ ...table[1], data: '' }, { ...table[0], data: '' });
+  assert.equal(fig8StatsTable(null).length, 1);
   // Table 4 also bears out Fig. 6 (bigger and finer is better at 400K steps, every pair).
   const s = scalingFinding(rows);
   assert.equal(s.verdict, 'reproduced');

@@ -152,13 +152,35 @@ export async function notebookResults(mode: string, o: NotebookResultsOptions = 
     resultsFile = path.join(dir, 'results', `${name}.csv`);
     runsDir = path.join(dir, 'runs');
   }
-  const log: string[] = [];
+  // The run's log: held back while the run only finds its work done (every notebook but
+  // the first), streamed as soon as there is work or it takes more than a few seconds.
+  print(`MODE '${m}': running (or resuming) the ${name} experiment -> ${rel(resultsFile ?? path.join(repoRoot(), 'results', `${name}.csv`))}`);
+  const held: string[] = [];
+  let streaming = false;
+  const t0 = Date.now();
+  const startStreaming = () => {
+    if (streaming) return;
+    streaming = true;
+    for (const l of held.splice(0)) print(`  ${l}`);
+  };
+  const timer = setTimeout(startStreaming, 5000);
+  const log = (line: string) => {
+    const l = line.trim();
+    if (/: done \(all \d+ evaluations/.test(l)) return;
+    if (/evaluation\(s\) to go/.test(l) || Date.now() - t0 > 5000) startStreaming();
+    if (streaming) print(`  ${l}`);
+    else held.push(l);
+  };
   const lock = resultsFile ? path.join(path.dirname(resultsFile), `.${name}.run.lock`) : path.join(repoRoot(), 'data', 'runs', `.${name}.run.lock`);
-  const run = await withRunLock(lock, () => runExperiment(config, { resultsFile, runsDir, quiet: true, log: (l) => log.push(l) }), print);
+  let run;
+  try {
+    run = await withRunLock(lock, () => runExperiment(config, { resultsFile, runsDir, quiet: true, log }), print);
+  } finally {
+    clearTimeout(timer);
+  }
   if (run.rows.length === 0) {
     print(`MODE '${m}': the ${name} run in ${rel(run.runsDir)} is finished (0 new evaluations; found in ${rel(run.resultsFile)}, ${run.seconds.toFixed(0)} s to check).`);
   } else {
-    for (const l of log) print(`  ${l.trim()}`);
     print(`MODE '${m}': ran ${name}: ${run.rows.length} new evaluation(s) in ${run.seconds.toFixed(0)} s -> ${rel(run.resultsFile)}`);
   }
   const rows = readResults(run.resultsFile);
