@@ -36,13 +36,17 @@ export function klFactor(c: KLConfig): number {
 
 /**
  * The kit's default autoencoders for 32x32 RGB: factor 2 -> 16x16x4 latents (what the
- * mini DiTs take), factor 4 -> 8x8x4. Sized to train in about 20 minutes on 2 CPU cores.
+ * mini DiTs take), factor 4 -> 8x8x4. Sized to train in about 20 minutes on 2 shared CPU
+ * cores (lib/autoencoder/README.md: at equal CPU time, width 16 reached a higher PSNR
+ * than width 32). GroupNorm groups default to width / 4, SD's 4 channels per group
+ * (32 groups on 128 channels).
  */
 export function klConfig(factor: 2 | 4 = 2, over: Partial<Omit<KLConfig, 'kind'>> = {}): KLConfig {
   if (factor !== 2 && factor !== 4) throw new Error(`the autoencoder downsamples by 2 or 4, not ${factor}`);
+  const ch = over.ch ?? 16;
   const base: KLConfig = {
     kind: 'kl', resolution: 32, inChannels: 3, zChannels: 4,
-    ch: 32, chMult: factor === 2 ? [1, 2] : [1, 2, 2], numResBlocks: 1, normGroups: 8, midAttention: true,
+    ch, chMult: factor === 2 ? [1, 2] : [1, 2, 2], numResBlocks: 1, normGroups: Math.max(1, Math.floor(ch / 4)), midAttention: true,
   };
   return validateKLConfig({ ...base, ...over });
 }

@@ -44,9 +44,9 @@ export interface VAETrainOptions {
   ckptEvery: number;
 }
 
-/** Measured on the 2-core CPU: about 15-20 minutes on the 'native' backend (see README). */
+/** About 20 minutes on the 2 shared CPU cores, 'native' backend (lib/autoencoder/README.md). */
 export const DEFAULT_VAE_TRAIN: Omit<VAETrainOptions, 'config'> = {
-  steps: 2000,
+  steps: 2500,
   batchSize: 16,
   seed: 0,
   lr: 1e-3,

@@ -47,7 +47,7 @@ async function train(f: Record<string, unknown>): Promise<number> {
   const factor = (f.factor as number | undefined) ?? 2;
   if (factor !== 2 && factor !== 4) throw new UsageError(`--factor must be 2 or 4, got ${factor}`);
   const ch = positive(f, 'ch');
-  const config = klConfig(factor, ch ? { ch, normGroups: Math.min(8, ch) } : {});
+  const config = klConfig(factor, ch ? { ch } : {});
   const seed = (f.seed as number | undefined) ?? DEFAULT_VAE_TRAIN.seed;
   if (seed < 0) throw new UsageError(`--seed must be >= 0, got ${seed}`);
   const holdout = (f.holdout as number | undefined) ?? DEFAULT_VAE_TRAIN.holdout;
