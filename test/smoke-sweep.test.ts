@@ -19,9 +19,9 @@ test('dit sweep smoke runs end to end, resumes to a no-op, and dit figures draws
   const a = run('sweep', 'smoke', '--results', results, '--runs', runs);
   assert.equal(a.status, 0, a.stderr.slice(-3000));
   const rows = readResults(results);
-  // 5 cells: scaling (2 models x 2 steps), conditioning (4 variants x 2 steps),
+  // 6 cells: scaling (3 models x 2 steps), conditioning (4 variants x 2 steps),
   // sampling-compute (2 models x (2 steps + final 5-step)); shared cells evaluate once per study.
-  assert.equal(rows.length, 2 * 2 + 4 * 2 + 2 * 3);
+  assert.equal(rows.length, 3 * 2 + 4 * 2 + 2 * 3);
   assert.deepEqual([...new Set(rows.map((r) => r.study))].sort(), ['conditioning', 'sampling-compute', 'scaling']);
   for (const r of rows) assert.ok(typeof r.fid === 'number' && Number.isFinite(r.fid), `FID of ${r.cell} at ${r.train_step}`);
   const b = run('sweep', 'smoke', '--results', results, '--runs', runs);
@@ -30,7 +30,7 @@ test('dit sweep smoke runs end to end, resumes to a no-op, and dit figures draws
   assert.equal(readResults(results).length, rows.length);
   const f = run('figures', '--results', path.dirname(results), '--out', path.join(dir, 'figures'), '--no-png');
   assert.equal(f.status, 0, f.stderr);
-  for (const fig of ['fig5-conditioning', 'fig6-scaling', 'fig9-training-compute', 'fig10-sampling-compute']) {
+  for (const fig of ['fig5-conditioning', 'fig6-scaling', 'fig8-gflops-vs-fid', 'fig9-training-compute', 'fig10-sampling-compute']) {
     assert.ok(fs.existsSync(path.join(dir, 'figures', `${fig}.html`)), fig);
   }
 });
