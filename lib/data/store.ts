@@ -190,22 +190,8 @@ export function readManifest(dir: string): ShardManifest {
   return m;
 }
 
-/** sha256 of a file, streamed in 4 MiB pieces. */
-export function sha256File(file: string): string {
-  const h = crypto.createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 22);
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n <= 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
-}
+import { sha256File } from '../util/hash';
+export { sha256File };
 
 /** Why a shard folder is not intact (missing, wrong size, hash mismatch), or null. */
 export function shardProblem(dir: string, m: ShardManifest, opts: { hash?: boolean } = {}): string | null {

@@ -21,11 +21,11 @@
 //            branch1x1 (after BatchNorm and ReLU), whose channels come first in the block's
 //            output: 17 x 17 x 7 = 2023 values.
 import * as fs from 'fs';
-import { createHash } from 'crypto';
 import * as tf from '@tensorflow/tfjs-core';
 import { HostArray, toFloat64 } from '../io/array';
 import { readTensorFile } from '../io/checkpoint';
 import { conv2d, Padding } from './conv';
+import { sha256File } from '../util/hash';
 import { FeatureNet, FeatureTensors, checkImages, imagesToTensor, linearHead } from './network';
 
 export const INCEPTION_SIZE = 299;
@@ -385,22 +385,6 @@ export class InceptionV3 implements FeatureNet {
   }
 }
 
-/** sha256 of a file, streamed (the published weights are about 95 MB). */
-export function sha256OfFile(file: string): string {
-  const h = createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n <= 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
-}
 
 /**
  * Loads pt_inception-2015-12-05-6726825d.pth (or a state_dict of the same layout, .pt or
@@ -413,6 +397,6 @@ export function loadInception(file: string, opts: InceptionOptions = {}): Incept
       '(pytorch-fid\'s release); download it where you have network access and pass its path');
   }
   const weights = foldInceptionStateDict(readTensorFile(file).tensors, file);
-  const id = opts.id ?? `inception-w${weights.widthDiv}-${sha256OfFile(file).slice(0, 12)}${opts.logitsBias ? '-biased' : ''}`;
+  const id = opts.id ?? `inception-w${weights.widthDiv}-${sha256File(file).slice(0, 12)}${opts.logitsBias ? '-biased' : ''}`;
   return new InceptionV3(weights, { ...opts, id });
 }
