@@ -6,7 +6,7 @@ import { ensureSyntheticDataset, isShardFolder, openShardDataset, readManifest }
 import { ImageDataset, pixelSource } from '../data/dataset';
 import { Autoencoder, identityAutoencoder, klConfig, loadAutoencoder } from '../autoencoder';
 import { decodeLatents } from '../autoencoder/decode';
-import { DEFAULT_VAE_TRAIN, trainAutoencoder, VAETrainOptions } from '../autoencoder/train';
+import { DEFAULT_VAE_TRAIN, trainAutoencoder, vaeRunHash, VAETrainOptions } from '../autoencoder/train';
 import { ensureLatentCache, latentTrainingSource } from '../latents/cache';
 import { TrainingSource } from '../train/source';
 import { ensureDefaultFeatureNet } from '../features/default_store';
@@ -101,7 +101,8 @@ export async function prepareTrainingData(e: ExperimentConfig, log: (m: string) 
         ...DEFAULT_VAE_TRAIN, config: klConfig(factor, { resolution: dataset.imageSize, inChannels: dataset.channels }),
         steps: e.autoencoder.steps ?? DEFAULT_VAE_TRAIN.steps, seed: e.autoencoder.seed ?? 0,
       };
-      aeDir = path.join(repoRoot(), 'data', 'autoencoder', `kl-f${factor}-${dataId}-steps${vaeOpts.steps}-s${vaeOpts.seed}`);
+      // Named by the run hash (data + every training option): a changed recipe gets its own folder.
+      aeDir = path.join(repoRoot(), 'data', 'autoencoder', `kl-f${factor}-${dataId}-${vaeRunHash(vaeOpts, sha).slice(0, 12)}`);
       const r = await trainAutoencoder(aeDir, dataset, { sha256: sha, path: dataDir }, vaeOpts, { log });
       ae = loadAutoencoder(aeDir);
       const m = r.manifest;
