@@ -122,7 +122,11 @@ test('groupNorm and nearest upsampling match direct computations', () => {
   assert.deepEqual(u[0][3], [[5, 6], [5, 6], [7, 8], [7, 8]]);
 });
 
-test('KL loss gradients agree between the im2col and the tf conv paths', () => {
+test('KL loss gradients agree between the im2col and the tf conv paths', (t) => {
+  if (!tf.getKernel('Conv2DBackpropFilter', tf.getBackend())) {
+    t.skip(`tf.conv2d has no gradient on '${tf.getBackend()}' (im2col is the only path there)`);
+    return;
+  }
   const m = createKL(tiny(), 5);
   const rng = new Rng(9);
   const x = tf.tensor4d(rng.fillUniform(new Float32Array(2 * 8 * 8 * 3), -1, 1), [2, 8, 8, 3]);
