@@ -163,6 +163,27 @@ test('an interrupted build resumes from its finished shards', () => {
   assert.throws(() => latentTrainingSource(dir).read([10]), /outside \[0, 10\)/);
 });
 
+test('reads are streaming: one positioned read of one latent per sample, whatever the cache size', () => {
+  const dir = tmp('lat-stream-');
+  const ds = randomImages(40, 8);
+  const r = build(dir, ds, identityAutoencoder(8), { shardSize: 16 });
+  const src = latentTrainingSource(dir);
+  const lengths: number[] = [];
+  // The module object itself (the `import * as` namespace is read-only; its getters read this).
+  const nodeFs = require('fs') as { readSync: (...a: unknown[]) => number };
+  const realRead = nodeFs.readSync;
+  nodeFs.readSync = (...args: unknown[]) => {
+    lengths.push(args[3] as number);
+    return realRead(...args);
+  };
+  try {
+    src.read([39, 2, 17], Uint8Array.from([1, 0, 1]));
+  } finally {
+    nodeFs.readSync = realRead;
+  }
+  assert.deepEqual(lengths, [r.manifest.latentBytes, r.manifest.latentBytes, r.manifest.latentBytes]);
+});
+
 test('the DiT trainer trains on a latent cache directly', async () => {
   const dir = tmp('lat-dit-');
   const ds = randomImages(12, 7);
