@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { readNpz } from '../lib/io/npy';
 import { readResults } from '../lib/results/registry';
 
 const cli = path.join(__dirname, '..', 'lib', 'cli', 'index.js');
@@ -43,8 +44,14 @@ test('dit train trains one cell of an experiment to a checkpoint that dit sample
   assert.ok(fs.existsSync(ckpt));
   assert.equal(fs.readFileSync(path.join(runs, 'mini-S_8-adaln', 'loss.csv'), 'utf8').trim().split('\n').length, 5);
   const out = path.join(dir, 's.npz');
-  const s = run('sample', '--checkpoint', ckpt, '--num', '2', '--steps', '3', '--out', out);
+  const s = run('sample', '--checkpoint', ckpt, '--num', '2', '--steps', '3', '--vae', 'identity', '--out', out);
   assert.equal(s.status, 0, s.stderr.slice(-2000));
+  // Decoded samples in ADM's layout (what dit evaluate reads), plus a PNG grid.
+  const npz = readNpz(out);
+  assert.deepEqual(npz.arr_0.shape, [2, 32, 32, 3]);
+  assert.equal(npz.arr_0.dtype, 'uint8');
+  assert.deepEqual(Array.from(npz.arr_1.data as Int32Array), [0, 1]);
+  assert.ok(fs.existsSync(path.join(dir, 's.png')));
   const bad = run('train', 'smoke', '--model', 'mini-XL/2');
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /no cell of smoke matches/);

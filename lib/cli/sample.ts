@@ -1,5 +1,6 @@
 import * as path from 'path';
 import { backendInfo, initBackend } from '../backend';
+import { HostArray } from '../io/array';
 import { writeNpz } from '../io/npy';
 import { loadDecoderFor, writeSampleGrid } from '../autoencoder/decode';
 import { disposeDiT } from '../model/dit';
@@ -25,7 +26,8 @@ Samples a DiT with respaced DDPM (default, 250 steps as the paper) or DDIM.
   --cfg-scale    classifier-free guidance scale s (1 = none); --guidance-channels first3 is the
                  published sampler, all the standard form
   --respacing    override the timestep respacing ("250", "10,15,20", "ddim50")
-Writes latents (N,C,H,W float32) and labels to the npz, and provenance to FILE.json.
+Writes latents (N,C,H,W float32) and labels to the npz, and provenance to FILE.json;
+with --vae also the decoded images as ADM's arr_0 (uint8 NHWC) / arr_1 (labels).
   --vae          decode the latents with this autoencoder ('dit vae train' folder, or identity
                  for pixel-space models) into a PNG grid next to the npz (FILE.png)`;
 
@@ -80,10 +82,18 @@ export const sampleCommand: Command = {
       });
       bar.done();
       const out = (f.out as string).replace(/\.png$/, '.npz');
-      writeNpz(out, {
+      const arrays: Record<string, HostArray> = {
         latents: { dtype: 'float32', shape: r.shape, data: r.latents },
         labels: { dtype: 'int32', shape: [r.labels.length], data: r.labels },
-      });
+      };
+      if (ae) {
+        // ADM's sample batch layout as well: arr_0 uint8 NHWC images, arr_1 labels (what dit evaluate reads).
+        const images = writeSampleGrid(ae, r.latents, num, out.replace(/\.npz$/, '.png'));
+        const [ic, is] = ae.imageShape;
+        arrays.arr_0 = { dtype: 'uint8', shape: [num, is, is, ic], data: images };
+        arrays.arr_1 = { dtype: 'int32', shape: [num], data: r.labels };
+      }
+      writeNpz(out, arrays);
       const prov = {
         checkpoint: path.resolve(f.checkpoint as string), weights: source, model: c, sampler, steps,
         respacing: f.respacing ?? String(steps), eta: f.eta ?? 0, cfgScale, guidanceChannels: channels, seed, num,
@@ -91,10 +101,7 @@ export const sampleCommand: Command = {
       };
       writeFileAtomic(out.replace(/\.npz$/, '.json'), JSON.stringify(prov, null, 2) + '\n');
       console.log(`wrote ${num} samples [${r.shape.join(', ')}] from ${source} to ${out} (provenance: ${out.replace(/\.npz$/, '.json')})`);
-      if (ae) {
-        writeSampleGrid(ae, r.latents, num, out.replace(/\.npz$/, '.png'));
-        console.log(`decoded with ${ae.id}: ${out.replace(/\.npz$/, '.png')}`);
-      }
+      if (ae) console.log(`decoded with ${ae.id}: images as arr_0/arr_1 in the npz (ADM layout) and a grid in ${out.replace(/\.npz$/, '.png')}`);
       return 0;
     } finally {
       disposeDiT(model);
