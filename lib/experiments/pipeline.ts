@@ -16,6 +16,7 @@ import { evaluateSamples } from '../eval/evaluate';
 import { datasetInput, EvalInput, imagesInput } from '../eval/inputs';
 import { referenceFeatures } from '../eval/extract';
 import { repoRoot } from '../util/paths';
+import { progress } from '../util/progress';
 import { ExperimentConfig } from './config';
 import { Metrics, Pipeline } from './sweep';
 
@@ -109,7 +110,11 @@ export async function prepareTrainingData(e: ExperimentConfig, log: (m: string) 
       notes.push(`autoencoder: KL factor ${factor}, ${r.status} ${aeDir}${m ? ` (held-out PSNR ${m.psnr.heldOut.toFixed(2)} dB, latent scale ${ae.scale.toFixed(4)})` : ''}`);
     }
     const latDir = path.join(repoRoot(), 'data', 'latents', `${dataId}-${ae.id}`);
-    const lat = ensureLatentCache({ dir: latDir, dataset, datasetSha256: sha, datasetPath: dataDir, ae, aePath: aeDir });
+    const bar = progress('encode latents (image + flip)', dataset.size, { unit: 'images' });
+    const lat = ensureLatentCache({
+      dir: latDir, dataset, datasetSha256: sha, datasetPath: dataDir, ae, aePath: aeDir,
+      onProgress: (done) => bar.update(done),
+    });
     notes.push(`latents: ${lat.rebuilt ? 'built' : 'cached'} ${latDir}`);
     source = latentTrainingSource(latDir);
   }
