@@ -96,6 +96,11 @@ test('a sweep writes one row per evaluation with provenance, and a rerun skips f
     assert.ok(Number.isFinite(r.fid as number) && (r.fid as number) > 0);
     assert.ok((r.train_gflops as number) > 0);
   }
+  // A cell in two studies samples and scores a shared evaluation once (one row per study).
+  const pair = rows.filter((r) => r.cell === 'mini-S_4-adaln-zero' && r.train_step === 2 && r.sampling_steps === 3);
+  assert.deepEqual(pair.map((r) => r.study).sort(), ['sampling-compute', 'scaling']);
+  assert.equal(pair[0].wall_time_s, pair[1].wall_time_s);
+  assert.equal(pair[0].fid, pair[1].fid);
   const s4 = rows.filter((r) => r.study === 'sampling-compute' && r.train_step === 4).map((r) => r.sampling_steps);
   assert.deepEqual(s4.sort(), [2, 3, 5]);
   assert.equal((await runSweep(e, pipe, o)).length, 0, 'a finished sweep does nothing');

@@ -145,8 +145,13 @@ export async function runSweep(e: ExperimentConfig, pipe: Pipeline, o: SweepOpti
     const byStep = new Map<number, EvalPoint[]>();
     for (const p of pending) byStep.set(p.step, [...(byStep.get(p.step) ?? []), p]);
     const evalAt = async (step: number, state: TrainState) => {
+      // Studies that share a cell often want the same evaluation: sample and score it once.
+      const same = new Map<string, Partial<ResultRow>>();
       for (const p of byStep.get(step) ?? []) {
-        const row = await evaluatePoint(e, cell, state, p, pipe, hash);
+        const k = `${p.samplingSteps}|${p.cfgScale}`;
+        const prev = same.get(k);
+        const row = prev ? { ...prev, study: p.study, timestamp: new Date().toISOString() } : await evaluatePoint(e, cell, state, p, pipe, hash);
+        same.set(k, row);
         appendResults(o.resultsFile, [row]);
         written.push(row);
         log(`  ${cell.id} step ${step} ${p.study} ${e.eval.sampler}-${p.samplingSteps} cfg ${p.cfgScale}: FID ${typeof row.fid === 'number' ? row.fid.toFixed(2) : 'n/a'} (${(row.wall_time_s as number).toFixed(0)} s)`);
