@@ -27,11 +27,12 @@ export const quickCommand: Command = {
     const rows = readResults(r.resultsFile).filter((x) => x.experiment === r.experiment.name);
     const figDir = path.join(path.dirname(r.resultsFile), 'figures');
     const html = path.join(figDir, `${r.experiment.name}-fig6-scaling.html`);
-    writeFigureHtml(html, fig6Scaling(rows, { experiment: r.experiment.name }), `DiT ${r.experiment.name}: FID over training`);
+    const spec = fig6Scaling(rows, { experiment: r.experiment.name });
+    writeFigureHtml(html, spec, `DiT ${r.experiment.name}: FID over training`);
     const written = [html];
     if (chromiumAvailable()) {
       const png = html.replace(/\.html$/, '.png');
-      await renderPng(html, png);
+      await renderPng(html, png, { width: Number(spec.layout.width) || 1000, height: Number(spec.layout.height) || 700, fragment: 'static' });
       written.push(png);
     }
     const rel = (p: string) => path.relative(process.cwd(), p);
