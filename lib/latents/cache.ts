@@ -24,6 +24,7 @@ import { decodeElements, f32ToF16 } from '../io/array';
 import { TrainingSource } from '../train/source';
 import { writeFileAtomic } from '../util/paths';
 import { canonicalJson, configHash, gitCommit } from '../util/provenance';
+import { sha256File } from '../util/hash';
 
 export const LATENT_FORMAT = 'dit-kit-latents/1';
 export const LATENT_MANIFEST = 'manifest.json';
@@ -158,21 +159,6 @@ function filesProblem(dir: string, m: LatentManifest, verify: boolean): string |
   return null;
 }
 
-function sha256File(file: string): string {
-  const h = crypto.createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 22);
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n <= 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
-}
 
 // ---- building -----------------------------------------------------------------------------
 
