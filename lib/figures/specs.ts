@@ -486,7 +486,7 @@ export function fig8GflopsVsFid(rows: readonly ResultRow[], opts: FigureOptions 
 // ---- Fig. 9 -----------------------------------------------------------------------------
 
 /** Training compute of a row: the train_gflops column, else Gflops x batch x steps x 3 (paper Fig. 9). */
-function trainGflops(r: ResultRow): number | null {
+export function trainGflops(r: ResultRow): number | null {
   const t = num(r, 'train_gflops');
   if (t !== null) return t;
   const g = num(r, 'gflops');

@@ -3,7 +3,7 @@
 // these; nothing here knows what the runs will show.
 import {
   Cell, FigureOptions, MissingDataError, PATCH_ORDER, SIZE_ORDER, VARIANT_ORDER, fidAxisTitle, fig8GflopsVsFid,
-  formatGflops, parseModelName, selectRows, trainingCurve, variantLabel,
+  formatGflops, parseModelName, selectRows, trainGflops, trainingCurve, variantLabel,
 } from '../figures/specs';
 import type { ResultRow } from '../results/registry';
 import { FIG10_SAMPLING_STEPS, FIG5_ADALN_ZERO_OVER_IN_CONTEXT, PAPER_STEPS, TABLE4, VARIANT_GFLOPS, exponentInterval, paperFig8Stats, table4Key } from './paper';
@@ -329,14 +329,8 @@ export function gflopsFidFinding(rows: readonly ResultRow[], opts: FigureOptions
 
 // ---- Fig. 9: training compute --------------------------------------------------------------------
 
-function trainCompute(r: ResultRow): number | null {
-  const t = num(r, 'train_gflops');
-  if (t !== null) return t;
-  const g = num(r, 'gflops');
-  const b = num(r, 'batch_size');
-  const s = num(r, 'train_step');
-  return g !== null && b !== null && s !== null ? g * b * s * 3 : null;
-}
+/** Training compute of a row, as Fig. 9 plots it. */
+const trainCompute = trainGflops;
 
 /** FID at compute x on a curve of (compute, FID) points, linear in log compute; null outside it. */
 export function interpolateLog(points: Array<[number, number]>, x: number): number | null {
