@@ -87,6 +87,9 @@ test('a sweep writes one row per evaluation with provenance, and a rerun skips f
   const rest = await runSweep(e, pipe, { ...o, log: (m) => logs.push(m) });
   assert.equal(rest.length, 6);
   assert.match(logs[0], /mini-S_8-adaln-zero: done/);
+  // Every FID is logged with the samples' scale; 4-step models are nowhere near the data's.
+  assert.ok(logs.filter((l) => /FID [\d.]+, sample std [\d.]+x data/.test(l)).length === 6, logs.join('\n'));
+  assert.ok(logs.some((l) => /warning: mini-S_4-adaln-zero step 2: samples have [\d.]+x the data's standard deviation/.test(l)), logs.join('\n'));
   const rows = readResults(o.resultsFile);
   assert.equal(rows.length, 8);
   for (const r of rows) {

@@ -10,6 +10,7 @@ import { gflops as modelGflops, trainingGflops } from '../model/gflops';
 import { paramCount } from '../model/params';
 import { DiT } from '../model/dit';
 import { appendResults, readResults, ResultRow } from '../results/registry';
+import { dataStd, sampleScale, SampleScale } from '../sample/health';
 import { balancedLabels, sampleDiT } from '../sample/sample';
 import { closeRun, train, TrainOptions, TrainState } from '../train/trainer';
 import { TrainingSource } from '../train/source';
@@ -95,8 +96,13 @@ function doneKeys(file: string, experiment: string, cell: Cell, hash: string): S
   return new Set(rows.map((r) => pointKey({ study: String(r.study), step: Number(r.train_step), samplingSteps: Number(r.sampling_steps), cfgScale: Number(r.cfg_scale) })));
 }
 
-/** Samples from the EMA weights and evaluates them. */
-export async function evaluatePoint(e: ExperimentConfig, cell: Cell, state: TrainState, p: EvalPoint, pipe: Pipeline, hash: string): Promise<Partial<ResultRow>> {
+/**
+ * Samples from the EMA weights and evaluates them; also returns the samples' scale
+ * against the data's (`refStd`: the training data's std, see sample/health).
+ */
+export async function evaluatePoint(
+  e: ExperimentConfig, cell: Cell, state: TrainState, p: EvalPoint, pipe: Pipeline, hash: string, refStd: number,
+): Promise<{ row: Partial<ResultRow>; scale: SampleScale }> {
   const t0 = Date.now();
   const cfg = state.options.model;
   const ema: DiT = { config: cfg, params: state.ema };
@@ -105,9 +111,10 @@ export async function evaluatePoint(e: ExperimentConfig, cell: Cell, state: Trai
     labels, sampler: e.eval.sampler, steps: p.samplingSteps, cfgScale: p.cfgScale,
     guidanceChannels: e.eval.guidanceChannels, seed: e.eval.seed, batchSize: 250,
   });
+  const scale = sampleScale(s.latents, refStd);
   const images = pipe.decode(s.latents, s.shape);
   const m = await pipe.evaluate(images, s.shape[0]);
-  return {
+  const row: Partial<ResultRow> = {
     experiment: e.name, study: p.study, cell: cell.id, model: cell.model, variant: cell.variant, patch_size: cfg.patchSize,
     gflops: modelGflops(cfg), params: paramCount(cfg), train_step: p.step, batch_size: e.train.batchSize,
     train_gflops: trainingGflops(cfg, e.train.batchSize, p.step), seed: e.train.seed, sampler: e.eval.sampler,
@@ -116,6 +123,7 @@ export async function evaluatePoint(e: ExperimentConfig, cell: Cell, state: Trai
     config_hash: hash, data_id: pipe.source.id, git_commit: gitCommit(), backend: backendInfo()?.name ?? 'unknown',
     wall_time_s: (Date.now() - t0) / 1000, timestamp: new Date().toISOString(),
   };
+  return { row, scale };
 }
 
 export interface SweepOptions {
@@ -133,6 +141,7 @@ export async function runSweep(e: ExperimentConfig, pipe: Pipeline, o: SweepOpti
   const cells = experimentCells(e).filter((c) => !o.cells || o.cells.includes(c.id));
   if (o.cells) for (const id of o.cells) if (!cells.some((c) => c.id === id)) throw new Error(`no cell '${id}' in ${e.name}: cells are ${experimentCells(e).map((c) => c.id).join(', ')}`);
   const written: Array<Partial<ResultRow>> = [];
+  let refStd: number | undefined;
   for (const [i, cell] of cells.entries()) {
     const hash = sweepHash(e, cell, pipe.source, pipe.featureNet);
     const done = doneKeys(o.resultsFile, e.name, cell, hash);
@@ -146,15 +155,21 @@ export async function runSweep(e: ExperimentConfig, pipe: Pipeline, o: SweepOpti
     for (const p of pending) byStep.set(p.step, [...(byStep.get(p.step) ?? []), p]);
     const evalAt = async (step: number, state: TrainState) => {
       // Studies that share a cell often want the same evaluation: sample and score it once.
-      const same = new Map<string, Partial<ResultRow>>();
+      const same = new Map<string, { row: Partial<ResultRow>; scale: SampleScale }>();
+      refStd ??= dataStd(pipe.source);
       for (const p of byStep.get(step) ?? []) {
         const k = `${p.samplingSteps}|${p.cfgScale}`;
         const prev = same.get(k);
-        const row = prev ? { ...prev, study: p.study, timestamp: new Date().toISOString() } : await evaluatePoint(e, cell, state, p, pipe, hash);
-        same.set(k, row);
+        const r = prev
+          ? { row: { ...prev.row, study: p.study, timestamp: new Date().toISOString() }, scale: prev.scale }
+          : await evaluatePoint(e, cell, state, p, pipe, hash, refStd);
+        same.set(k, r);
+        const { row, scale } = r;
         appendResults(o.resultsFile, [row]);
         written.push(row);
-        log(`  ${cell.id} step ${step} ${p.study} ${e.eval.sampler}-${p.samplingSteps} cfg ${p.cfgScale}: FID ${typeof row.fid === 'number' ? row.fid.toFixed(2) : 'n/a'} (${(row.wall_time_s as number).toFixed(0)} s)`);
+        const fid = typeof row.fid === 'number' ? row.fid.toFixed(2) : 'n/a';
+        log(`  ${cell.id} step ${step} ${p.study} ${e.eval.sampler}-${p.samplingSteps} cfg ${p.cfgScale}: FID ${fid}, sample std ${scale.ratio.toFixed(2)}x data (${(row.wall_time_s as number).toFixed(0)} s)`);
+        if (scale.warning && !prev) log(`  warning: ${cell.id} step ${step}: ${scale.warning}`);
       }
       byStep.delete(step);
     };

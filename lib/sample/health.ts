@@ -1,0 +1,46 @@
+// Sample health: the scale of generated latents against the training data's.
+// An undertrained epsilon-model can drift far from the data during sampling (its
+// x_0 estimate at large t is eps error x 1/sqrt(abar_t), about 150x at t = 999), and
+// the decoded images saturate. FID of such samples ranks noise, not models, so the
+// sweep reports this ratio beside every FID and warns when it is off.
+import type { TrainingSource } from '../train/source';
+
+/** Outside this band of (samples' std / data's std) the sweep warns. */
+export const SAMPLE_STD_BAND: readonly [number, number] = [0.5, 2];
+
+/** Standard deviation over every value (float64 accumulation). */
+export function stdOf(x: ArrayLike<number>): number {
+  const n = x.length;
+  if (!n) throw new Error('stdOf: no values');
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += x[i];
+  mean /= n;
+  let ss = 0;
+  for (let i = 0; i < n; i++) ss += (x[i] - mean) ** 2;
+  return Math.sqrt(ss / n);
+}
+
+/** Std of the first `max` training samples (model space: scaled latents or pixels). */
+export function dataStd(source: TrainingSource, max = 4096): number {
+  const n = Math.min(max, source.size);
+  return stdOf(source.read(Int32Array.from({ length: n }, (_, i) => i)).x);
+}
+
+export interface SampleScale {
+  /** samples' std / data's std (1 for a model that matches the data's scale). */
+  ratio: number;
+  /** Set when the ratio is outside SAMPLE_STD_BAND. */
+  warning: string | null;
+}
+
+export function sampleScale(latents: ArrayLike<number>, dataStdValue: number): SampleScale {
+  if (!(dataStdValue > 0)) throw new Error(`sampleScale: the data's std must be positive, got ${dataStdValue}`);
+  const ratio = stdOf(latents) / dataStdValue;
+  const [lo, hi] = SAMPLE_STD_BAND;
+  const warning =
+    ratio >= lo && ratio <= hi
+      ? null
+      : `samples have ${ratio.toFixed(2)}x the data's standard deviation (expected ${lo}-${hi}x): ` +
+        'the model is far from converged and its FID ranks noise; train longer or with a higher learning rate';
+  return { ratio, warning };
+}
