@@ -183,6 +183,29 @@ describe('figure specs from results rows', () => {
     assert.match(JSON.stringify(spec.layout.annotations), /Pearson r = -1\.000/);
   });
 
+  test("the experiment's calibration FIDs are drawn as reference lines in Figs. 6 and 8", () => {
+    const cal = (cell: string, fid: number, extra: Partial<ResultRow> = {}) =>
+      row({ experiment: 'mini', study: 'calibration', cell, model: cell, feature_net: 'default', fid, timestamp: '2025-01-02T00:00:00Z', ...extra });
+    const rows = [
+      ...ALL,
+      cal('real-images', 0.7),
+      cal('gaussian-latents', 87.8),
+      cal('gaussian-latents', 50, { timestamp: '2024-01-01T00:00:00Z' }), // older: replaced
+      cal('autoencoder', 3, { experiment: 'other' }), // another experiment: not this figure's
+      cal('autoencoder', 4, { feature_net: 'inception' }), // another feature network
+    ];
+    const spec = fig8GflopsVsFid(rows);
+    const lines = spec.data.filter((t) => String(t.legendgroup ?? '').startsWith('calibration-'));
+    assert.deepEqual(lines.map((t) => nums(t.y)), [[0.7, 0.7], [87.8, 87.8]]);
+    assert.match(String(lines[1].name), /N\(0, I\) latents decoded.*FID 87\.8/);
+    // Fig. 6: one line per calibration input in each of its 7 panels, one legend entry each.
+    const f6 = fig6Scaling(rows).data.filter((t) => String(t.legendgroup ?? '').startsWith('calibration-'));
+    assert.equal(f6.length, 2 * 7);
+    assert.equal(f6.filter((t) => t.showlegend).length, 2);
+    // Without calibration rows the figures are as before.
+    assert.equal(fig8GflopsVsFid(ALL).data.filter((t) => String(t.legendgroup ?? '').startsWith('calibration-')).length, 0);
+  });
+
   test('Fig. 8 needs three models', () => {
     const few = scalingRows().filter((r) => r.model === 'mini-S/8' || r.model === 'mini-S/4');
     assert.throws(() => fig8GflopsVsFid(few), (e: unknown) => e instanceof MissingDataError && /at least 3 models/.test(e.message));

@@ -21,10 +21,15 @@ test('dit sweep smoke runs end to end, resumes to a no-op, and dit figures draws
   assert.equal(a.status, 0, a.stderr.slice(-3000));
   const rows = readResults(results);
   // 6 cells: scaling (3 models x 2 steps), conditioning (4 variants x 2 steps),
-  // sampling-compute (2 models x (2 steps + final 5-step)); shared cells evaluate once per study.
-  assert.equal(rows.length, 3 * 2 + 4 * 2 + 2 * 3);
-  assert.deepEqual([...new Set(rows.map((r) => r.study))].sort(), ['conditioning', 'sampling-compute', 'scaling']);
+  // sampling-compute (2 models x (2 steps + final 5-step)); shared cells evaluate once per study;
+  // plus the 3 calibration rows (FID of real images, autoencoded images, decoded noise).
+  assert.equal(rows.length, 3 * 2 + 4 * 2 + 2 * 3 + 3);
+  assert.deepEqual([...new Set(rows.map((r) => r.study))].sort(), ['calibration', 'conditioning', 'sampling-compute', 'scaling']);
   for (const r of rows) assert.ok(typeof r.fid === 'number' && Number.isFinite(r.fid), `FID of ${r.cell} at ${r.train_step}`);
+  const cal = Object.fromEntries(rows.filter((r) => r.study === 'calibration').map((r) => [r.cell, r.fid as number]));
+  // Pixel space: the identity autoencoder gives back the real images exactly, and noise is far worse.
+  assert.equal(cal.autoencoder, cal['real-images']);
+  assert.ok(cal['gaussian-latents'] > 2 * cal['real-images'], JSON.stringify(cal));
   const b = run('sweep', 'smoke', '--results', results, '--runs', runs);
   assert.equal(b.status, 0, b.stderr.slice(-2000));
   assert.match(b.stdout, /smoke: 0 new evaluation/);

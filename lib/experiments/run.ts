@@ -4,6 +4,7 @@ import * as path from 'path';
 import { initBackend } from '../backend';
 import { ResultRow } from '../results/registry';
 import { repoRoot } from '../util/paths';
+import { runCalibration } from './calibration';
 import { ExperimentConfig, loadExperiment } from './config';
 import { buildPipeline, BuiltPipeline } from './pipeline';
 import { modelGrid, ModelGrid } from './samples';
@@ -46,7 +47,9 @@ export async function runExperiment(exp: string | ExperimentConfig, o: RunOption
   const pipe: BuiltPipeline = await buildPipeline(e, log);
   try {
     for (const n of pipe.notes) log(n);
-    const rows = await runSweep(e, pipe, { runsDir, resultsFile, cells: o.cells, quiet: o.quiet, log });
+    // FID's floor and ceiling at this sample count, once per experiment setting.
+    const rows = await runCalibration(e, pipe, resultsFile, log);
+    rows.push(...(await runSweep(e, pipe, { runsDir, resultsFile, cells: o.cells, quiet: o.quiet, log })));
     let grid: ModelGrid | null = null;
     if (e.studies.some((s) => s.name === 'scaling')) {
       const out = path.join(path.dirname(resultsFile), 'figures', `${e.name}-fig7-samples.png`);

@@ -372,10 +372,60 @@ export function fig6Scaling(rows: readonly ResultRow[], opts: FigureOptions = {}
   };
   patches.forEach((p, i) => panel(0, i, Math.max(patches.length, 3), `Patch size ${p}`, cells.filter((c) => c.patch === p), false));
   sizes.forEach((s, i) => panel(1, i, Math.max(sizes.length, 4), `${family}-${s}`, cells.filter((c) => c.size === s), true));
+  // The experiment's FID floor and ceiling in every panel (one legend entry each).
+  const cal = calibrationFids(rows, sel);
+  const steps = [...curves.values()].flat().map((r) => num(r, 'train_step')!);
+  for (let k = 1; k <= axisIndex && cal.length; k++) {
+    const suffix = k === 1 ? '' : String(k);
+    for (const t of calibrationTraces(cal, Math.min(...steps), Math.max(...steps), { xaxis: `x${suffix}`, yaxis: `y${suffix}`, showlegend: k === 1 })) {
+      data.push({ ...t, legend: 'legend3' });
+    }
+  }
   layout.annotations = annotations;
   layout.legend = { title: { text: 'model size' }, x: 1.01, xanchor: 'left', y: 1, yanchor: 'top' };
   layout.legend2 = { title: { text: 'patch size' }, x: 1.01, xanchor: 'left', y: 0.44, yanchor: 'top' };
+  if (cal.length) layout.legend3 = { title: { text: 'FID of (same evaluation)' }, orientation: 'h', x: 0, xanchor: 'left', y: -0.08, yanchor: 'top' };
   return { data, layout };
+}
+
+
+// ---- FID's scale: the experiment's calibration rows ------------------------------------
+
+const CALIBRATION_LABEL: Record<string, string> = {
+  'real-images': 'held-out real images',
+  autoencoder: 'real images through the autoencoder',
+  'gaussian-latents': 'N(0, I) latents decoded (a model that learned nothing)',
+};
+const CALIBRATION_DASH: Record<string, string> = { 'real-images': 'dot', autoencoder: 'dashdot', 'gaussian-latents': 'longdash' };
+
+/**
+ * The experiment's calibration FIDs (lib/experiments/calibration) for the figure's
+ * experiment and feature network, newest per input: the floor and the ceiling that the
+ * same evaluation gives inputs of known quality.
+ */
+export function calibrationFids(rows: readonly ResultRow[], sel: Pick<Selection, 'experiment' | 'featureNet'>): Array<{ cell: string; label: string; fid: number }> {
+  const newest = new Map<string, ResultRow>();
+  for (const r of rows) {
+    if (r.study !== 'calibration' || str(r, 'experiment') !== sel.experiment || num(r, 'fid') === null) continue;
+    if ((str(r, 'feature_net') || null) !== sel.featureNet) continue;
+    const k = str(r, 'cell');
+    if (!newest.has(k) || str(r, 'timestamp') > str(newest.get(k)!, 'timestamp')) newest.set(k, r);
+  }
+  return Object.keys(CALIBRATION_LABEL)
+    .filter((k) => newest.has(k))
+    .map((k) => ({ cell: k, label: CALIBRATION_LABEL[k], fid: num(newest.get(k)!, 'fid')! }));
+}
+
+/** Horizontal reference lines (as traces, so log axes need no special care) from x0 to x1 on the given axes. */
+function calibrationTraces(
+  cal: ReturnType<typeof calibrationFids>, x0: number, x1: number, axes: { xaxis?: string; yaxis?: string; showlegend?: boolean } = {},
+): PlotlyTrace[] {
+  return cal.map((c) => ({
+    type: 'scatter', mode: 'lines', x: [x0, x1], y: [c.fid, c.fid],
+    name: `${c.label}: FID ${c.fid.toFixed(1)}`, legendgroup: `calibration-${c.cell}`, showlegend: axes.showlegend ?? true,
+    line: { color: '#999', dash: CALIBRATION_DASH[c.cell], width: 1.2 }, hoverinfo: 'name',
+    ...(axes.xaxis ? { xaxis: axes.xaxis, yaxis: axes.yaxis } : {}),
+  }));
 }
 
 // ---- Fig. 8 -----------------------------------------------------------------------------
@@ -467,6 +517,7 @@ export function fig8GflopsVsFid(rows: readonly ResultRow[], opts: FigureOptions 
       },
     });
   }
+  data.push(...calibrationTraces(calibrationFids(rows, sel), lo / 1.5, hi * 1.5));
   const s = stats;
   const note = [
     `log Gflops vs log FID: Pearson r = ${s.log.pearson.r.toFixed(3)} (p ${fmtP(s.log.pearson.p)}), Spearman ρ = ${s.log.spearman.r.toFixed(3)} (p ${fmtP(s.log.spearman.p)})`,
