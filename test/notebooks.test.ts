@@ -108,6 +108,21 @@ test('Fig. 5 finding: the verdict follows the data', () => {
   assert.equal(conditioningFinding([]).verdict, 'not testable');
 });
 
+test("findings give FID's scale from the calibration rows and name models at the noise level", () => {
+  const rows = [
+    ...[['mini-S/8', 85], ['mini-S/4', 40], ['mini-B/8', 92]].map(([m, v]) => row({ study: 'scaling', model: m as string, variant: 'adaln-zero', gflops: 1, train_step: 100, fid: v as number })),
+    row({ study: 'calibration', cell: 'real-images', model: 'real-images', fid: 0.7 }),
+    row({ study: 'calibration', cell: 'gaussian-latents', model: 'gaussian-latents', fid: 90 }),
+  ];
+  const c = scalingFinding(rows).caveats.join('\n');
+  assert.match(c, /held-out real images 0\.70, N\(0, I\) latents decoded .* 90\.00/);
+  // 85 and 92 are >= 0.9 x 90 = 81; 40 is not.
+  assert.match(c, /mini-S\/8, mini-B\/8 end at the noise level/);
+  assert.doesNotMatch(c, /mini-S\/4 end/);
+  // Without calibration rows, no such caveat.
+  assert.doesNotMatch(scalingFinding(rows.slice(0, 3)).caveats.join('\n'), /noise level|FID's scale/);
+});
+
 test('Figs. 9 and 10 findings: equal-compute and catch-up comparisons', () => {
   assert.equal(interpolateLog([[1, 10], [100, 30]], 10), 20);
   assert.equal(interpolateLog([[1, 10], [100, 30]], 1000), null);

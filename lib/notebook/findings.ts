@@ -2,7 +2,7 @@
 // measured on the runs, and whether the claim held at this scale. The notebooks print
 // these; nothing here knows what the runs will show.
 import {
-  Cell, FigureOptions, MissingDataError, PATCH_ORDER, SIZE_ORDER, VARIANT_ORDER, fidAxisTitle, fig8GflopsVsFid,
+  calibrationFids, Cell, FigureOptions, MissingDataError, PATCH_ORDER, SIZE_ORDER, VARIANT_ORDER, fidAxisTitle, fig8GflopsVsFid,
   formatGflops, parseModelName, selectRows, trainGflops, trainingCurve, variantLabel,
 } from '../figures/specs';
 import type { ResultRow } from '../results/registry';
@@ -51,6 +51,8 @@ export interface StudyData {
   /** Every selected row of the study (one experiment and feature network, newest per evaluation). */
   rows: ResultRow[];
   cells: StudyCell[];
+  /** The experiment's calibration FIDs (real images, autoencoder, decoded noise), when it has them. */
+  calibration: ReturnType<typeof calibrationFids>;
 }
 
 function rank(list: readonly (string | number)[], v: string | number | null): number {
@@ -74,7 +76,7 @@ export function studyData(rows: readonly ResultRow[], study: string, opts: Figur
   cells.sort((a, b) =>
     rank(SIZE_ORDER, a.size) - rank(SIZE_ORDER, b.size) || rank(PATCH_ORDER, a.patch) - rank(PATCH_ORDER, b.patch) ||
     rank(VARIANT_ORDER, a.variant) - rank(VARIANT_ORDER, b.variant) || a.model.localeCompare(b.model));
-  return { study, experiment: sel.experiment, featureNet: sel.featureNet, rows: sel.rows, cells };
+  return { study, experiment: sel.experiment, featureNet: sel.featureNet, rows: sel.rows, cells, calibration: calibrationFids(rows, sel) };
 }
 
 // ---- formatting ---------------------------------------------------------------------------
@@ -109,8 +111,20 @@ function caveats(d: StudyData): string[] {
   if (steps.length && Math.max(...steps) < PAPER_STEPS) {
     out.push(`Trained ${Math.max(...steps).toLocaleString('en-US')} steps (the paper: ${PAPER_STEPS.toLocaleString('en-US')}).`);
   }
+  const cal = Object.fromEntries(d.calibration.map((c) => [c.cell, c.fid]));
+  if (d.calibration.length) {
+    const scale = d.calibration.map((c) => `${c.label} ${fid(c.fid)}`).join(', ');
+    const noise = cal['gaussian-latents'];
+    // Within 10% of what decoded noise scores: the model learned next to nothing.
+    const atNoise = noise === undefined ? [] : d.cells.filter((c) => (finalFid(c) ?? -Infinity) >= NOISE_LEVEL * noise);
+    out.push(`FID's scale under this same evaluation: ${scale}.` +
+      (atNoise.length ? ` ${atNoise.map((c) => name(c, d.study === 'conditioning')).join(', ')} end${atNoise.length === 1 ? 's' : ''} at the noise level (final FID >= ${NOISE_LEVEL} x ${fid(noise)}): learned next to nothing, so their order says nothing.` : ''));
+  }
   return out;
 }
+
+/** A final FID at or above this fraction of decoded noise's FID counts as "learned next to nothing". */
+export const NOISE_LEVEL = 0.9;
 
 function notTestable(figure: string, paper: string[], err: unknown): Finding {
   if (!(err instanceof MissingDataError)) throw err;
