@@ -30,6 +30,12 @@ test('dit sweep smoke runs end to end, resumes to a no-op, and dit figures draws
   // Pixel space: the identity autoencoder gives back the real images exactly, and noise is far worse.
   assert.equal(cal.autoencoder, cal['real-images']);
   assert.ok(cal['gaussian-latents'] > 2 * cal['real-images'], JSON.stringify(cal));
+  // Fig. 7's grid and its companion: every scaling model's samples against the data's scale.
+  assert.ok(fs.existsSync(path.join(dir, 'results', 'figures', 'smoke-fig7-samples.png')));
+  const side = JSON.parse(fs.readFileSync(path.join(dir, 'results', 'figures', 'smoke-fig7-samples.json'), 'utf8'));
+  assert.deepEqual(Object.keys(side.sampleStdOverData), ['mini-S_8-adaln-zero', 'mini-S_4-adaln-zero', 'mini-B_8-adaln-zero']);
+  for (const v of Object.values(side.sampleStdOverData)) assert.ok((v as number) > 0 && Number.isFinite(v as number));
+  assert.match(a.stderr, /samples' std over the data's: mini-S_8-adaln-zero [\d.]+/);
   const b = run('sweep', 'smoke', '--results', results, '--runs', runs);
   assert.equal(b.status, 0, b.stderr.slice(-2000));
   assert.match(b.stdout, /smoke: 0 new evaluation/);

@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { imageGrid } from '../data/grid';
 import { disposeDiT } from '../model/dit';
+import { dataStd, sampleScale } from '../sample/health';
 import { loadModelFile } from '../sample/load';
 import { sampleDiT } from '../sample/sample';
 import { writeFileAtomic } from '../util/paths';
@@ -28,6 +29,8 @@ export interface ModelGrid {
   labels: number[];
   /** Cells with no checkpoint yet (left out). */
   missing: string[];
+  /** Per row: the samples' std over the training data's (sample/health), and a warning when off. */
+  scale: Array<{ cell: string; ratio: number; warning: string | null }>;
 }
 
 export function modelGrid(e: ExperimentConfig, pipe: Pick<Pipeline, 'decode' | 'source'>, o: ModelGridOptions): ModelGrid {
@@ -38,6 +41,8 @@ export function modelGrid(e: ExperimentConfig, pipe: Pick<Pipeline, 'decode' | '
   const rows: string[] = [];
   const missing: string[] = [];
   const images: Uint8Array[] = [];
+  const scale: ModelGrid['scale'] = [];
+  const refStd = dataStd(pipe.source);
   let side = 0;
   for (const cell of cells) {
     const ckpt = path.join(o.runsDir, cell.id, 'checkpoint.safetensors');
@@ -52,6 +57,7 @@ export function modelGrid(e: ExperimentConfig, pipe: Pick<Pipeline, 'decode' | '
         labels, sampler: e.eval.sampler, steps: o.samplingSteps ?? e.eval.samplingSteps, cfgScale: 1,
         guidanceChannels: e.eval.guidanceChannels, seed: o.seed ?? 0,
       });
+      scale.push({ cell: cell.id, ...sampleScale(s.latents, refStd) });
       const img = pipe.decode(s.latents, s.shape);
       side = Math.round(Math.sqrt(img.length / labels.length / 3));
       images.push(img);
@@ -68,5 +74,5 @@ export function modelGrid(e: ExperimentConfig, pipe: Pick<Pipeline, 'decode' | '
     at += a.length;
   }
   writeFileAtomic(o.out, imageGrid(all, rows.length * labels.length, side, labels.length, { pad: 1 }));
-  return { file: o.out, rows, labels, missing };
+  return { file: o.out, rows, labels, missing, scale };
 }
