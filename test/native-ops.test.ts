@@ -6,23 +6,12 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs'; // registers the gradients of the built-in ops
-import { registerNativeBackend, nativeLoadError } from '../lib/backend/native';
-import { BUILD_COMMAND } from '../lib/backend/native_addon';
 import * as ops from '../lib/ops';
+import { lcg, nativeSkip, size } from './native-helpers';
 
-const ok = registerNativeBackend();
-const skip = ok ? false : `native addon not built (${nativeLoadError()}); build it with: ${BUILD_COMMAND}`;
+const skip = nativeSkip();
 
-let seed = 777;
-function rand(n: number, lo = -2, hi = 2): Float32Array {
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    seed = (seed * 1664525 + 1013904223) >>> 0;
-    v[i] = lo + ((hi - lo) * seed) / 2 ** 32;
-  }
-  return v;
-}
-const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+const rand = lcg(777);
 type Input = [Float32Array, number[]];
 
 /** f(xs) and the gradients of sum(f(xs) * w) on `backend`, as plain arrays. */

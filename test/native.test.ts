@@ -6,23 +6,11 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs'; // registers the gradients (bare tfjs-core has none)
-import { registerNativeBackend, nativeLoadError } from '../lib/backend/native';
-import { BUILD_COMMAND } from '../lib/backend/native_addon';
+import { lcg, nativeSkip, size } from './native-helpers';
 
-const ok = registerNativeBackend();
-const skip = ok ? false : `native addon not built (${nativeLoadError()}); build it with: ${BUILD_COMMAND}`;
+const skip = nativeSkip();
 
-// Deterministic inputs (a small LCG), so failures reproduce.
-let seed = 12345;
-function rand(n: number, lo = -2, hi = 2): Float32Array {
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    seed = (seed * 1664525 + 1013904223) >>> 0;
-    v[i] = lo + ((hi - lo) * seed) / 2 ** 32;
-  }
-  return v;
-}
-const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+const rand = lcg(12345);
 
 type Out = tf.Tensor | tf.Tensor[] | tf.NamedTensorMap;
 function flat(o: Out): tf.Tensor[] {
