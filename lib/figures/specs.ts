@@ -306,10 +306,12 @@ export function fig5Conditioning(rows: readonly ResultRow[], opts: FigureOptions
       marker: { size: 6 },
     });
   });
-  const layout = baseLayout(`Fig. 5: conditioning strategies (${[...models].join(', ')})`, subtitle(sel, plotted), 820, 520);
+  const layout = baseLayout(`Fig. 5: conditioning strategies (${[...models].join(', ')})`, subtitle(sel, plotted), 1040, 520);
   layout.xaxis = axis('Training Steps');
   layout.yaxis = axis(fidAxisTitle(sel.featureNet));
-  layout.legend = { x: 0.98, xanchor: 'right', y: 0.98, yanchor: 'top', bgcolor: 'rgba(255,255,255,0.85)', bordercolor: '#ccc', borderwidth: 1 };
+  // Right of the plot: inside it, the legend hid the lines' last points.
+  layout.legend = { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' };
+  layout.margin = { l: 70, r: 260, t: 80, b: 60 };
   return { data, layout };
 }
 
@@ -524,12 +526,13 @@ export function fig8GflopsVsFid(rows: readonly ResultRow[], opts: FigureOptions 
     `plain values: Pearson r = ${s.plain.pearson.r.toFixed(3)} (p ${fmtP(s.plain.pearson.p)}), Spearman ρ = ${s.plain.spearman.r.toFixed(3)}`,
     `FID = ${pl.a.toPrecision(3)} · Gflops^(${pl.b.toFixed(3)} ± ${pl.bStderr.toFixed(3)}), R² = ${s.powerLaw.r2.toFixed(3)}, n = ${finals.length}; band: 95% CI of the mean`,
   ].join('<br>');
-  const layout = baseLayout('Fig. 8: transformer Gflops are strongly correlated with FID', subtitle(sel, finals.map((f) => f.row)), 900, 640);
-  layout.margin = { l: 70, r: 30, t: 80, b: 150 };
+  const layout = baseLayout('Fig. 8: transformer Gflops are strongly correlated with FID', subtitle(sel, finals.map((f) => f.row)), 1200, 640);
+  // The legend sits right of the plot: it is long (fit, band, sizes, calibration lines) and must not hide points.
+  layout.margin = { l: 70, r: 330, t: 80, b: 150 };
   layout.xaxis = axis('Transformer Gflops (forward pass, one sample)', { type: 'log' });
   layout.yaxis = axis(fidAxisTitle(sel.featureNet), { type: 'log' });
   // traceorder: plotly reverses legends that hold a 'tonexty' fill unless told otherwise.
-  layout.legend = { traceorder: 'normal', x: 0.98, xanchor: 'right', y: 0.98, yanchor: 'top', bgcolor: 'rgba(255,255,255,0.85)', bordercolor: '#ccc', borderwidth: 1 };
+  layout.legend = { traceorder: 'normal', x: 1.02, xanchor: 'left', y: 1, yanchor: 'top', bgcolor: 'rgba(255,255,255,0.85)', bordercolor: '#ccc', borderwidth: 1 };
   layout.annotations = [{ text: note, xref: 'paper', yref: 'paper', x: 0, y: -0.2, xanchor: 'left', yanchor: 'top', align: 'left', showarrow: false, font: { size: 12 } }];
   return { data, layout, stats };
 }

@@ -7,7 +7,7 @@ import { FigureOptions, FigureSpec, MissingDataError } from '../figures/specs';
 import { notebookPlot } from '../figures/html';
 import { SAMPLE_STD_BAND } from '../sample/health';
 import type { ResultRow } from '../results/registry';
-import { NotebookResults, rel } from './results';
+import { NotebookResults, rel, sampleScaleOf } from './results';
 
 /** tslab's display, when this process is a tslab kernel executing a cell; else null. */
 function tslabDisplay(): { html(s: string): void } | null {
@@ -124,9 +124,8 @@ export function showSampleGrid(r: NotebookResults): boolean {
     caption: `Fig. 7 (${r.experiment}): one row per model${models.length ? ` (${models.join(', ')}, top to bottom, those with a checkpoint)` : ''}, one column per class; every model starts from the same noise and labels`,
   });
   // Its numeric companion (written beside the PNG): how far each model's samples are from the data's scale.
-  const side = r.fig7.replace(/\.png$/, '.json');
-  if (fs.existsSync(side)) {
-    const ratios = (JSON.parse(fs.readFileSync(side, 'utf8')).sampleStdOverData ?? {}) as Record<string, number>;
+  const ratios = sampleScaleOf(r.fig7);
+  if (ratios) {
     const [lo, hi] = SAMPLE_STD_BAND;
     console.log(`samples' std over the data's (healthy: ${lo}-${hi}): ` +
       Object.entries(ratios).map(([c, v]) => `${c} ${v.toFixed(2)}${v < lo || v > hi ? ' (off)' : ''}`).join(', '));

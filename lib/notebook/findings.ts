@@ -6,7 +6,14 @@ import {
   formatGflops, parseModelName, selectRows, trainGflops, trainingCurve, variantLabel,
 } from '../figures/specs';
 import type { ResultRow } from '../results/registry';
+import { SAMPLE_STD_BAND } from '../sample/health';
 import { FIG10_SAMPLING_STEPS, FIG5_ADALN_ZERO_OVER_IN_CONTEXT, PAPER_STEPS, TABLE4, VARIANT_GFLOPS, exponentInterval, paperFig8Stats, table4Key } from './paper';
+
+/** Figure options plus what the findings can use beyond the rows. */
+export interface FindingOptions extends FigureOptions {
+  /** Cell id -> its final samples' std over the data's (the Fig. 7 companion JSON; sample/health). */
+  sampleScale?: Record<string, number>;
+}
 
 export type Verdict = 'reproduced' | 'partly reproduced' | 'not reproduced' | 'not testable';
 
@@ -53,6 +60,8 @@ export interface StudyData {
   cells: StudyCell[];
   /** The experiment's calibration FIDs (real images, autoencoder, decoded noise), when it has them. */
   calibration: ReturnType<typeof calibrationFids>;
+  /** Cell id -> final samples' std over the data's, where known. */
+  sampleScale: Record<string, number>;
 }
 
 function rank(list: readonly (string | number)[], v: string | number | null): number {
@@ -60,7 +69,7 @@ function rank(list: readonly (string | number)[], v: string | number | null): nu
 }
 
 /** The rows of one study grouped into (model, variant) cells, in the figures' order. Throws MissingDataError. */
-export function studyData(rows: readonly ResultRow[], study: string, opts: FigureOptions = {}, figure = study): StudyData {
+export function studyData(rows: readonly ResultRow[], study: string, opts: FindingOptions = {}, figure = study): StudyData {
   const sel = selectRows(rows, study, figure, opts);
   const byKey = new Map<string, ResultRow[]>();
   for (const r of sel.rows) {
@@ -76,7 +85,7 @@ export function studyData(rows: readonly ResultRow[], study: string, opts: Figur
   cells.sort((a, b) =>
     rank(SIZE_ORDER, a.size) - rank(SIZE_ORDER, b.size) || rank(PATCH_ORDER, a.patch) - rank(PATCH_ORDER, b.patch) ||
     rank(VARIANT_ORDER, a.variant) - rank(VARIANT_ORDER, b.variant) || a.model.localeCompare(b.model));
-  return { study, experiment: sel.experiment, featureNet: sel.featureNet, rows: sel.rows, cells, calibration: calibrationFids(rows, sel) };
+  return { study, experiment: sel.experiment, featureNet: sel.featureNet, rows: sel.rows, cells, calibration: calibrationFids(rows, sel), sampleScale: opts.sampleScale ?? {} };
 }
 
 // ---- formatting ---------------------------------------------------------------------------
@@ -120,6 +129,16 @@ function caveats(d: StudyData): string[] {
     out.push(`FID's scale under this same evaluation: ${scale}.` +
       (atNoise.length ? ` ${atNoise.map((c) => name(c, d.study === 'conditioning')).join(', ')} end${atNoise.length === 1 ? 's' : ''} at the noise level (final FID >= ${NOISE_LEVEL} x ${fid(noise)}): learned next to nothing, so their order says nothing.` : ''));
   }
+  // Samples off the data's scale: their FID measures something other than quality.
+  const [lo, hi] = SAMPLE_STD_BAND;
+  const off = d.cells
+    .map((c) => ({ c, r: d.sampleScale[String(c.rows[0]?.cell ?? '')] }))
+    .filter(({ r }) => r !== undefined && (r < lo || r > hi));
+  if (off.length) {
+    out.push(`Final samples off the data's scale (std over the data's outside ${lo}-${hi}, Fig. 7 companion): ` +
+      `${off.map(({ c, r }) => `${name(c, d.study === 'conditioning')} ${r.toFixed(1)}x (FID ${fid(finalFid(c))})`).join(', ')}; ` +
+      'these models have not learned the data (diverged or too narrow for their tokens), so their FIDs are no measure of sample quality.');
+  }
   return out;
 }
 
@@ -157,7 +176,7 @@ export function report(f: Finding, print: (s: string) => void = (s) => console.l
 
 // ---- Fig. 5: conditioning ------------------------------------------------------------------
 
-export function conditioningFinding(rows: readonly ResultRow[], opts: FigureOptions = {}): Finding {
+export function conditioningFinding(rows: readonly ResultRow[], opts: FindingOptions = {}): Finding {
   const figure = 'Fig. 5: conditioning strategies';
   const pg = VARIANT_GFLOPS;
   const paper = [
@@ -254,7 +273,7 @@ function comparePair(expectedBetter: StudyCell, other: StudyCell, what: string):
   return { better: expectedBetter, worse: other, agree, line };
 }
 
-export function scalingFinding(rows: readonly ResultRow[], opts: FigureOptions = {}): Finding {
+export function scalingFinding(rows: readonly ResultRow[], opts: FindingOptions = {}): Finding {
   const figure = 'Fig. 6: scaling the model size and the patch size';
   const paper = [
     'At a fixed patch size, bigger models (S -> B -> L -> XL) have lower FID throughout training; at a fixed model size, smaller patches (8 -> 4 -> 2, more tokens) do too.',
@@ -295,7 +314,7 @@ export function scalingFinding(rows: readonly ResultRow[], opts: FigureOptions =
 /** |Pearson r| of log Gflops vs log FID from which the correlation counts as strong. */
 export const STRONG_CORRELATION = 0.7;
 
-export function gflopsFidFinding(rows: readonly ResultRow[], opts: FigureOptions = {}): Finding {
+export function gflopsFidFinding(rows: readonly ResultRow[], opts: FindingOptions = {}): Finding {
   const figure = 'Fig. 8: transformer Gflops vs FID';
   const p = paperFig8Stats();
   const paper = [
@@ -360,7 +379,7 @@ export function interpolateLog(points: Array<[number, number]>, x: number): numb
   return null;
 }
 
-export function trainingComputeFinding(rows: readonly ResultRow[], opts: FigureOptions = {}): Finding {
+export function trainingComputeFinding(rows: readonly ResultRow[], opts: FindingOptions = {}): Finding {
   const figure = 'Fig. 9: training compute';
   const paper = [
     'Training compute = Gflops x batch size x steps x 3. At equal training compute, larger DiT models reach lower FID: they use training compute more efficiently.',
@@ -411,7 +430,7 @@ function samplingCompute(r: ResultRow): number | null {
   return g !== null && n !== null ? g * n : null;
 }
 
-export function samplingComputeFinding(rows: readonly ResultRow[], opts: FigureOptions = {}): Finding {
+export function samplingComputeFinding(rows: readonly ResultRow[], opts: FindingOptions = {}): Finding {
   const figure = 'Fig. 10: sampling compute';
   const paper = [
     `FID-10K after 400K steps with ${FIG10_SAMPLING_STEPS.join(', ')} sampling steps, against sampling compute per image (Gflops x steps):`,

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { ExperimentConfig, loadExperiment } from '../experiments/config';
 import { runExperiment } from '../experiments/run';
 import { readResults, ResultRow } from '../results/registry';
-import { FigureOptions } from '../figures/specs';
+import type { FindingOptions } from './findings';
 import { repoRoot } from '../util/paths';
 
 export const NOTEBOOK_MODES = ['committed', 'smoke', 'mini'] as const;
@@ -54,7 +54,8 @@ export interface NotebookResults {
   /** The Fig. 7 sample grid PNG, when there is one. */
   fig7: string | null;
   /** Options that pin the figures to this experiment. */
-  figureOptions: FigureOptions;
+  /** Options for the figures and findings (the experiment, and the Fig. 7 companion's sample scales). */
+  figureOptions: FindingOptions;
 }
 
 export interface NotebookResultsOptions {
@@ -140,7 +141,7 @@ export async function notebookResults(mode: string, o: NotebookResultsOptions = 
     print(`MODE 'committed': ${rows.length} result rows from ${rel(resultsFile)} (nothing is run).`);
     return {
       mode: m, experiment: name, config: loadConfigIfPresent(name), resultsFile, runsDir: path.join(repoRoot(), 'data', 'runs', name),
-      rows, fig7: fs.existsSync(fig7) ? fig7 : null, figureOptions: { experiment: name },
+      rows, fig7: fs.existsSync(fig7) ? fig7 : null, figureOptions: { experiment: name, sampleScale: sampleScaleOf(fig7) },
     };
   }
   const name = m;
@@ -186,6 +187,13 @@ export async function notebookResults(mode: string, o: NotebookResultsOptions = 
   const rows = readResults(run.resultsFile);
   return {
     mode: m, experiment: name, config, resultsFile: run.resultsFile, runsDir: run.runsDir, rows,
-    fig7: run.grid?.file ?? null, figureOptions: { experiment: name },
+    fig7: run.grid?.file ?? null, figureOptions: { experiment: name, sampleScale: run.grid ? sampleScaleOf(run.grid.file) : undefined },
   };
+}
+
+/** The per-model sample scales written beside a Fig. 7 grid (experiments/run), or undefined. */
+export function sampleScaleOf(gridPng: string): Record<string, number> | undefined {
+  const side = gridPng.replace(/\.png$/, '.json');
+  if (!fs.existsSync(side)) return undefined;
+  return JSON.parse(fs.readFileSync(side, 'utf8')).sampleStdOverData as Record<string, number>;
 }

@@ -41,6 +41,6 @@ export function sampleScale(latents: ArrayLike<number>, dataStdValue: number): S
     ratio >= lo && ratio <= hi
       ? null
       : `samples have ${ratio.toFixed(2)}x the data's standard deviation (expected ${lo}-${hi}x): ` +
-        'the model is far from converged and its FID ranks noise; train longer or with a higher learning rate';
+        'the model has not learned the data (undertrained, or narrower than its tokens) and its FID is no measure of sample quality';
   return { ratio, warning };
 }
