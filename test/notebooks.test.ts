@@ -149,23 +149,28 @@ test('Figs. 9 and 10 findings: equal-compute and catch-up comparisons', () => {
 
 // ---- executing the notebooks --------------------------------------------------------------------
 
-/** Why the notebooks cannot run here (no jupyter, no tslab kernel), or null. */
+/** Why the notebooks cannot run here (no jupyter, no tslab), or null. */
 function jupyterProblem(): string | null {
   const r = spawnSync('jupyter', ['kernelspec', 'list', '--json'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) return `jupyter is not available (${r.error?.message ?? r.stderr.trim().split('\n').pop()}); bash scripts/setup.sh installs it`;
-  let specs: Record<string, unknown> = {};
-  try {
-    specs = JSON.parse(r.stdout).kernelspecs ?? {};
-  } catch {
-    return 'could not read `jupyter kernelspec list --json`';
-  }
-  if (!('tslab' in specs)) return 'the tslab kernel is not registered (`jupyter kernelspec list`); bash scripts/setup.sh registers it';
+  if (!fs.existsSync(TSLAB)) return `${TSLAB} is missing: npm ci installs tslab`;
   const n = spawnSync('jupyter', ['nbconvert', '--version'], { encoding: 'utf8' });
   if (n.error || n.status !== 0) return 'jupyter nbconvert is not installed; bash scripts/setup.sh installs it';
   return null;
 }
 
+const TSLAB = path.join(root, 'node_modules', '.bin', 'tslab');
 const skip = jupyterProblem();
+
+/**
+ * A kernelspec for this checkout's tslab in a private JUPYTER_PATH: the user-wide one that
+ * scripts/setup.sh registers names the binary of whichever checkout ran setup last.
+ */
+function privateKernel(dir: string): string {
+  const r = spawnSync(TSLAB, ['install', '--python', '/usr/bin/python3', '--binary', TSLAB, '--prefix', dir], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `tslab install --prefix failed: ${r.stderr}`);
+  return path.join(dir, 'share', 'jupyter');
+}
 
 test('every notebook executes headless in smoke mode without a cell error, sharing one smoke run', { skip: skip ? `skipped: ${skip}` : false, timeout: 30 * 60_000 }, async (t) => {
   assert.ok(fs.existsSync(path.join(root, 'dist', 'lib', 'notebook', 'index.js')), 'the notebooks import ../dist/lib: run `npm run build` first');
@@ -175,7 +180,10 @@ test('every notebook executes headless in smoke mode without a cell error, shari
   const guarded = [path.join(root, 'results', 'smoke.csv'), path.join(root, 'results', 'figures', 'smoke-fig7-samples.png')];
   const stamp = () => guarded.map((f) => (fs.existsSync(f) ? fs.statSync(f).mtimeMs : null));
   const before = stamp();
-  const env = { ...process.env, DIT_NOTEBOOK_MODE: 'smoke', DIT_NOTEBOOK_SMOKE_DIR: path.join(tmp, 'smoke'), PYDEVD_DISABLE_FILE_VALIDATION: '1' };
+  const env = {
+    ...process.env, DIT_NOTEBOOK_MODE: 'smoke', DIT_NOTEBOOK_SMOKE_DIR: path.join(tmp, 'smoke'), PYDEVD_DISABLE_FILE_VALIDATION: '1',
+    JUPYTER_PATH: privateKernel(path.join(tmp, 'kernel')),
+  };
   const t0 = Date.now();
   try {
     for (const [i, name] of NOTEBOOKS.entries()) {
