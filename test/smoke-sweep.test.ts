@@ -17,8 +17,11 @@ test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 test('dit sweep smoke runs end to end, resumes to a no-op, and dit figures draws its results', () => {
   const results = path.join(dir, 'results', 'smoke.csv');
   const runs = path.join(dir, 'runs');
-  const a = run('sweep', 'smoke', '--results', results, '--runs', runs);
+  // Two jobs on disjoint cells (the registry's lock serialises their appends).
+  const a = run('sweep', 'smoke', '--results', results, '--runs', runs, '--jobs', '2');
   assert.equal(a.status, 0, a.stderr.slice(-3000));
+  assert.match(a.stdout, /\[job 0\] .*\n\[job 1\] /);
+  assert.match(a.stdout, /smoke: 2 jobs finished in \d+ s wall time/);
   const rows = readResults(results);
   // 6 cells: scaling (3 models x 2 steps), conditioning (4 variants x 2 steps),
   // sampling-compute (2 models x (2 steps + final 5-step)); shared cells evaluate once per study;

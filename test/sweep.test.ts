@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../lib/backend';
 import { ExperimentConfig, experimentCells, validateExperiment } from '../lib/experiments/config';
-import { evalPoints, Pipeline, runSweep, trainOptions } from '../lib/experiments/sweep';
+import { cellCost, evalPoints, partitionCells, Pipeline, runSweep, trainOptions } from '../lib/experiments/sweep';
 import { featureStats, frechetDistance } from '../lib/metrics/fid';
 import { featureMatrix, precisionRecall } from '../lib/metrics/precision_recall';
 import { readResults } from '../lib/results/registry';
@@ -118,6 +118,29 @@ test('a cell killed between its checkpoint and its evaluation evaluates before t
   closeRun(await train(path.join(dir, 'runs', cell.id), trainOptions(e, cell), pipe.source, { quiet: true, stopAfter: 2 }));
   const rows = await runSweep(e, pipe, { runsDir: path.join(dir, 'runs'), resultsFile: path.join(dir, 'r.csv'), cells: [cell.id], quiet: true, log: () => {} });
   assert.deepEqual(rows.map((r) => r.train_step), [2, 4]);
+});
+
+test('cells split into jobs of similar estimated compute, each cell once', async () => {
+  const { loadExperiment } = await import('../lib/experiments/config');
+  const e = loadExperiment('mini');
+  const cells = experimentCells(e);
+  const costs = new Map(cells.map((c) => [c.id, cellCost(e, c)]));
+  // mini-XL/2 adaLN-Zero serves three studies: training (0.17 x 32 x 1500 x 3) plus 6 distinct evaluations (3 at 50 steps, then 10, 25, 100).
+  const xl2 = cells.find((c) => c.id === 'mini-XL_2-adaln-zero')!;
+  const g = costs.get(xl2.id)!;
+  const model = trainOptions(e, xl2).model;
+  const { gflops } = await import('../lib/model/gflops');
+  const f = gflops(model);
+  assert.ok(Math.abs(g - (f * 32 * 1500 * 3 + 200 * f * (3 * 50 + 10 + 25 + 100))) < 1e-6 * g, `cost ${g}`);
+  for (const n of [1, 2, 3]) {
+    const groups = partitionCells(e, n);
+    assert.equal(groups.length, n);
+    assert.deepEqual(groups.flat().map((c) => c.id).sort(), cells.map((c) => c.id).sort());
+    const sums = groups.map((gr) => gr.reduce((a, c) => a + costs.get(c.id)!, 0));
+    assert.ok(Math.max(...sums) - Math.min(...sums) <= Math.max(...costs.values()), `${n} jobs: ${sums}`);
+  }
+  assert.equal(partitionCells(e, 40).length, cells.length, 'never an empty job');
+  assert.throws(() => partitionCells(e, 0), /positive integer/);
 });
 
 test('experiment configs are validated with errors naming the key', () => {

@@ -1,21 +1,53 @@
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { experimentCells, loadExperiment } from '../experiments/config';
-import { runExperiment } from '../experiments/run';
+import { experimentCells, ExperimentConfig, loadExperiment } from '../experiments/config';
+import { runExperiment, RunResult } from '../experiments/run';
+import { cellCost, partitionCells } from '../experiments/sweep';
 import { parseArgs, UsageError } from '../util/args';
 import type { Command } from './command';
 
-const USAGE = `usage: dit sweep CONFIG [--cells ID,ID] [--results FILE.csv] [--runs DIR] [--list]
+const USAGE = `usage: dit sweep CONFIG [--cells ID,ID | --jobs N] [--results FILE.csv] [--runs DIR] [--no-grid] [--list]
 
 Runs (or resumes) an experiment: every (model, variant) cell of its studies is trained
 once and its EMA model evaluated at the configured steps; one row per evaluation goes
 to the results registry. CONFIG is a preset in experiments/ (smoke, quick, mini, paper)
 or a JSON file. Finished evaluations are skipped, partly trained cells resume.
   --cells    only these cells (see --list)
+  --jobs N   N sweep processes on disjoint cells of similar estimated compute (one per
+             core: the kit's CPU kernels use one thread each); data, autoencoder, feature
+             network and calibration are prepared once first, the Fig. 7 grid drawn last
   --results  results CSV (default results/<experiment>.csv)
-  --runs     checkpoints (default data/runs/<experiment>/, gitignored)`;
+  --runs     checkpoints (default data/runs/<experiment>/, gitignored)
+  --no-grid  do not draw the Fig. 7 sample grid at the end
+  --list     the cells, their studies and estimated compute`;
 
-const FLAGS = { cells: 'string', results: 'string', runs: 'string', list: 'boolean' } as const;
+const FLAGS = { cells: 'string', jobs: 'string', results: 'string', runs: 'string', 'no-grid': 'boolean', list: 'boolean' } as const;
+
+function summary(e: ExperimentConfig, r: RunResult): string {
+  return `${e.name}: ${r.rows.length} new evaluation(s) in ${r.seconds.toFixed(0)} s; results: ${path.relative(process.cwd(), r.resultsFile)}` +
+    `${fs.existsSync(r.resultsFile) ? '' : ' (none yet)'}; checkpoints: ${path.relative(process.cwd(), r.runsDir)}`;
+}
+
+/** Runs `dit sweep` in a child process on some cells, its output prefixed with [job k]. Resolves to its exit code. */
+function runJob(k: number, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(__dirname, 'index.js'), 'sweep', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const pipe = (from: NodeJS.ReadableStream, to: NodeJS.WriteStream) => {
+      let rest = '';
+      from.on('data', (b: Buffer) => {
+        const lines = (rest + b.toString()).split(/\r?\n|\r/);
+        rest = lines.pop() ?? '';
+        for (const l of lines) if (l) to.write(`[job ${k}] ${l}\n`);
+      });
+      from.on('end', () => rest && to.write(`[job ${k}] ${rest}\n`));
+    };
+    pipe(child.stdout, process.stdout);
+    pipe(child.stderr, process.stderr);
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+}
 
 export const sweepCommand: Command = {
   name: 'sweep',
@@ -26,16 +58,34 @@ export const sweepCommand: Command = {
     if (positional.length !== 1) throw new UsageError('one CONFIG (a preset name or a JSON file) is required');
     const e = loadExperiment(positional[0]);
     if (flags.list) {
-      for (const c of experimentCells(e)) console.log(`${c.id}  (${c.studies.join(', ')})`);
+      for (const c of experimentCells(e)) console.log(`${c.id}  (${c.studies.join(', ')}; ~${cellCost(e, c).toExponential(2)} Gflops)`);
       return 0;
     }
-    const r = await runExperiment(e, {
-      resultsFile: flags.results as string | undefined,
-      runsDir: flags.runs as string | undefined,
-      cells: flags.cells ? String(flags.cells).split(',') : undefined,
-    });
-    console.log(`${e.name}: ${r.rows.length} new evaluation(s) in ${r.seconds.toFixed(0)} s; results: ${path.relative(process.cwd(), r.resultsFile)}` +
-      `${fs.existsSync(r.resultsFile) ? '' : ' (none yet)'}; checkpoints: ${path.relative(process.cwd(), r.runsDir)}`);
+    const base = { resultsFile: flags.results as string | undefined, runsDir: flags.runs as string | undefined };
+    const jobs = flags.jobs === undefined ? 1 : Number(flags.jobs);
+    if (!(Number.isInteger(jobs) && jobs >= 1)) throw new UsageError(`--jobs must be a positive integer, got '${flags.jobs}'`);
+    if (jobs === 1) {
+      const r = await runExperiment(e, { ...base, cells: flags.cells ? String(flags.cells).split(',') : undefined, grid: !flags['no-grid'] });
+      console.log(summary(e, r));
+      return 0;
+    }
+    if (flags.cells) throw new UsageError('--jobs splits all the cells itself: leave out --cells');
+    const t0 = Date.now();
+    // Shared pieces first, so the jobs find them cached instead of racing to build them.
+    await runExperiment(e, { ...base, cells: [], grid: false });
+    const groups = partitionCells(e, jobs);
+    const pass = [...(base.resultsFile ? ['--results', path.resolve(base.resultsFile)] : []), ...(base.runsDir ? ['--runs', path.resolve(base.runsDir)] : [])];
+    groups.forEach((g, k) => console.log(`[job ${k}] ${g.map((c) => c.id).join(', ')} (~${g.reduce((a, c) => a + cellCost(e, c), 0).toExponential(2)} Gflops)`));
+    const codes = await Promise.all(groups.map((g, k) => runJob(k, [positional[0], '--cells', g.map((c) => c.id).join(','), '--no-grid', ...pass])));
+    const failed = codes.map((c, k) => [c, k]).filter(([c]) => c !== 0);
+    if (failed.length) {
+      console.error(`${failed.map(([c, k]) => `job ${k} exited with ${c}`).join(', ')}; rerun the same command to resume`);
+      return 1;
+    }
+    // Every cell is trained now: the grid (and nothing else) is left.
+    const fin = await runExperiment(e, { ...base, cells: [], grid: !flags['no-grid'] });
+    console.log(`${e.name}: ${groups.length} jobs finished in ${((Date.now() - t0) / 1000).toFixed(0)} s wall time; results: ` +
+      `${path.relative(process.cwd(), fin.resultsFile)}; checkpoints: ${path.relative(process.cwd(), fin.runsDir)}`);
     return 0;
   },
 };

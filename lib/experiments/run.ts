@@ -17,6 +17,8 @@ export interface RunOptions {
   /** Checkpoints (default data/runs/<experiment>/, gitignored). */
   runsDir?: string;
   cells?: string[];
+  /** Draw the Fig. 7 grid of the scaling study at the end (default true). */
+  grid?: boolean;
   quiet?: boolean;
   log?: (msg: string) => void;
 }
@@ -52,7 +54,7 @@ export async function runExperiment(exp: string | ExperimentConfig, o: RunOption
     const rows = await runCalibration(e, pipe, resultsFile, log);
     rows.push(...(await runSweep(e, pipe, { runsDir, resultsFile, cells: o.cells, quiet: o.quiet, log })));
     let grid: ModelGrid | null = null;
-    if (e.studies.some((s) => s.name === 'scaling')) {
+    if (o.grid !== false && e.studies.some((s) => s.name === 'scaling')) {
       const out = path.join(path.dirname(resultsFile), 'figures', `${e.name}-fig7-samples.png`);
       grid = modelGrid(e, pipe, { runsDir, out });
       log(`Fig. 7 sample grid (rows: ${grid.rows.join(', ')}) -> ${out}`);

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { backendInfo } from '../backend';
-import { gflops as modelGflops, trainingGflops } from '../model/gflops';
+import { gflops as modelGflops, samplingGflops, trainingGflops } from '../model/gflops';
 import { paramCount } from '../model/params';
 import { DiT } from '../model/dit';
 import { appendResults, readResults, ResultRow } from '../results/registry';
@@ -81,6 +81,31 @@ export function evalPoints(e: ExperimentConfig, cell: Cell): EvalPoint[] {
     const k = pointKey(p);
     return seen.has(k) ? false : (seen.add(k), true);
   });
+}
+
+/**
+ * Estimated compute of a cell in Gflops: its training (Gflops x batch x steps x 3) plus
+ * the sampling of its evaluations (each shared evaluation once).
+ */
+export function cellCost(e: ExperimentConfig, cell: Cell): number {
+  const cfg = modelConfig(e, cell.model, cell.variant);
+  const evals = new Map(evalPoints(e, cell).map((p) => [`${p.step}|${p.samplingSteps}|${p.cfgScale}`, p]));
+  let sampling = 0;
+  for (const p of evals.values()) sampling += e.eval.numSamples * samplingGflops(cfg, p.samplingSteps, p.cfgScale !== 1);
+  return trainingGflops(cfg, e.train.batchSize, e.train.steps) + sampling;
+}
+
+/** The cells in n groups of similar cost, for n sweep processes: costliest first, each into the lightest group. */
+export function partitionCells(e: ExperimentConfig, n: number): Cell[][] {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`jobs must be a positive integer, got ${n}`);
+  const groups = Array.from({ length: n }, () => ({ cells: [] as Cell[], cost: 0 }));
+  const byCost = experimentCells(e).map((c) => ({ c, cost: cellCost(e, c) })).sort((a, b) => b.cost - a.cost);
+  for (const { c, cost } of byCost) {
+    const g = groups.reduce((a, b) => (b.cost < a.cost ? b : a));
+    g.cells.push(c);
+    g.cost += cost;
+  }
+  return groups.map((g) => g.cells).filter((g) => g.length);
 }
 
 const pointKey = (p: EvalPoint) => `${p.study}|${p.step}|${p.samplingSteps}|${p.cfgScale}`;
