@@ -310,7 +310,7 @@ describe('dit figures', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-figures-'));
     try {
       appendResults(path.join(dir, 'mini.csv'), scalingRows());
-      const { code, out } = await capture(() => figuresCommand.run(['--results', dir, '--no-png']));
+      const { code, out } = await capture(() => figuresCommand.run(['--results', dir, '--no-png', '--no-samples']));
       assert.equal(code, 0, out);
       const files = fs.readdirSync(path.join(dir, 'figures')).sort();
       assert.deepEqual(files, ['fig6-scaling.html', 'fig8-gflops-vs-fid.html', 'fig8-gflops-vs-fid.stats.json', 'fig9-training-compute.html']);
@@ -331,7 +331,7 @@ describe('dit figures', () => {
   test('no results: nothing written, every figure skipped', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-figures-'));
     try {
-      const { code, out } = await capture(() => figuresCommand.run(['--results', dir]));
+      const { code, out } = await capture(() => figuresCommand.run(['--results', dir, '--no-samples']));
       assert.equal(code, 0);
       assert.match(out, /0 figure\(s\) written .*, 5 skipped for lack of data/);
     } finally {

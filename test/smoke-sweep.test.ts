@@ -43,8 +43,13 @@ test('dit sweep smoke runs end to end, resumes to a no-op, and dit figures draws
   assert.equal(b.status, 0, b.stderr.slice(-2000));
   assert.match(b.stdout, /smoke: 0 new evaluation/);
   assert.equal(readResults(results).length, rows.length);
-  const f = run('figures', '--results', path.dirname(results), '--out', path.join(dir, 'figures'), '--no-png');
+  const f = run('figures', '--results', path.dirname(results), '--out', path.join(dir, 'figures'), '--no-png', '--runs', runs);
   assert.equal(f.status, 0, f.stderr);
+  // Fig. 7 is redrawn from the checkpoints, with its companion.
+  assert.match(f.stdout, /wrote .*smoke-fig7-samples\.png \(3 models\) and its \.json companion/);
+  assert.ok(fs.existsSync(path.join(dir, 'figures', 'smoke-fig7-samples.json')));
+  const none = run('figures', '--results', path.dirname(results), '--out', path.join(dir, 'figures-none'), '--no-png', '--runs', path.join(dir, 'no-runs'));
+  assert.match(none.stdout, /Fig\. 7 \(smoke\): no checkpoints in .*the committed grid is kept/);
   for (const fig of ['fig5-conditioning', 'fig6-scaling', 'fig8-gflops-vs-fid', 'fig9-training-compute', 'fig10-sampling-compute']) {
     assert.ok(fs.existsSync(path.join(dir, 'figures', `${fig}.html`)), fig);
   }

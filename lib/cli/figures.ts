@@ -1,4 +1,10 @@
 import * as path from 'path';
+import * as fs from 'fs';
+import { initBackend } from '../backend';
+import { experimentCells, loadExperiment } from '../experiments/config';
+import { prepareTrainingData } from '../experiments/pipeline';
+import { defaultPaths } from '../experiments/run';
+import { writeFig7 } from '../experiments/samples';
 import { FIGURES, FigureOptions, MissingDataError } from '../figures/specs';
 import { writeFigureHtml } from '../figures/html';
 import { ChromiumMissingError, chromiumAvailable, DEFAULT_CHROMIUM, renderPng } from '../figures/render';
@@ -7,20 +13,59 @@ import { parseArgs, UsageError } from '../util/args';
 import { writeFileAtomic } from '../util/paths';
 import type { Command } from './command';
 
-const USAGE = `usage: dit figures [--results DIR] [--out DIR] [--no-png] [--experiment NAME] [--feature-net NET]
+const USAGE = `usage: dit figures [--results DIR] [--out DIR] [--no-png] [--no-samples] [--runs DIR] [--experiment NAME] [--feature-net NET]
 
 Regenerates the paper's figures (Fig. 5 conditioning, Fig. 6 scaling, Fig. 8 Gflops vs
 FID, Fig. 9 training compute, Fig. 10 sampling compute) from the results registry:
 figN-name.html (plotly; loads node_modules/plotly.js-dist by a relative path) and
 figN-name.png (headless Chromium). Fig. 8's statistics also go to fig8-gflops-vs-fid.stats.json.
-Figures whose study has no results yet are skipped and listed.
+Figures whose study has no results yet are skipped and listed. Fig. 7 (the sample grid
+of a scaling study, <experiment>-fig7-samples.png with its .json companion) is redrawn
+from the experiment's checkpoints in data/runs/<experiment>/ when they are there
+(checkpoints are not committed; without them the committed grid stays as it is).
   --results DIR       results folder with the *.csv files (default results/)
   --out DIR           output folder (default <results>/figures)
   --no-png            HTML only (no Chromium needed)
+  --no-samples        do not redraw Fig. 7 from checkpoints
+  --runs DIR          the checkpoints to sample for Fig. 7 (default data/runs/<experiment>/)
   --experiment NAME   plot this experiment (default: per figure, the most recently evaluated)
   --feature-net NET   FIDs of this feature network: default | inception (needed when both are present)`;
 
-const FLAGS = { results: 'string', out: 'string', 'no-png': 'boolean', experiment: 'string', 'feature-net': 'string' } as const;
+const FLAGS = { results: 'string', out: 'string', 'no-png': 'boolean', 'no-samples': 'boolean', runs: 'string', experiment: 'string', 'feature-net': 'string' } as const;
+
+/**
+ * Redraws Fig. 7 of each plotted experiment whose preset has a scaling study and whose
+ * checkpoints are on this machine. Returns what it did, one line per experiment.
+ */
+async function redrawSampleGrids(experiments: string[], out: string, runs?: string): Promise<string[]> {
+  const lines: string[] = [];
+  for (const name of experiments) {
+    let e;
+    try {
+      e = loadExperiment(name);
+    } catch {
+      lines.push(`Fig. 7 (${name}): no preset '${name}' in experiments/, so no checkpoints to sample`);
+      continue;
+    }
+    const study = e.studies.find((s) => s.name === 'scaling');
+    if (!study) continue;
+    const runsDir = runs ? path.resolve(runs) : defaultPaths(e).runsDir;
+    const have = experimentCells(e).filter((c) => c.studies.includes('scaling') && fs.existsSync(path.join(runsDir, c.id, 'checkpoint.safetensors')));
+    if (!have.length) {
+      lines.push(`Fig. 7 (${name}): no checkpoints in ${rel(runsDir)} (not committed; run \`npx dit sweep ${name}\` to make them): the committed grid is kept`);
+      continue;
+    }
+    await initBackend({ quiet: true });
+    const data = await prepareTrainingData(e, () => {});
+    try {
+      const grid = writeFig7(e, data, runsDir, out, () => {});
+      lines.push(`wrote ${rel(grid.file)} (${grid.rows.length} models${grid.missing.length ? `; no checkpoint yet: ${grid.missing.join(', ')}` : ''}) and its .json companion`);
+    } finally {
+      data.ae.dispose();
+    }
+  }
+  return lines;
+}
 
 function rel(p: string): string {
   return path.relative(process.cwd(), p) || p;
@@ -75,6 +120,10 @@ export const figuresCommand: Command = {
           failed.push(`${path.basename(file)}: ${(err as Error).message}`);
         }
       }
+    }
+    if (!flags['no-samples']) {
+      const experiments = [...new Set(rows.map((r) => String(r.experiment)))].filter((n) => !opts.experiment || n === opts.experiment).sort();
+      for (const l of await redrawSampleGrids(experiments, out, flags.runs as string | undefined)) console.log(l);
     }
     for (const s of skipped) console.log(`skipped ${s}`);
     for (const f of failed) console.error(`failed ${f}`);

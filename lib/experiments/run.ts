@@ -1,14 +1,13 @@
 // One call that runs (or resumes) an experiment end to end: used by `dit sweep`,
 // `npm start` and the notebooks' "regenerate" switch.
 import * as path from 'path';
-import { backendInfo, initBackend } from '../backend';
+import { initBackend } from '../backend';
 import { ResultRow } from '../results/registry';
-import { repoRoot, writeFileAtomic } from '../util/paths';
-import { gitCommit } from '../util/provenance';
+import { repoRoot } from '../util/paths';
 import { runCalibration } from './calibration';
 import { ExperimentConfig, loadExperiment } from './config';
 import { buildPipeline, BuiltPipeline } from './pipeline';
-import { modelGrid, ModelGrid } from './samples';
+import { ModelGrid, writeFig7 } from './samples';
 import { runSweep } from './sweep';
 
 export interface RunOptions {
@@ -55,16 +54,7 @@ export async function runExperiment(exp: string | ExperimentConfig, o: RunOption
     rows.push(...(await runSweep(e, pipe, { runsDir, resultsFile, cells: o.cells, quiet: o.quiet, log })));
     let grid: ModelGrid | null = null;
     if (o.grid !== false && e.studies.some((s) => s.name === 'scaling')) {
-      const out = path.join(path.dirname(resultsFile), 'figures', `${e.name}-fig7-samples.png`);
-      grid = modelGrid(e, pipe, { runsDir, out });
-      log(`Fig. 7 sample grid (rows: ${grid.rows.join(', ')}) -> ${out}`);
-      log(`samples' std over the data's: ${grid.scale.map((r) => `${r.cell} ${r.ratio.toFixed(2)}`).join(', ')}`);
-      for (const r of grid.scale) if (r.warning) log(`warning: ${r.cell}: ${r.warning}`);
-      writeFileAtomic(out.replace(/\.png$/, '.json'), JSON.stringify({
-        experiment: e.name, rows: grid.rows, labels: grid.labels, missing: grid.missing, sampler: e.eval.sampler,
-        samplingSteps: e.eval.samplingSteps, seed: 0, sampleStdOverData: Object.fromEntries(grid.scale.map((r) => [r.cell, Number(r.ratio.toFixed(4))])),
-        gitCommit: gitCommit(), backend: backendInfo()?.name ?? 'unknown', timestamp: new Date().toISOString(),
-      }, null, 1) + '\n');
+      grid = writeFig7(e, pipe, runsDir, path.join(path.dirname(resultsFile), 'figures'), log);
     }
     return { experiment: e, rows, resultsFile, runsDir, notes: pipe.notes, seconds: (Date.now() - t0) / 1000, grid };
   } finally {

@@ -7,7 +7,9 @@ import { disposeDiT } from '../model/dit';
 import { dataStd, sampleScale } from '../sample/health';
 import { loadModelFile } from '../sample/load';
 import { sampleDiT } from '../sample/sample';
+import { backendInfo } from '../backend';
 import { writeFileAtomic } from '../util/paths';
+import { gitCommit } from '../util/provenance';
 import { ExperimentConfig, experimentCells } from './config';
 import { Pipeline } from './sweep';
 
@@ -75,4 +77,23 @@ export function modelGrid(e: ExperimentConfig, pipe: Pick<Pipeline, 'decode' | '
   }
   writeFileAtomic(o.out, imageGrid(all, rows.length * labels.length, side, labels.length, { pad: 1 }));
   return { file: o.out, rows, labels, missing, scale };
+}
+
+/**
+ * Fig. 7 of an experiment: the grid of its scaling study's final EMA checkpoints as
+ * `<figuresDir>/<experiment>-fig7-samples.png`, and beside it a JSON companion with each
+ * model's samples' std over the data's (sample/health) and provenance.
+ */
+export function writeFig7(e: ExperimentConfig, pipe: Pick<Pipeline, 'decode' | 'source'>, runsDir: string, figuresDir: string, log: (m: string) => void): ModelGrid {
+  const out = path.join(figuresDir, `${e.name}-fig7-samples.png`);
+  const grid = modelGrid(e, pipe, { runsDir, out });
+  log(`Fig. 7 sample grid (rows: ${grid.rows.join(', ')}) -> ${out}`);
+  log(`samples' std over the data's: ${grid.scale.map((r) => `${r.cell} ${r.ratio.toFixed(2)}`).join(', ')}`);
+  for (const r of grid.scale) if (r.warning) log(`warning: ${r.cell}: ${r.warning}`);
+  writeFileAtomic(out.replace(/\.png$/, '.json'), JSON.stringify({
+    experiment: e.name, rows: grid.rows, labels: grid.labels, missing: grid.missing, sampler: e.eval.sampler,
+    samplingSteps: e.eval.samplingSteps, seed: 0, sampleStdOverData: Object.fromEntries(grid.scale.map((r) => [r.cell, Number(r.ratio.toFixed(4))])),
+    gitCommit: gitCommit(), backend: backendInfo()?.name ?? 'unknown', timestamp: new Date().toISOString(),
+  }, null, 1) + '\n');
+  return grid;
 }
