@@ -1,7 +1,8 @@
 import * as path from 'path';
 import { backendInfo } from '../backend';
+import { CALIBRATION_STUDY } from '../experiments/calibration';
 import { runExperiment } from '../experiments/run';
-import { fig6Scaling } from '../figures/specs';
+import { calibrationFids, fig6Scaling } from '../figures/specs';
 import { writeFigureHtml } from '../figures/html';
 import { chromiumAvailable, renderPng } from '../figures/render';
 import { readResults } from '../results/registry';
@@ -37,11 +38,14 @@ export const quickCommand: Command = {
     }
     const rel = (p: string) => path.relative(process.cwd(), p);
     const last = new Map<string, (typeof rows)[number]>();
-    for (const x of rows) if (!last.has(String(x.cell)) || Number(x.train_step) >= Number(last.get(String(x.cell))!.train_step)) last.set(String(x.cell), x);
+    const calibration = calibrationFids(rows, { experiment: r.experiment.name, featureNet: rows.find((x) => x.feature_net)?.feature_net as string ?? null });
+    for (const x of rows.filter((y) => y.study !== CALIBRATION_STUDY)) if (!last.has(String(x.cell)) || Number(x.train_step) >= Number(last.get(String(x.cell))!.train_step)) last.set(String(x.cell), x);
     console.log(`\n${r.experiment.name}: done in ${((Date.now() - t0) / 1000).toFixed(0)} s on the ${backendInfo()?.name} backend`);
     for (const n of r.notes) console.log(`  ${n}`);
     console.log('  final FID (default feature network; not comparable with Inception FIDs):');
     for (const x of last.values()) console.log(`    ${String(x.model).padEnd(10)} ${Number(x.gflops).toFixed(4)} Gflops  step ${x.train_step}  FID ${typeof x.fid === 'number' ? x.fid.toFixed(2) : 'n/a'}`);
+    if (calibration.length) console.log(`  the same FID for ${calibration.map((c) => `${c.label}: ${c.fid.toFixed(2)}`).join('; ')}`);
+    for (const w of r.grid?.scale.filter((g) => g.warning) ?? []) console.log(`  warning: ${w.cell}: ${w.warning}`);
     console.log(`  results:      ${rel(r.resultsFile)} (${rows.length} rows; npx dit results --experiment ${r.experiment.name})`);
     console.log(`  checkpoints:  ${rel(r.runsDir)}`);
     if (r.grid) console.log(`  samples:      ${rel(r.grid.file)} (one row per model, same noise and labels)`);
