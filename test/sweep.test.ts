@@ -151,6 +151,17 @@ test('experiment configs are validated with errors naming the key', () => {
   assert.throws(() => validateExperiment({ ...good, studies: [{ name: 'x', models: ['mini-S/2'], variants: ['film'] }] }), /unknown variant 'film'/);
 });
 
+test('a malformed experiment or manifest file is an error naming the file', async () => {
+  const { loadExperiment } = await import('../lib/experiments/config');
+  const { readLatentManifest } = await import('../lib/latents/cache');
+  const dir = tmp();
+  const bad = path.join(dir, 'broken.json');
+  fs.writeFileSync(bad, '{"name": ');
+  assert.throws(() => loadExperiment(bad), new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid JSON`));
+  fs.writeFileSync(path.join(dir, 'manifest.json'), '[1, 2');
+  assert.throws(() => readLatentManifest(dir), /manifest\.json: not valid JSON/);
+});
+
 test('every preset in experiments/ is a valid experiment', async () => {
   const { experimentsDir, loadExperiment } = await import('../lib/experiments/config');
   const presets = fs.readdirSync(experimentsDir()).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();

@@ -11,7 +11,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { HostArray, toFloat32 } from '../io/array';
 import { encodeSafetensors, readSafetensors } from '../io/safetensors';
-import { writeFileAtomic } from '../util/paths';
+import { readJsonFile, writeFileAtomic } from '../util/paths';
 import { KLConfig, KLModel, createKL, disposeKL, klParamSpecs, validateKLConfig } from './kl';
 
 export const VAE_WEIGHTS = 'vae.safetensors';
@@ -114,12 +114,7 @@ export function readKLWeights(file: string): LoadedKL {
 export function readVAEManifest(dir: string): VAEManifest {
   const file = path.join(dir, VAE_MANIFEST);
   if (!fs.existsSync(file)) throw new Error(`${dir} holds no trained autoencoder (${VAE_MANIFEST} missing); train one with: dit vae train --out ${dir}`);
-  let m: VAEManifest;
-  try {
-    m = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new Error(`${file}: not valid JSON (${(err as Error).message})`);
-  }
+  const m = readJsonFile(file) as VAEManifest;
   if (m?.format !== VAE_FORMAT) throw new Error(`${file}: not a ${VAE_FORMAT} manifest (format ${JSON.stringify(m?.format)})`);
   return m;
 }

@@ -6,7 +6,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { repoRoot, writeFileAtomic } from '../util/paths';
+import { readJsonFile, repoRoot, writeFileAtomic } from '../util/paths';
 import { Batch, ImageDataset, checkBatchRange, checkIndex } from './dataset';
 import { SYNTHETIC_CLASSES, SYNTHETIC_VERSION, SyntheticRenderer, checkSeed, checkSyntheticSize } from './synthetic';
 
@@ -167,12 +167,7 @@ export function writeShardDataset(dir: string, ds: ImageDataset, source: Synthet
 /** Reads and checks manifest.json of a shard folder. */
 export function readManifest(dir: string): ShardManifest {
   const file = path.join(dir, MANIFEST);
-  let m: ShardManifest;
-  try {
-    m = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new Error(`${file}: cannot read the dataset manifest (${(err as Error).message})`);
-  }
+  const m = readJsonFile(file) as ShardManifest;
   const bad = (what: string): never => {
     throw new Error(`${file}: not a valid ${SHARD_FORMAT} manifest (${what})`);
   };

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ditConfig, DiTConfig, VARIANTS, Variant } from '../model/config';
-import { repoRoot } from '../util/paths';
+import { readJsonFile, repoRoot } from '../util/paths';
 
 export type DataSpec =
   /** The kit's procedural dataset (generated on demand). */
@@ -163,13 +163,7 @@ export function loadExperiment(nameOrPath: string): ExperimentConfig {
     const presets = fs.existsSync(experimentsDir()) ? fs.readdirSync(experimentsDir()).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)) : [];
     throw new Error(`experiment '${nameOrPath}' not found (${file}); presets: ${presets.join(', ')}`);
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new Error(`${file}: not valid JSON (${(err as Error).message})`);
-  }
-  return validateExperiment(raw, path.basename(file));
+  return validateExperiment(readJsonFile(file), path.basename(file));
 }
 
 export interface Cell {

@@ -13,7 +13,7 @@ import { ensureSyntheticDataset } from '../data/store';
 import { readTensorFile } from '../io/checkpoint';
 import { encodeSafetensors } from '../io/safetensors';
 import { canonicalJson, gitCommit } from '../util/provenance';
-import { repoRoot, writeFileAtomic } from '../util/paths';
+import { readJsonFile, repoRoot, writeFileAtomic } from '../util/paths';
 import { convImplInUse } from './conv';
 import { DEFAULT_CNN_CONFIG, DEFAULT_CNN_VERSION, DefaultCnn, DefaultCnnConfig } from './default_cnn';
 import { DefaultCnnTrainOptions, classifierAccuracy, trainDefaultCnn } from './default_train';
@@ -60,9 +60,9 @@ export function defaultCnnProblem(dir: string): string | null {
   if (!fs.existsSync(file)) return `no ${MANIFEST_FILE} in ${dir}`;
   let m: DefaultCnnManifest;
   try {
-    m = JSON.parse(fs.readFileSync(file, 'utf8'));
+    m = readJsonFile(file) as DefaultCnnManifest;
   } catch (err) {
-    return `${file}: unreadable (${(err as Error).message})`;
+    return (err as Error).message;
   }
   if (m.format !== DEFAULT_CNN_FORMAT) return `${file}: format ${m.format}, expected ${DEFAULT_CNN_FORMAT}`;
   if (m.version !== DEFAULT_CNN_VERSION) return `network version ${m.version} != ${DEFAULT_CNN_VERSION}`;
@@ -76,7 +76,7 @@ export function defaultCnnProblem(dir: string): string | null {
 }
 
 export function readDefaultCnnManifest(dir: string): DefaultCnnManifest {
-  return JSON.parse(fs.readFileSync(path.join(dir, MANIFEST_FILE), 'utf8'));
+  return readJsonFile(path.join(dir, MANIFEST_FILE)) as DefaultCnnManifest;
 }
 
 /** Loads the network from a folder; throws with the reason when it is missing or stale. */

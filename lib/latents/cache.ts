@@ -22,7 +22,7 @@ import { ImageDataset } from '../data/dataset';
 import { streamRng } from '../data/synthetic';
 import { decodeElements, f32ToF16 } from '../io/array';
 import { TrainingSource } from '../train/source';
-import { writeFileAtomic } from '../util/paths';
+import { readJsonFile, writeFileAtomic } from '../util/paths';
 import { canonicalJson, configHash, gitCommit } from '../util/provenance';
 import { sha256File } from '../util/hash';
 
@@ -96,12 +96,7 @@ function shardName(i: number): string {
 export function readLatentManifest(dir: string): LatentManifest {
   const file = path.join(dir, LATENT_MANIFEST);
   if (!fs.existsSync(file)) throw new Error(`${dir} holds no latent cache (${LATENT_MANIFEST} missing); build it with: dit latents build --out ${dir}`);
-  let m: LatentManifest;
-  try {
-    m = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new Error(`${file}: not valid JSON (${(err as Error).message})`);
-  }
+  const m = readJsonFile(file) as LatentManifest;
   const bad = (what: string): never => {
     throw new Error(`${file}: not a valid ${LATENT_FORMAT} manifest (${what})`);
   };

@@ -9,7 +9,7 @@ import { ExperimentConfig, loadExperiment } from '../experiments/config';
 import { runExperiment } from '../experiments/run';
 import { readResults, ResultRow } from '../results/registry';
 import type { FindingOptions } from './findings';
-import { repoRoot } from '../util/paths';
+import { readJsonFile, repoRoot } from '../util/paths';
 
 export const NOTEBOOK_MODES = ['committed', 'smoke', 'mini'] as const;
 export type NotebookMode = (typeof NOTEBOOK_MODES)[number];
@@ -195,5 +195,5 @@ export async function notebookResults(mode: string, o: NotebookResultsOptions = 
 export function sampleScaleOf(gridPng: string): Record<string, number> | undefined {
   const side = gridPng.replace(/\.png$/, '.json');
   if (!fs.existsSync(side)) return undefined;
-  return JSON.parse(fs.readFileSync(side, 'utf8')).sampleStdOverData as Record<string, number>;
+  return (readJsonFile(side) as { sampleStdOverData: Record<string, number> }).sampleStdOverData;
 }

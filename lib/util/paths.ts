@@ -28,3 +28,18 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     throw err;
   }
 }
+
+/** Parses a JSON file; an unreadable or malformed file is an error that names it. */
+export function readJsonFile(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`${file}: cannot read (${(err as Error).message})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file}: not valid JSON (${(err as Error).message})`);
+  }
+}
