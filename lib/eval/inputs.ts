@@ -16,6 +16,7 @@ import { decodeNpy } from '../io/npy';
 import { fileSource } from '../io/source';
 import { openZip } from '../io/zip';
 import { FidStatistics } from '../metrics/fid';
+import { sha256File } from '../util/hash';
 
 /** A row-major n x d float32 matrix. */
 export interface Matrix {
@@ -91,22 +92,6 @@ export function imageSource(images: Uint8Array, n: number, h: number, w: number)
   const b = h * w * 3;
   if (images.length !== n * b) throw new Error(`${images.length} bytes are not ${n} RGB images of ${h}x${w}`);
   return { n, h, w, read: (start, count) => images.subarray(start * b, (start + count) * b) };
-}
-
-function sha256File(file: string): string {
-  const h = createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const k = fs.readSync(fd, buf, 0, buf.length, null);
-      if (k <= 0) break;
-      h.update(buf.subarray(0, k));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
 }
 
 /** Reads an evaluation npz (see the header); unknown members (arr_1 labels, ...) are ignored. */
