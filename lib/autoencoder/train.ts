@@ -17,6 +17,7 @@ import { writeFileAtomic } from '../util/paths';
 import { progress } from '../util/progress';
 import { configHash, gitCommit } from '../util/provenance';
 import { Rng, RngState } from '../util/rng';
+import { truncateStepCsv } from '../util/step_csv';
 import { imagesToTensor, psnr, tensorToImages } from './data';
 import { klAutoencoder } from './index';
 import { KLConfig, KLModel, RecLoss, createKL, disposeKL, klLatentShape, klLoss, klMoments, klParamCount, posterior, posteriorSample, validateKLConfig } from './kl';
@@ -316,7 +317,7 @@ export async function trainAutoencoder(dir: string, ds: ImageDataset, data: { sh
     const resumed = loadCheckpoint(dir, s, runHash);
     if (resumed && !hooks.quiet) log(`[dit] resuming ${dir} at step ${s.step}`);
     const csv = path.join(dir, LOSS_CSV);
-    truncateCsv(csv, s.step);
+    truncateStepCsv(csv, 'step,loss,rec,kl,lr\n', s.step);
     const order = new EpochOrder(nTrain, o.seed);
     const end = Math.min(o.steps, hooks.stopAfter ?? Infinity);
     const bar = hooks.quiet ? null : progress(`train vae (${klParamCount(c).toLocaleString('en-US')} params)`, o.steps, { start: s.step });
@@ -372,15 +373,4 @@ function lastRec(csv: string): number {
   const rows = fs.readFileSync(csv, 'utf8').trim().split('\n').slice(1).slice(-50);
   const v = rows.map((r) => Number(r.split(',')[2])).filter(Number.isFinite);
   return v.length ? round(v.reduce((a, b) => a + b, 0) / v.length) : NaN;
-}
-
-/** Keeps the loss rows up to `step` (a resumed run rewrites what came after its checkpoint). */
-function truncateCsv(file: string, step: number): void {
-  const header = 'step,loss,rec,kl,lr\n';
-  if (!fs.existsSync(file) || step === 0) {
-    fs.writeFileSync(file, header);
-    return;
-  }
-  const rows = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l && !l.startsWith('step'));
-  fs.writeFileSync(file, header + rows.filter((l) => Number(l.split(',')[0]) <= step).map((l) => `${l}\n`).join(''));
 }

@@ -15,6 +15,7 @@ import { TrainingSource } from './source';
 import { configHash, gitCommit } from '../util/provenance';
 import { progress } from '../util/progress';
 import { Rng } from '../util/rng';
+import { truncateStepCsv } from '../util/step_csv';
 
 export interface TrainOptions {
   model: DiTConfig;
@@ -230,7 +231,7 @@ export async function train(dir: string, options: TrainOptions, source: Training
   const o = state.options;
   const order = new EpochOrder(source.size, o.seed);
   const csv = path.join(dir, LOSS_CSV);
-  truncateLossCsv(csv, state.step);
+  truncateStepCsv(csv, 'step,loss,mse,vb,train_gflops\n', state.step);
   const end = Math.min(o.steps, hooks.stopAfter ?? Infinity);
   const evalSteps = new Set(hooks.evalSteps ?? []);
   const bar = hooks.quiet ? null : progress(`train ${o.model.name}`, o.steps, { start: state.step });
@@ -256,18 +257,6 @@ export async function train(dir: string, options: TrainOptions, source: Training
   }
   if (state.step === o.steps) bar?.done(`train compute ${trainingGflops(o.model, o.batchSize, o.steps).toExponential(3)} Gflops`);
   return state;
-}
-
-/** Keeps the loss rows up to `step` (a resumed run rewrites what came after its checkpoint). */
-function truncateLossCsv(file: string, step: number): void {
-  const header = 'step,loss,mse,vb,train_gflops\n';
-  if (!fs.existsSync(file) || step === 0) {
-    fs.writeFileSync(file, header);
-    return;
-  }
-  const rows = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l && !l.startsWith('step'));
-  const kept = rows.filter((l) => Number(l.split(',')[0]) <= step);
-  fs.writeFileSync(file, header + kept.map((l) => `${l}\n`).join(''));
 }
 
 export { EpochOrder };
