@@ -9,6 +9,7 @@ import { ExperimentConfig, loadExperiment } from '../experiments/config';
 import { runExperiment } from '../experiments/run';
 import { readResults, ResultRow } from '../results/registry';
 import type { FindingOptions } from './findings';
+import { tryCreateLock } from '../util/lock';
 import { readJsonFile, repoRoot } from '../util/paths';
 
 export const NOTEBOOK_MODES = ['committed', 'smoke', 'mini'] as const;
@@ -87,21 +88,15 @@ function alive(pid: number): boolean {
 export async function withRunLock<T>(lock: string, fn: () => Promise<T>, print: (l: string) => void = console.log): Promise<T> {
   fs.mkdirSync(path.dirname(lock), { recursive: true });
   let said = false;
-  for (;;) {
-    try {
-      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(fs.readFileSync(lock, 'utf8'));
-      if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) {
-        fs.rmSync(lock, { force: true });
-        continue;
-      }
-      if (!said) print(`waiting for process ${pid}, which is running this experiment (${rel(lock)})`);
-      said = true;
-      await sleep(500);
+  while (!tryCreateLock(lock)) {
+    const pid = Number(fs.readFileSync(lock, 'utf8'));
+    if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) {
+      fs.rmSync(lock, { force: true });
+      continue;
     }
+    if (!said) print(`waiting for process ${pid}, which is running this experiment (${rel(lock)})`);
+    said = true;
+    await sleep(500);
   }
   try {
     return await fn();

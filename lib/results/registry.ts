@@ -4,6 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parse } from 'csv-parse/sync';
+import { tryCreateLock } from '../util/lock';
 import { repoRoot } from '../util/paths';
 
 /** Columns of a results CSV, in order. See results/README.md for their meaning. */
@@ -46,20 +47,14 @@ function sleepSync(ms: number): void {
 export function withFileLock<T>(file: string, fn: () => T, { timeoutMs = 30000, staleMs = 60000 } = {}): T {
   const lock = `${file}.lock`;
   const t0 = Date.now();
-  for (;;) {
+  while (!tryCreateLock(lock)) {
     try {
-      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      try {
-        if (Date.now() - fs.statSync(lock).mtimeMs > staleMs) fs.rmSync(lock, { force: true });
-      } catch {
-        /* the holder just released it */
-      }
-      if (Date.now() - t0 > timeoutMs) throw new Error(`could not lock ${file} within ${timeoutMs} ms (held by ${lock})`);
-      sleepSync(5 + Math.random() * 20);
+      if (Date.now() - fs.statSync(lock).mtimeMs > staleMs) fs.rmSync(lock, { force: true });
+    } catch {
+      /* the holder just released it */
     }
+    if (Date.now() - t0 > timeoutMs) throw new Error(`could not lock ${file} within ${timeoutMs} ms (held by ${lock})`);
+    sleepSync(5 + Math.random() * 20);
   }
   try {
     return fn();
