@@ -582,7 +582,8 @@ export function fig9TrainingCompute(rows: readonly ResultRow[], opts: FigureOpti
 
 // ---- Fig. 10 ----------------------------------------------------------------------------
 
-function samplingGflops(r: ResultRow): number | null {
+/** Sampling compute of a row: the sampling_gflops_per_image column, else Gflops x sampling steps (x2 with guidance) (paper Fig. 10). */
+export function samplingGflopsPerImage(r: ResultRow): number | null {
   const s = num(r, 'sampling_gflops_per_image');
   if (s !== null) return s;
   const g = num(r, 'gflops');
@@ -603,14 +604,14 @@ export function fig10SamplingCompute(rows: readonly ResultRow[], opts: FigureOpt
   const lines: Array<{ cell: Cell; setting: string; rows: ResultRow[] }> = [];
   for (const cell of cells) {
     const last = Math.max(...cell.rows.map((r) => num(r, 'train_step') ?? -Infinity));
-    const final = cell.rows.filter((r) => num(r, 'train_step') === last && (samplingGflops(r) ?? 0) > 0);
+    const final = cell.rows.filter((r) => num(r, 'train_step') === last && (samplingGflopsPerImage(r) ?? 0) > 0);
     // Lines: one per guidance scale and sampler; points: the sampling step counts.
     const bySetting = new Map<string, ResultRow[]>();
     for (const r of final) {
       const k = `${str(r, 'sampler')}|${str(r, 'cfg_scale')}|${str(r, 'guidance_channels')}`;
       bySetting.set(k, [...(bySetting.get(k) ?? []), r]);
     }
-    for (const [setting, rs] of bySetting) lines.push({ cell, setting, rows: rs.sort((a, b) => samplingGflops(a)! - samplingGflops(b)!) });
+    for (const [setting, rs] of bySetting) lines.push({ cell, setting, rows: rs.sort((a, b) => samplingGflopsPerImage(a)! - samplingGflopsPerImage(b)!) });
   }
   if (!lines.length) throw new MissingDataError(figure, 'sampling-compute', `${figure}: no 'sampling-compute' results with sampling compute (sampling_gflops_per_image, or gflops and sampling_steps)`);
   const settings = new Set(lines.map((l) => l.setting));
@@ -622,12 +623,12 @@ export function fig10SamplingCompute(rows: readonly ResultRow[], opts: FigureOpt
       type: 'scatter',
       mode: 'lines+markers+text',
       name: extra ? `${cell.model} (${extra})` : cell.model,
-      x: rs.map(samplingGflops),
+      x: rs.map(samplingGflopsPerImage),
       y: rs.map((r) => num(r, 'fid')),
       text: rs.map((r) => String(num(r, 'sampling_steps') ?? '')),
       textposition: 'top center',
       textfont: { size: 10 },
-      hovertext: rs.map((r) => `${hoverText(r)}<br>${str(r, 'sampling_steps')} sampling steps<br>${formatGflops(samplingGflops(r)!)} Gflops per image`),
+      hovertext: rs.map((r) => `${hoverText(r)}<br>${str(r, 'sampling_steps')} sampling steps<br>${formatGflops(samplingGflopsPerImage(r)!)} Gflops per image`),
       hoverinfo: 'text',
       // Colour by model size and dash by patch size, as Fig. 9, unless a model has several lines.
       line: { color: cell.size && lines.filter((l) => l.cell.model === cell.model).length === 1 ? SIZE_COLOR[cell.size] : FALLBACK_COLORS[i % 10], dash: cell.patch !== null ? PATCH_DASH[cell.patch] ?? 'solid' : 'solid', width: 2.5 },

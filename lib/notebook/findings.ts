@@ -3,7 +3,7 @@
 // these; nothing here knows what the runs will show.
 import {
   calibrationFids, Cell, FigureOptions, MissingDataError, PATCH_ORDER, SIZE_ORDER, VARIANT_ORDER, fidAxisTitle, fig8GflopsVsFid,
-  formatGflops, parseModelName, selectRows, trainGflops, trainingCurve, variantLabel,
+  formatGflops, parseModelName, samplingGflopsPerImage, selectRows, trainGflops, trainingCurve, variantLabel,
 } from '../figures/specs';
 import type { ResultRow } from '../results/registry';
 import { SAMPLE_STD_BAND } from '../sample/health';
@@ -422,14 +422,6 @@ export function trainingComputeFinding(rows: readonly ResultRow[], opts: Finding
 
 // ---- Fig. 10: sampling compute -------------------------------------------------------------------
 
-function samplingCompute(r: ResultRow): number | null {
-  const s = num(r, 'sampling_gflops_per_image');
-  if (s !== null) return s;
-  const g = num(r, 'gflops');
-  const n = num(r, 'sampling_steps');
-  return g !== null && n !== null ? g * n : null;
-}
-
 export function samplingComputeFinding(rows: readonly ResultRow[], opts: FindingOptions = {}): Finding {
   const figure = 'Fig. 10: sampling compute';
   const paper = [
@@ -447,10 +439,10 @@ export function samplingComputeFinding(rows: readonly ResultRow[], opts: Finding
     .filter((c) => c.gflops !== null)
     .map((c) => {
       const last = Math.max(...c.rows.map((r) => num(r, 'train_step') ?? -Infinity));
-      const finals = c.rows.filter((r) => num(r, 'train_step') === last && num(r, 'fid') !== null && samplingCompute(r) !== null);
+      const finals = c.rows.filter((r) => num(r, 'train_step') === last && num(r, 'fid') !== null && samplingGflopsPerImage(r) !== null);
       const cfg = Math.min(...finals.map((r) => num(r, 'cfg_scale') ?? 1));
       const pts = finals.filter((r) => (num(r, 'cfg_scale') ?? 1) === cfg)
-        .map((r) => ({ steps: num(r, 'sampling_steps'), compute: samplingCompute(r)!, fid: num(r, 'fid')! }))
+        .map((r) => ({ steps: num(r, 'sampling_steps'), compute: samplingGflopsPerImage(r)!, fid: num(r, 'fid')! }))
         .sort((a, b) => a.compute - b.compute);
       return { c, pts };
     })
