@@ -121,12 +121,9 @@ function doneKeys(file: string, experiment: string, cell: Cell, hash: string): S
   return new Set(rows.map((r) => pointKey({ study: String(r.study), step: Number(r.train_step), samplingSteps: Number(r.sampling_steps), cfgScale: Number(r.cfg_scale) })));
 }
 
-/**
- * Samples from the EMA weights and evaluates them; also returns the samples' scale
- * against the data's (`refStd`: the training data's std, see sample/health).
- */
+/** Samples from the EMA weights and evaluates them; also returns the samples' scale against the data's (sample/health). */
 export async function evaluatePoint(
-  e: ExperimentConfig, cell: Cell, state: TrainState, p: EvalPoint, pipe: Pipeline, hash: string, refStd: number,
+  e: ExperimentConfig, cell: Cell, state: TrainState, p: EvalPoint, pipe: Pipeline, hash: string,
 ): Promise<{ row: Partial<ResultRow>; scale: SampleScale }> {
   const t0 = Date.now();
   const cfg = state.options.model;
@@ -136,7 +133,7 @@ export async function evaluatePoint(
     labels, sampler: e.eval.sampler, steps: p.samplingSteps, cfgScale: p.cfgScale,
     guidanceChannels: e.eval.guidanceChannels, seed: e.eval.seed, batchSize: 250,
   });
-  const scale = sampleScale(s.latents, refStd);
+  const scale = sampleScale(s.latents, dataStd(pipe.source));
   const images = pipe.decode(s.latents, s.shape);
   const m = await pipe.evaluate(images, s.shape[0]);
   const row: Partial<ResultRow> = {
@@ -166,7 +163,6 @@ export async function runSweep(e: ExperimentConfig, pipe: Pipeline, o: SweepOpti
   const cells = experimentCells(e).filter((c) => !o.cells || o.cells.includes(c.id));
   if (o.cells) for (const id of o.cells) if (!cells.some((c) => c.id === id)) throw new Error(`no cell '${id}' in ${e.name}: cells are ${experimentCells(e).map((c) => c.id).join(', ')}`);
   const written: Array<Partial<ResultRow>> = [];
-  let refStd: number | undefined;
   for (const [i, cell] of cells.entries()) {
     const hash = sweepHash(e, cell, pipe.source, pipe.featureNet);
     const done = doneKeys(o.resultsFile, e.name, cell, hash);
@@ -181,13 +177,12 @@ export async function runSweep(e: ExperimentConfig, pipe: Pipeline, o: SweepOpti
     const evalAt = async (step: number, state: TrainState) => {
       // Studies that share a cell often want the same evaluation: sample and score it once.
       const same = new Map<string, { row: Partial<ResultRow>; scale: SampleScale }>();
-      refStd ??= dataStd(pipe.source);
       for (const p of byStep.get(step) ?? []) {
         const k = `${p.samplingSteps}|${p.cfgScale}`;
         const prev = same.get(k);
         const r = prev
           ? { row: { ...prev.row, study: p.study, timestamp: new Date().toISOString() }, scale: prev.scale }
-          : await evaluatePoint(e, cell, state, p, pipe, hash, refStd);
+          : await evaluatePoint(e, cell, state, p, pipe, hash);
         same.set(k, r);
         const { row, scale } = r;
         appendResults(o.resultsFile, [row]);

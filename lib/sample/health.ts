@@ -20,10 +20,17 @@ export function stdOf(x: ArrayLike<number>): number {
   return Math.sqrt(ss / n);
 }
 
-/** Std of the first `max` training samples (model space: scaled latents or pixels). */
-export function dataStd(source: TrainingSource, max = 4096): number {
-  const n = Math.min(max, source.size);
-  return stdOf(source.read(Int32Array.from({ length: n }, (_, i) => i)).x);
+const measured = new WeakMap<TrainingSource, number>();
+
+/** Std of the first 4096 training samples (model space: scaled latents or pixels), measured once per source. */
+export function dataStd(source: TrainingSource): number {
+  let v = measured.get(source);
+  if (v === undefined) {
+    const n = Math.min(4096, source.size);
+    v = stdOf(source.read(Int32Array.from({ length: n }, (_, i) => i)).x);
+    measured.set(source, v);
+  }
+  return v;
 }
 
 export interface SampleScale {
