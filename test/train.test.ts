@@ -11,6 +11,7 @@ import { adamWStep, clipGradNorm, createAdamW, DIT_ADAMW } from '../lib/train/ad
 import { closeRun, openRun, train, TrainingDiverged } from '../lib/train/trainer';
 import { tinyRun } from './helpers';
 import { repoRoot } from '../lib/util/paths';
+import { truncateStepCsv } from '../lib/util/step_csv';
 
 const made: string[] = [];
 const tmp = (p: string) => {
@@ -129,4 +130,21 @@ test('a NaN loss stops the run with a clear error and keeps the last good checkp
   const bad = tinyRun({ steps: 4 }, true);
   await assert.rejects(train(dir, bad.options, bad.source, { quiet: true }), (e: Error) => e instanceof TrainingDiverged && /loss is NaN at step 3/.test(e.message));
   assert.deepEqual(fs.readFileSync(path.join(dir, 'checkpoint.safetensors')), before);
+});
+
+test('a resumed run keeps the loss rows up to its checkpoint step and rewrites the rest', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-csv-'));
+  try {
+    const f = path.join(dir, 'loss.csv');
+    const header = 'step,loss\n';
+    truncateStepCsv(f, header, 4);
+    assert.equal(fs.readFileSync(f, 'utf8'), header, 'a new log starts with its header');
+    fs.appendFileSync(f, '1,0.9\n2,0.8\n3,0.7\n10,0.5\n');
+    truncateStepCsv(f, header, 2);
+    assert.equal(fs.readFileSync(f, 'utf8'), 'step,loss\n1,0.9\n2,0.8\n');
+    truncateStepCsv(f, header, 0);
+    assert.equal(fs.readFileSync(f, 'utf8'), header, 'step 0 starts over');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
