@@ -42,6 +42,12 @@ test('dit sweep smoke runs end to end, resumes to a no-op, and dit figures draws
   const b = run('sweep', 'smoke', '--results', results, '--runs', runs);
   assert.equal(b.status, 0, b.stderr.slice(-2000));
   assert.match(b.stdout, /smoke: 0 new evaluation/);
+  // A fresh clone: the committed results are complete but no checkpoints exist. Nothing to
+  // train or evaluate, and no grid to redraw: not an error.
+  const c = run('sweep', 'smoke', '--results', results, '--runs', path.join(dir, 'fresh-clone-runs'));
+  assert.equal(c.status, 0, c.stderr.slice(-2000));
+  assert.match(c.stdout, /smoke: 0 new evaluation/);
+  assert.match(c.stderr, /Fig\. 7: no checkpoints in .*fresh-clone-runs .*the sample grid is not redrawn/);
   assert.equal(readResults(results).length, rows.length);
   const f = run('figures', '--results', path.dirname(results), '--out', path.join(dir, 'figures'), '--no-png', '--runs', runs);
   assert.equal(f.status, 0, f.stderr);

@@ -1,10 +1,9 @@
 import * as path from 'path';
-import * as fs from 'fs';
 import { initBackend } from '../backend';
-import { experimentCells, loadExperiment } from '../experiments/config';
+import { loadExperiment } from '../experiments/config';
 import { prepareTrainingData } from '../experiments/pipeline';
 import { defaultPaths } from '../experiments/run';
-import { writeFig7 } from '../experiments/samples';
+import { scalingCheckpoints, writeFig7 } from '../experiments/samples';
 import { FIGURES, FigureOptions, MissingDataError } from '../figures/specs';
 import { writeFigureHtml } from '../figures/html';
 import { ChromiumMissingError, chromiumAvailable, DEFAULT_CHROMIUM, renderPng } from '../figures/render';
@@ -50,8 +49,7 @@ async function redrawSampleGrids(experiments: string[], out: string, runs?: stri
     const study = e.studies.find((s) => s.name === 'scaling');
     if (!study) continue;
     const runsDir = runs ? path.resolve(runs) : defaultPaths(e).runsDir;
-    const have = experimentCells(e).filter((c) => c.studies.includes('scaling') && fs.existsSync(path.join(runsDir, c.id, 'checkpoint.safetensors')));
-    if (!have.length) {
+    if (!scalingCheckpoints(e, runsDir).length) {
       lines.push(`Fig. 7 (${name}): no checkpoints in ${rel(runsDir)} (not committed; run \`npx dit sweep ${name}\` to make them): the committed grid is kept`);
       continue;
     }

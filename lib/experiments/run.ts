@@ -7,7 +7,7 @@ import { repoRoot } from '../util/paths';
 import { runCalibration } from './calibration';
 import { ExperimentConfig, loadExperiment } from './config';
 import { buildPipeline, BuiltPipeline } from './pipeline';
-import { ModelGrid, writeFig7 } from './samples';
+import { ModelGrid, scalingCheckpoints, writeFig7 } from './samples';
 import { runSweep } from './sweep';
 
 export interface RunOptions {
@@ -54,7 +54,10 @@ export async function runExperiment(exp: string | ExperimentConfig, o: RunOption
     rows.push(...(await runSweep(e, pipe, { runsDir, resultsFile, cells: o.cells, quiet: o.quiet, log })));
     let grid: ModelGrid | null = null;
     if (o.grid !== false && e.studies.some((s) => s.name === 'scaling')) {
-      grid = writeFig7(e, pipe, runsDir, path.join(path.dirname(resultsFile), 'figures'), log);
+      // A fresh clone has the committed results but no checkpoints (they are not committed):
+      // the evaluations are found done, and the committed grid stays.
+      if (scalingCheckpoints(e, runsDir).length) grid = writeFig7(e, pipe, runsDir, path.join(path.dirname(resultsFile), 'figures'), log);
+      else log(`Fig. 7: no checkpoints in ${runsDir} (the results in ${path.basename(resultsFile)} are complete without them); the sample grid is not redrawn`);
     }
     return { experiment: e, rows, resultsFile, runsDir, notes: pipe.notes, seconds: (Date.now() - t0) / 1000, grid };
   } finally {

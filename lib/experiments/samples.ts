@@ -79,6 +79,13 @@ export function modelGrid(e: ExperimentConfig, pipe: Pick<Pipeline, 'decode' | '
   return { file: o.out, rows, labels, missing, scale };
 }
 
+/** The cells of the scaling study that have a checkpoint in runsDir (Fig. 7 can be drawn from them). */
+export function scalingCheckpoints(e: ExperimentConfig, runsDir: string): string[] {
+  return experimentCells(e)
+    .filter((c) => c.studies.includes('scaling') && fs.existsSync(path.join(runsDir, c.id, 'checkpoint.safetensors')))
+    .map((c) => c.id);
+}
+
 /**
  * Fig. 7 of an experiment: the grid of its scaling study's final EMA checkpoints as
  * `<figuresDir>/<experiment>-fig7-samples.png`, and beside it a JSON companion with each
