@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend';
-import { configNames, ditConfig, VARIANTS, DiTConfig } from '../lib/model/config';
+import { configNames, ditConfig, familyPatchSizes, VARIANTS, DiTConfig } from '../lib/model/config';
 import { adaLNBlock, createDiT, disposeDiT, ditForward, dropLabels, forwardWithCfg, modelParamCount, trainableVariables, DiT } from '../lib/model/dit';
 import { gflops } from '../lib/model/gflops';
 import { paramCount } from '../lib/model/params';
@@ -67,14 +67,27 @@ test('analytic parameter count equals the built model exactly (all variants, min
 test('mini family keeps the paper ordering and spans two orders of magnitude of Gflops', () => {
   const g = configNames('mini').map((n) => gflops(ditConfig(n)));
   assert.ok(Math.max(...g) / Math.min(...g) >= 100, `span ${Math.max(...g) / Math.min(...g)}`);
-  for (const p of [8, 4, 2]) {
+  const patches = familyPatchSizes('mini');
+  assert.deepEqual([...patches], [4, 2, 1]);
+  for (const p of patches) {
     const row = ['S', 'B', 'L', 'XL'].map((s) => gflops(ditConfig(`mini-${s}/${p}`)));
     for (let i = 1; i < row.length; i++) assert.ok(row[i] > row[i - 1], `mini row p=${p} not increasing`);
   }
   for (const s of ['S', 'B', 'L', 'XL']) {
-    const col = [8, 4, 2].map((p) => gflops(ditConfig(`mini-${s}/${p}`)));
+    const col = patches.map((p) => gflops(ditConfig(`mini-${s}/${p}`)));
     for (let i = 1; i < col.length; i++) assert.ok(col[i] > col[i - 1], `mini-${s}: smaller patches must cost more`);
   }
+});
+
+test('every mini model is at least 1.5x as wide as its tokens hold values (no token bottleneck)', () => {
+  for (const n of configNames('mini')) {
+    const c = ditConfig(n);
+    const perToken = c.patchSize * c.patchSize * c.inChannels;
+    assert.ok(c.hiddenSize >= 1.5 * perToken, `${n}: width ${c.hiddenSize} < 1.5 x ${perToken}`);
+  }
+  // The paper's narrowest ratio, for comparison: DiT-S/8 (384 wide, 8 x 8 x 4 = 256 per token).
+  assert.equal(ditConfig('DiT-S/8').hiddenSize / (8 * 8 * 4), 1.5);
+  assert.throws(() => ditConfig('mini-S/8'), /the mini family has p = 4, 2, 1/);
 });
 
 test('every variant maps NCHW [N, C, H, W] to [N, 2C, H, W] (C without learnSigma)', () => {

@@ -36,9 +36,9 @@ test('dit sweep smoke runs end to end, resumes to a no-op, and dit figures draws
   // Fig. 7's grid and its companion: every scaling model's samples against the data's scale.
   assert.ok(fs.existsSync(path.join(dir, 'results', 'figures', 'smoke-fig7-samples.png')));
   const side = JSON.parse(fs.readFileSync(path.join(dir, 'results', 'figures', 'smoke-fig7-samples.json'), 'utf8'));
-  assert.deepEqual(Object.keys(side.sampleStdOverData), ['mini-S_8-adaln-zero', 'mini-S_4-adaln-zero', 'mini-B_8-adaln-zero']);
+  assert.deepEqual(Object.keys(side.sampleStdOverData), ['mini-S_4-adaln-zero', 'mini-S_2-adaln-zero', 'mini-B_4-adaln-zero']);
   for (const v of Object.values(side.sampleStdOverData)) assert.ok((v as number) > 0 && Number.isFinite(v as number));
-  assert.match(a.stderr, /samples' std over the data's: mini-S_8-adaln-zero [\d.]+/);
+  assert.match(a.stderr, /samples' std over the data's: mini-S_4-adaln-zero [\d.]+/);
   const b = run('sweep', 'smoke', '--results', results, '--runs', runs);
   assert.equal(b.status, 0, b.stderr.slice(-2000));
   assert.match(b.stdout, /smoke: 0 new evaluation/);
@@ -63,11 +63,11 @@ test('dit sweep smoke runs end to end, resumes to a no-op, and dit figures draws
 
 test('dit train trains one cell of an experiment to a checkpoint that dit sample reads', () => {
   const runs = path.join(dir, 'train-runs');
-  const t = run('train', 'smoke', '--model', 'mini-S/8', '--variant', 'adaln', '--steps', '4', '--runs', runs);
+  const t = run('train', 'smoke', '--model', 'mini-S/4', '--variant', 'adaln', '--steps', '4', '--runs', runs);
   assert.equal(t.status, 0, t.stderr.slice(-2000));
-  const ckpt = path.join(runs, 'mini-S_8-adaln', 'checkpoint.safetensors');
+  const ckpt = path.join(runs, 'mini-S_4-adaln', 'checkpoint.safetensors');
   assert.ok(fs.existsSync(ckpt));
-  assert.equal(fs.readFileSync(path.join(runs, 'mini-S_8-adaln', 'loss.csv'), 'utf8').trim().split('\n').length, 5);
+  assert.equal(fs.readFileSync(path.join(runs, 'mini-S_4-adaln', 'loss.csv'), 'utf8').trim().split('\n').length, 5);
   const out = path.join(dir, 's.npz');
   const s = run('sample', '--checkpoint', ckpt, '--num', '2', '--steps', '3', '--vae', 'identity', '--out', out);
   assert.equal(s.status, 0, s.stderr.slice(-2000));

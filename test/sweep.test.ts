@@ -23,8 +23,8 @@ function tinyExperiment(): ExperimentConfig {
     train: { steps: 4, batchSize: 4, lr: 1e-3, emaDecay: 0.9, emaWarmup: true, seed: 1, ckptEvery: 2, flip: true, gradClip: null },
     eval: { atSteps: [2, 4], numSamples: 6, sampler: 'ddpm', samplingSteps: 3, cfgScale: 1, guidanceChannels: 'first3', features: 'default', refImages: 24, seed: 0 },
     studies: [
-      { name: 'scaling', models: ['mini-S/8', 'mini-S/4'], variants: ['adaln-zero'] },
-      { name: 'sampling-compute', models: ['mini-S/4'], variants: ['adaln-zero'], finalSamplingSteps: [2, 5] },
+      { name: 'scaling', models: ['mini-S/4', 'mini-S/2'], variants: ['adaln-zero'] },
+      { name: 'sampling-compute', models: ['mini-S/2'], variants: ['adaln-zero'], finalSamplingSteps: [2, 5] },
     ],
   });
 }
@@ -69,7 +69,7 @@ test.before(async () => {
 test('cells are shared between studies and evaluation points are enumerated once', () => {
   const e = tinyExperiment();
   const cells = experimentCells(e);
-  assert.deepEqual(cells.map((c) => c.id), ['mini-S_8-adaln-zero', 'mini-S_4-adaln-zero']);
+  assert.deepEqual(cells.map((c) => c.id), ['mini-S_4-adaln-zero', 'mini-S_2-adaln-zero']);
   assert.deepEqual(cells[1].studies, ['scaling', 'sampling-compute']);
   const pts = evalPoints(e, cells[1]).map((p) => `${p.study}@${p.step}/${p.samplingSteps}`);
   assert.deepEqual(pts, ['scaling@2/3', 'scaling@4/3', 'sampling-compute@2/3', 'sampling-compute@4/3', 'sampling-compute@4/2', 'sampling-compute@4/5']);
@@ -81,15 +81,15 @@ test('a sweep writes one row per evaluation with provenance, and a rerun skips f
   const o = { runsDir: path.join(dir, 'runs'), resultsFile: path.join(dir, 'tiny.csv'), quiet: true, log: () => {} };
   const pipe = pixelPipeline();
   // Only the first cell, then everything: the first cell must not be redone.
-  const first = await runSweep(e, pipe, { ...o, cells: ['mini-S_8-adaln-zero'] });
+  const first = await runSweep(e, pipe, { ...o, cells: ['mini-S_4-adaln-zero'] });
   assert.equal(first.length, 2);
   const logs: string[] = [];
   const rest = await runSweep(e, pipe, { ...o, log: (m) => logs.push(m) });
   assert.equal(rest.length, 6);
-  assert.match(logs[0], /mini-S_8-adaln-zero: done/);
+  assert.match(logs[0], /mini-S_4-adaln-zero: done/);
   // Every FID is logged with the samples' scale; 4-step models are nowhere near the data's.
   assert.ok(logs.filter((l) => /FID [\d.]+, sample std [\d.]+x data/.test(l)).length === 6, logs.join('\n'));
-  assert.ok(logs.some((l) => /warning: mini-S_4-adaln-zero step 2: samples have [\d.]+x the data's standard deviation/.test(l)), logs.join('\n'));
+  assert.ok(logs.some((l) => /warning: mini-S_2-adaln-zero step 2: samples have [\d.]+x the data's standard deviation/.test(l)), logs.join('\n'));
   const rows = readResults(o.resultsFile);
   assert.equal(rows.length, 8);
   for (const r of rows) {
@@ -100,7 +100,7 @@ test('a sweep writes one row per evaluation with provenance, and a rerun skips f
     assert.ok((r.train_gflops as number) > 0);
   }
   // A cell in two studies samples and scores a shared evaluation once (one row per study).
-  const pair = rows.filter((r) => r.cell === 'mini-S_4-adaln-zero' && r.train_step === 2 && r.sampling_steps === 3);
+  const pair = rows.filter((r) => r.cell === 'mini-S_2-adaln-zero' && r.train_step === 2 && r.sampling_steps === 3);
   assert.deepEqual(pair.map((r) => r.study).sort(), ['sampling-compute', 'scaling']);
   assert.equal(pair[0].wall_time_s, pair[1].wall_time_s);
   assert.equal(pair[0].fid, pair[1].fid);
@@ -125,13 +125,14 @@ test('cells split into jobs of similar estimated compute, each cell once', async
   const e = loadExperiment('mini');
   const cells = experimentCells(e);
   const costs = new Map(cells.map((c) => [c.id, cellCost(e, c)]));
-  // mini-XL/2 adaLN-Zero serves three studies: training (0.17 x 32 x 1500 x 3) plus 6 distinct evaluations (3 at 50 steps, then 10, 25, 100).
+  // mini-XL/2 adaLN-Zero serves two studies: training (Gflops x 32 x 2500 x 3), 3 evaluations of 500 samples at 50
+  // steps, then 1000 samples at the final step with 50, 10, 25 and 100 steps.
   const xl2 = cells.find((c) => c.id === 'mini-XL_2-adaln-zero')!;
   const g = costs.get(xl2.id)!;
   const model = trainOptions(e, xl2).model;
   const { gflops } = await import('../lib/model/gflops');
   const f = gflops(model);
-  assert.ok(Math.abs(g - (f * 32 * 1500 * 3 + 200 * f * (3 * 50 + 10 + 25 + 100))) < 1e-6 * g, `cost ${g}`);
+  assert.ok(Math.abs(g - (f * 32 * 2500 * 3 + 500 * f * 3 * 50 + 1000 * f * (50 + 10 + 25 + 100))) < 1e-6 * g, `cost ${g}`);
   for (const n of [1, 2, 3]) {
     const groups = partitionCells(e, n);
     assert.equal(groups.length, n);

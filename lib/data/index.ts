@@ -8,3 +8,4 @@ export * from './image';
 export * from './resize';
 export * from './loaders';
 export * from './grid';
+export * from './degrade';

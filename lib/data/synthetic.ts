@@ -368,8 +368,12 @@ export class SyntheticRenderer {
     this.blob = new Float32Array(size * size);
   }
 
-  /** Renders image `index` of the dataset `seed` into out[offset..] (uint8 HWC); returns its label. */
-  render(seed: number, index: number, out: Uint8Array, offset = 0): number {
+  /**
+   * Renders image `index` of the dataset `seed` into out[offset..] (uint8 HWC); returns its label.
+   * `objects: false` draws the same background and pixel noise without the class's objects
+   * (the calibration ladder's 'background-only' rung: images with nothing to recognise).
+   */
+  render(seed: number, index: number, out: Uint8Array, offset = 0, opts: { objects?: boolean } = {}): number {
     const label = syntheticLabel(seed, index);
     const rng = streamRng(seed, index, 2);
     const noiseRng = rng.fork(); // pixel noise is drawn last and depends on size
@@ -377,7 +381,9 @@ export class SyntheticRenderer {
 
     // Layout: 1-3 objects of the class, kept inside the frame and apart from each other.
     const ux = rng.uniform();
-    let count = ux < LAYOUTS[0].p ? 1 : ux < LAYOUTS[0].p + LAYOUTS[1].p ? 2 : 3;
+    // No objects: zero placed, so the colour and occluder loops draw nothing. The pixel
+    // noise comes from noiseRng, forked above, so it is the same as with the objects.
+    let count = opts.objects === false ? 0 : ux < LAYOUTS[0].p ? 1 : ux < LAYOUTS[0].p + LAYOUTS[1].p ? 2 : 3;
     const lay = LAYOUTS[count - 1];
     const placed: Placed[] = [];
     for (let tries = 0; placed.length < count && tries < 40; tries++) {
@@ -642,6 +648,23 @@ export function generateSynthetic(spec: SyntheticSpec & { start?: number; count:
   const images = new Uint8Array(spec.count * stride);
   const labels = new Int32Array(spec.count);
   for (let i = 0; i < spec.count; i++) labels[i] = r.render(seed, start + i, images, i * stride);
+  return { images, labels };
+}
+
+/**
+ * Images start..start+count-1 of the synthetic dataset `seed` with their backgrounds and
+ * pixel noise but no objects; labels are those the full images would have.
+ */
+export function renderBackgrounds(seed: number, start: number, count: number, size = 32): Batch {
+  const r = new SyntheticRenderer(checkSyntheticSize(size));
+  checkSeed(seed);
+  if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(count) || count < 0) {
+    throw new Error(`renderBackgrounds: bad range start=${start} count=${count}`);
+  }
+  const stride = size * size * 3;
+  const images = new Uint8Array(count * stride);
+  const labels = new Int32Array(count);
+  for (let i = 0; i < count; i++) labels[i] = r.render(seed, start + i, images, i * stride, { objects: false });
   return { images, labels };
 }
 

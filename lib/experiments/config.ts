@@ -35,6 +35,8 @@ export interface TrainSpec {
   ckptEvery: number;
   flip: boolean;
   gradClip: number | null;
+  /** Linear learning-rate warm-up over this many steps (absent: none, as the paper). */
+  lrWarmup?: number;
 }
 
 export interface EvalSpec {
@@ -55,6 +57,24 @@ export interface EvalSpec {
    * which cannot spend its full 15 minutes); its held-out accuracy is logged.
    */
   featureNetSteps?: number;
+  /**
+   * Reference images that neither the DiTs nor the feature network trained on: the same
+   * synthetic generator with another seed. The first refImages are the reference set, the
+   * next numSamples the held-out calibration images and validation latents. Absent: the
+   * first refImages training images (the old behaviour, kept for shard data).
+   */
+  refSeed?: number;
+  /** Samples at the final step (absent: numSamples); intermediate steps use numSamples. */
+  finalNumSamples?: number;
+  /**
+   * 'study': FID in the z-scored [CNN pool || 8x8x3 pixel means] space (eval/space.ts) with
+   * the CNN FID as a secondary column; 'features' (default): FID of the feature network alone.
+   */
+  space?: 'study' | 'features';
+  /** Bootstrap rounds of each FID's standard error (fid_se; absent or 0: none). */
+  bootstrap?: number;
+  /** Held-out latents of the validation loss (val_loss; absent or 0: none). */
+  valLatents?: number;
 }
 
 export interface StudySpec {
@@ -65,6 +85,8 @@ export interface StudySpec {
   /** Extra evaluations of the final checkpoint (Fig. 10: several sampling step counts; guidance scales). */
   finalSamplingSteps?: number[];
   finalCfgScales?: number[];
+  /** Training seeds (absent: train.seed); a cell per seed, ids of other seeds end in -seed<N>. */
+  seeds?: number[];
 }
 
 export interface ExperimentConfig {
@@ -83,10 +105,14 @@ const TOP_KEYS = ['name', 'description', 'data', 'autoencoder', 'modelOverrides'
 const SECTION_KEYS: Record<string, string[]> = {
   data: ['kind', 'size', 'num', 'seed'],
   autoencoder: ['kind', 'factor', 'steps', 'seed', 'weights'],
-  train: ['steps', 'batchSize', 'lr', 'emaDecay', 'emaWarmup', 'seed', 'ckptEvery', 'flip', 'gradClip'],
-  eval: ['atSteps', 'numSamples', 'sampler', 'samplingSteps', 'cfgScale', 'guidanceChannels', 'features', 'refImages', 'seed', 'featureNetSteps'],
+  train: ['steps', 'batchSize', 'lr', 'emaDecay', 'emaWarmup', 'seed', 'ckptEvery', 'flip', 'gradClip', 'lrWarmup'],
+  eval: ['atSteps', 'numSamples', 'sampler', 'samplingSteps', 'cfgScale', 'guidanceChannels', 'features', 'refImages', 'seed', 'featureNetSteps', 'refSeed', 'finalNumSamples', 'space', 'bootstrap', 'valLatents'],
 };
-const STUDY_KEYS = ['name', 'models', 'variants', 'finalSamplingSteps', 'finalCfgScales'];
+const OPTIONAL: Record<string, string[]> = {
+  train: ['lrWarmup'],
+  eval: ['featureNetSteps', 'refSeed', 'finalNumSamples', 'space', 'bootstrap', 'valLatents'],
+};
+const STUDY_KEYS = ['name', 'models', 'variants', 'finalSamplingSteps', 'finalCfgScales', 'seeds'];
 
 function fail(where: string, msg: string): never {
   throw new Error(`experiment config ${where}: ${msg}`);
@@ -118,10 +144,17 @@ export function validateExperiment(raw: unknown, source = 'config'): ExperimentC
   posInt(`${source}.data.size`, c.data.size);
   checkKeys(`${source}.autoencoder`, c.autoencoder, SECTION_KEYS.autoencoder, ['kind']);
   if (c.autoencoder.kind !== 'kl' && c.autoencoder.kind !== 'identity') fail(`${source}.autoencoder.kind`, `use 'kl' or 'identity'`);
-  checkKeys(`${source}.train`, c.train, SECTION_KEYS.train);
+  checkKeys(`${source}.train`, c.train, SECTION_KEYS.train, SECTION_KEYS.train.filter((k) => !OPTIONAL.train.includes(k)));
+  if (c.train.lrWarmup !== undefined && !(Number.isInteger(c.train.lrWarmup) && c.train.lrWarmup >= 0)) fail(`${source}.train.lrWarmup`, 'must be a non-negative integer');
   for (const k of ['steps', 'batchSize', 'ckptEvery'] as const) posInt(`${source}.train.${k}`, c.train[k]);
   if (!(c.train.emaDecay >= 0 && c.train.emaDecay < 1)) fail(`${source}.train.emaDecay`, 'must be in [0, 1)');
-  checkKeys(`${source}.eval`, c.eval, SECTION_KEYS.eval, SECTION_KEYS.eval.filter((k) => k !== 'featureNetSteps'));
+  checkKeys(`${source}.eval`, c.eval, SECTION_KEYS.eval, SECTION_KEYS.eval.filter((k) => !OPTIONAL.eval.includes(k)));
+  for (const k of ['finalNumSamples', 'refSeed'] as const) if (c.eval[k] !== undefined) posInt(`${source}.eval.${k}`, c.eval[k]);
+  for (const k of ['bootstrap', 'valLatents'] as const) {
+    if (c.eval[k] !== undefined && !(Number.isInteger(c.eval[k]) && (c.eval[k] as number) >= 0)) fail(`${source}.eval.${k}`, 'must be a non-negative integer');
+  }
+  if (c.eval.space !== undefined && c.eval.space !== 'study' && c.eval.space !== 'features') fail(`${source}.eval.space`, `use 'study' or 'features'`);
+  if (c.eval.space === 'study' && c.eval.features !== 'default') fail(`${source}.eval.space`, `'study' builds on the default CNN (eval.features 'default')`);
   for (const s of c.eval.atSteps) {
     posInt(`${source}.eval.atSteps`, s);
     if (s > c.train.steps) fail(`${source}.eval.atSteps`, `step ${s} is after the last training step ${c.train.steps}`);
@@ -136,6 +169,7 @@ export function validateExperiment(raw: unknown, source = 'config'): ExperimentC
     const w = `${source}.studies[${i}]`;
     checkKeys(w, s, STUDY_KEYS, ['name', 'models', 'variants']);
     for (const v of s.variants) if (!(VARIANTS as readonly string[]).includes(v)) fail(`${w}.variants`, `unknown variant '${v}'`);
+    if (s.seeds !== undefined && (!Array.isArray(s.seeds) || !s.seeds.length || !s.seeds.every((x) => Number.isInteger(x) && x >= 0))) fail(`${w}.seeds`, 'must be a non-empty list of non-negative integers');
     for (const m of s.models) {
       try {
         modelConfig(c, m, s.variants[0]);
@@ -171,6 +205,8 @@ export interface Cell {
   id: string;
   model: string;
   variant: Variant;
+  /** Training seed. */
+  seed: number;
   /** Studies this cell serves. */
   studies: string[];
 }
@@ -180,9 +216,9 @@ export function experimentCells(e: ExperimentConfig): Cell[] {
   const cells = new Map<string, Cell>();
   for (const s of e.studies) {
     for (const model of s.models) {
-      for (const variant of s.variants) {
-        const id = `${model.replace('/', '_')}-${variant}`;
-        const c = cells.get(id) ?? { id, model, variant, studies: [] };
+      for (const variant of s.variants) for (const seed of s.seeds ?? [e.train.seed]) {
+        const id = `${model.replace('/', '_')}-${variant}${seed === e.train.seed ? '' : `-seed${seed}`}`;
+        const c = cells.get(id) ?? { id, model, variant, seed, studies: [] };
         if (!c.studies.includes(s.name)) c.studies.push(s.name);
         cells.set(id, c);
       }

@@ -3,7 +3,10 @@
 // and the reference statistics, and the decode/evaluate functions.
 import * as path from 'path';
 import { ensureSyntheticDataset, isShardFolder, openShardDataset, readManifest } from '../data/store';
-import { ImageDataset, pixelSource } from '../data/dataset';
+import { ImageDataset, pixelSource, toModelInput } from '../data/dataset';
+import * as tf from '@tensorflow/tfjs-core';
+import { studyMetrics, studyReference } from '../eval/space';
+import { validationLoss, validationSet } from '../train/validation';
 import { Autoencoder, identityAutoencoder, klConfig, loadAutoencoder } from '../autoencoder';
 import { decodeLatents } from '../autoencoder/decode';
 import { DEFAULT_VAE_TRAIN, trainAutoencoder, vaeRunHash, VAETrainOptions } from '../autoencoder/train';
@@ -22,6 +25,10 @@ import { Metrics, Pipeline } from './sweep';
 
 export interface BuiltPipeline extends Pipeline {
   dataset: ImageDataset;
+  /** n images that nothing trained on and that are not in the reference set (calibration, validation). */
+  heldOut(n: number): { images: Uint8Array; labels: Int32Array };
+  /** uint8 NHWC images -> latents [n, C, H, W] in model space (the autoencoder's posterior mode, scaled). */
+  encode(images: Uint8Array, n: number): Float32Array;
   /** Where each piece came from (generated, cached, trained), for the run log. */
   notes: string[];
   dispose(): void;
@@ -140,14 +147,70 @@ export async function buildPipeline(e: ExperimentConfig, log: (m: string) => voi
     net = loadFeatureNet({ features: 'inception', log });
     notes.push('features: FID Inception-v3 (pt_inception-2015-12-05)');
   }
-  const refIn = datasetInput(prefix(dataset, e.eval.refImages), `${dataId} (first ${e.eval.refImages})`);
+  // Reference images: a held-out synthetic set (eval.refSeed) that neither the DiTs nor the
+  // feature network trained on, else the first refImages training images.
+  const held = heldOutCount(e);
+  let refData: ImageDataset = dataset;
+  let refName = `${dataId} (first ${e.eval.refImages})`;
+  let heldStart = e.eval.refImages;
+  if (e.eval.refSeed !== undefined) {
+    if (e.data.kind !== 'synthetic') throw new Error(`${e.name}: eval.refSeed draws held-out images from the synthetic generator; the data is a shard`);
+    if (e.eval.refSeed === e.data.seed) throw new Error(`${e.name}: eval.refSeed ${e.eval.refSeed} is the training data's seed; use another`);
+    const num = e.eval.refImages + held;
+    const dir = path.join(repoRoot(), 'data', `synthetic-${e.data.size}-n${num}-s${e.eval.refSeed}`);
+    const r = ensureSyntheticDataset({ dir, num, seed: e.eval.refSeed, size: e.data.size });
+    refData = r.dataset;
+    refName = `synthetic seed ${e.eval.refSeed} (first ${e.eval.refImages} of ${num}, held out)`;
+    notes.push(`reference data: ${r.regenerated ? 'generated' : 'cached'} ${dir}`);
+  } else if (e.eval.space === 'study') {
+    throw new Error(`${e.name}: eval.space 'study' needs held-out reference images (eval.refSeed)`);
+  }
+  const heldOut = (n: number) => {
+    if (heldStart + n > refData.size) throw new Error(`${e.name}: ${n} held-out images requested, ${refData.size - heldStart} available`);
+    const b = refData.readIndices(Int32Array.from({ length: n }, (_, i) => heldStart + i));
+    return { images: b.images, labels: b.labels };
+  };
+  const refIn = datasetInput(prefix(refData, e.eval.refImages), refName);
   const ref = referenceFeatures(refIn, net, { log });
   const refEval: EvalInput = { name: refIn.name, pool: ref.pool, poolStats: ref.poolStats, spatialStats: ref.spatialStats, featureNet: net.id };
   notes.push(`reference statistics: ${ref.n} images, ${ref.cached ? 'cached' : 'computed'}`);
 
-  const evaluate = async (images: Uint8Array, n: number): Promise<Metrics> => {
-    const r = await evaluateSamples(refEval, imagesInput(images, n, s, s, 'samples'), { net, cacheDir: null });
-    return { fid: r.fid, sfid: r.sfid, inception_score: r.inception_score, precision: r.precision, recall: r.recall };
+  const encode = (images: Uint8Array, n: number): Float32Array => {
+    const [c, h, w] = ae.latentShape;
+    const out = new Float32Array(n * c * h * w);
+    for (let i = 0; i < n; i += 128) {
+      const b = Math.min(128, n - i);
+      const z = tf.tidy(() => ae.encode(tf.tensor4d(toModelInput(images.subarray(i * s * s * 3, (i + b) * s * s * 3), b, s), [b, 3, s, s])).dataSync() as Float32Array);
+      out.set(z, i * c * h * w);
+    }
+    return out;
   };
-  return { source, decode, evaluate, featureNet: net.id, dataset, notes, dispose: () => { net.dispose(); ae.dispose(); } };
+
+  let evaluate: Pipeline['evaluate'];
+  let featureNet = net.id;
+  if (e.eval.space === 'study') {
+    const study = studyReference(net, ref, refData.readBatch(0, e.eval.refImages).images, s, s);
+    featureNet = study.space.id;
+    notes.push(`primary feature space: ${study.space.id} (z-scored CNN pool || 8x8x3 pixel means, ${study.space.dim}-d)`);
+    evaluate = async (images, n, labels) => studyMetrics(study, images, n, s, s, { labels, bootstrap: e.eval.bootstrap ?? 0, seed: e.eval.seed });
+  } else {
+    evaluate = async (images, n) => {
+      const r = await evaluateSamples(refEval, imagesInput(images, n, s, s, 'samples'), { net, cacheDir: null });
+      return { fid: r.fid, sfid: r.sfid, inception_score: r.inception_score, precision: r.precision, recall: r.recall };
+    };
+  }
+
+  let validate: Pipeline['validate'];
+  if (e.eval.valLatents) {
+    const v = heldOut(e.eval.valLatents);
+    const set = validationSet(encode(v.images, e.eval.valLatents), v.labels, source.shape, 1000, e.eval.seed);
+    notes.push(`validation loss: ${set.n} held-out latents, fixed timestep grid and noise`);
+    validate = (model, diffusion) => validationLoss(model, diffusion, set);
+  }
+  return { source, decode, encode, evaluate, validate, featureNet, dataset, heldOut, notes, dispose: () => { net.dispose(); ae.dispose(); } };
+}
+
+/** Held-out images an experiment needs beyond its reference set (calibration samples, validation latents). */
+export function heldOutCount(e: ExperimentConfig): number {
+  return Math.max(e.eval.numSamples, e.eval.finalNumSamples ?? 0, e.eval.valLatents ?? 0);
 }

@@ -15,6 +15,8 @@ import { balancedLabels, sampleDiT } from '../sample/sample';
 import { closeRun, train, TrainOptions, TrainState } from '../train/trainer';
 import { TrainingSource } from '../train/source';
 import { DIT_ADAMW } from '../train/adamw';
+import { ValidationLoss } from '../train/validation';
+import { GaussianDiffusion } from '../diffusion';
 import { configHash, gitCommit } from '../util/provenance';
 import { Cell, ExperimentConfig, experimentCells, modelConfig } from './config';
 
@@ -25,6 +27,10 @@ export interface Metrics {
   inception_score: number | null;
   precision: number | null;
   recall: number | null;
+  /** With eval.space 'study' (eval/space.ts): the primary FID's bootstrap se, the CNN-only FID, class accuracy. */
+  fid_se?: number | null;
+  fid_cnn?: number | null;
+  class_accuracy?: number | null;
 }
 
 /** What a sweep needs from the data side: training data, decoding and evaluation. */
@@ -32,8 +38,10 @@ export interface Pipeline {
   source: TrainingSource;
   /** Latents [N, C, H, W] (model space) -> uint8 NHWC images. */
   decode(latents: Float32Array, shape: [number, number, number, number]): Uint8Array;
-  /** Metrics of generated images (uint8 NHWC) against the reference set. */
-  evaluate(images: Uint8Array, n: number): Promise<Metrics>;
+  /** Metrics of generated images (uint8 NHWC, generated for `labels`) against the reference set. */
+  evaluate(images: Uint8Array, n: number, labels?: Int32Array): Promise<Metrics>;
+  /** The held-out diffusion loss of a model (eval.valLatents > 0). */
+  validate?: (model: DiT, diffusion: GaussianDiffusion) => ValidationLoss;
   /** Name of the feature network, for the feature_net column. */
   featureNet: string;
 }
@@ -41,6 +49,7 @@ export interface Pipeline {
 export interface EvalPoint {
   study: string;
   step: number;
+  numSamples: number;
   samplingSteps: number;
   cfgScale: number;
 }
@@ -51,8 +60,9 @@ export function trainOptions(e: ExperimentConfig, cell: Cell): TrainOptions {
     model: modelConfig(e, cell.model, cell.variant),
     steps: t.steps,
     batchSize: t.batchSize,
-    seed: t.seed,
+    seed: cell.seed,
     optimizer: { ...DIT_ADAMW, lr: t.lr },
+    ...(t.lrWarmup ? { lrWarmup: t.lrWarmup } : {}),
     ema: { decay: t.emaDecay, warmup: t.emaWarmup },
     gradClip: t.gradClip,
     flip: t.flip,
@@ -65,14 +75,16 @@ export function trainOptions(e: ExperimentConfig, cell: Cell): TrainOptions {
 /** Every evaluation a cell owes its studies. */
 export function evalPoints(e: ExperimentConfig, cell: Cell): EvalPoint[] {
   const out: EvalPoint[] = [];
+  const last = e.train.steps;
+  const n = (step: number) => (step === last ? e.eval.finalNumSamples ?? e.eval.numSamples : e.eval.numSamples);
   for (const s of e.studies) {
     if (!cell.studies.includes(s.name)) continue;
-    for (const step of e.eval.atSteps) out.push({ study: s.name, step, samplingSteps: e.eval.samplingSteps, cfgScale: e.eval.cfgScale });
+    for (const step of e.eval.atSteps) out.push({ study: s.name, step, numSamples: n(step), samplingSteps: e.eval.samplingSteps, cfgScale: e.eval.cfgScale });
     for (const samplingSteps of s.finalSamplingSteps ?? []) {
-      for (const cfgScale of s.finalCfgScales ?? [e.eval.cfgScale]) out.push({ study: s.name, step: e.train.steps, samplingSteps, cfgScale });
+      for (const cfgScale of s.finalCfgScales ?? [e.eval.cfgScale]) out.push({ study: s.name, step: last, numSamples: n(last), samplingSteps, cfgScale });
     }
     if (!s.finalSamplingSteps) {
-      for (const cfgScale of s.finalCfgScales ?? []) out.push({ study: s.name, step: e.train.steps, samplingSteps: e.eval.samplingSteps, cfgScale });
+      for (const cfgScale of s.finalCfgScales ?? []) out.push({ study: s.name, step: last, numSamples: n(last), samplingSteps: e.eval.samplingSteps, cfgScale });
     }
   }
   // One evaluation per (study, step, sampling steps, scale).
@@ -91,7 +103,7 @@ export function cellCost(e: ExperimentConfig, cell: Cell): number {
   const cfg = modelConfig(e, cell.model, cell.variant);
   const evals = new Map(evalPoints(e, cell).map((p) => [`${p.step}|${p.samplingSteps}|${p.cfgScale}`, p]));
   let sampling = 0;
-  for (const p of evals.values()) sampling += e.eval.numSamples * samplingGflops(cfg, p.samplingSteps, p.cfgScale !== 1);
+  for (const p of evals.values()) sampling += p.numSamples * samplingGflops(cfg, p.samplingSteps, p.cfgScale !== 1);
   return trainingGflops(cfg, e.train.batchSize, e.train.steps) + sampling;
 }
 
@@ -108,7 +120,7 @@ export function partitionCells(e: ExperimentConfig, n: number): Cell[][] {
   return groups.map((g) => g.cells).filter((g) => g.length);
 }
 
-const pointKey = (p: EvalPoint) => `${p.study}|${p.step}|${p.samplingSteps}|${p.cfgScale}`;
+const pointKey = (p: Omit<EvalPoint, 'numSamples'>) => `${p.study}|${p.step}|${p.samplingSteps}|${p.cfgScale}`;
 
 /** The hash that says two rows come from the same settings (training, evaluation, data). */
 export function sweepHash(e: ExperimentConfig, cell: Cell, source: TrainingSource, featureNet: string): string {
@@ -128,20 +140,21 @@ export async function evaluatePoint(
   const t0 = Date.now();
   const cfg = state.options.model;
   const ema: DiT = { config: cfg, params: state.ema };
-  const labels = balancedLabels(e.eval.numSamples, pipe.source.numClasses);
+  const labels = balancedLabels(p.numSamples, pipe.source.numClasses);
   const s = sampleDiT(ema, {
     labels, sampler: e.eval.sampler, steps: p.samplingSteps, cfgScale: p.cfgScale,
-    guidanceChannels: e.eval.guidanceChannels, seed: e.eval.seed, batchSize: 250,
+    guidanceChannels: e.eval.guidanceChannels, seed: e.eval.seed, batchSize: 125,
   });
   const scale = sampleScale(s.latents, dataStd(pipe.source));
   const images = pipe.decode(s.latents, s.shape);
-  const m = await pipe.evaluate(images, s.shape[0]);
+  const m = await pipe.evaluate(images, s.shape[0], labels);
   const row: Partial<ResultRow> = {
     experiment: e.name, study: p.study, cell: cell.id, model: cell.model, variant: cell.variant, patch_size: cfg.patchSize,
     gflops: modelGflops(cfg), params: paramCount(cfg), train_step: p.step, batch_size: e.train.batchSize,
-    train_gflops: trainingGflops(cfg, e.train.batchSize, p.step), seed: e.train.seed, sampler: e.eval.sampler,
+    train_gflops: trainingGflops(cfg, e.train.batchSize, p.step), seed: cell.seed, sampler: e.eval.sampler,
     sampling_steps: p.samplingSteps, cfg_scale: p.cfgScale, guidance_channels: e.eval.guidanceChannels,
-    num_samples: e.eval.numSamples, sampling_gflops_per_image: s.gflopsPerImage, feature_net: pipe.featureNet, ...m,
+    num_samples: p.numSamples, sampling_gflops_per_image: s.gflopsPerImage, feature_net: pipe.featureNet, ...m,
+    sample_std_ratio: scale.ratio,
     config_hash: hash, data_id: pipe.source.id, git_commit: gitCommit(), backend: backendInfo()?.name ?? 'unknown',
     wall_time_s: (Date.now() - t0) / 1000, timestamp: new Date().toISOString(),
   };
@@ -177,18 +190,34 @@ export async function runSweep(e: ExperimentConfig, pipe: Pipeline, o: SweepOpti
     const evalAt = async (step: number, state: TrainState) => {
       // Studies that share a cell often want the same evaluation: sample and score it once.
       const same = new Map<string, { row: Partial<ResultRow>; scale: SampleScale }>();
+      // The held-out loss depends on the weights alone: once per step.
+      let val: Partial<ResultRow> | undefined;
+      const validation = () => {
+        if (!val) {
+          const v = pipe.validate?.({ config: state.options.model, params: state.ema }, state.diffusion);
+          val = v ? { val_loss: v.loss, val_mse: v.mse, val_vb: v.vb } : {};
+        }
+        return val;
+      };
       for (const p of byStep.get(step) ?? []) {
-        const k = `${p.samplingSteps}|${p.cfgScale}`;
+        const k = `${p.samplingSteps}|${p.cfgScale}|${p.numSamples}`;
         const prev = same.get(k);
         const r = prev
           ? { row: { ...prev.row, study: p.study, timestamp: new Date().toISOString() }, scale: prev.scale }
           : await evaluatePoint(e, cell, state, p, pipe, hash);
+        Object.assign(r.row, validation());
         same.set(k, r);
         const { row, scale } = r;
         appendResults(o.resultsFile, [row]);
         written.push(row);
         const fid = typeof row.fid === 'number' ? row.fid.toFixed(2) : 'n/a';
-        log(`  ${cell.id} step ${step} ${p.study} ${e.eval.sampler}-${p.samplingSteps} cfg ${p.cfgScale}: FID ${fid}, sample std ${scale.ratio.toFixed(2)}x data (${(row.wall_time_s as number).toFixed(0)} s)`);
+        const parts = [
+          `FID ${fid}${typeof row.fid_se === 'number' ? ` ± ${row.fid_se.toFixed(2)}` : ''}${typeof row.fid_cnn === 'number' ? ` (CNN ${row.fid_cnn.toFixed(2)})` : ''}`,
+          typeof row.class_accuracy === 'number' ? `class accuracy ${(100 * row.class_accuracy).toFixed(1)}%` : '',
+          typeof row.val_loss === 'number' ? `val loss ${row.val_loss.toFixed(4)}` : '',
+          `sample std ${scale.ratio.toFixed(2)}x data (${(row.wall_time_s as number).toFixed(0)} s)`,
+        ];
+        log(`  ${cell.id} step ${step} ${p.study} ${e.eval.sampler}-${p.samplingSteps} cfg ${p.cfgScale} n ${p.numSamples}: ${parts.filter(Boolean).join(', ')}`);
         if (scale.warning && !prev) log(`  warning: ${cell.id} step ${step}: ${scale.warning}`);
       }
       byStep.delete(step);

@@ -39,32 +39,38 @@ export const PAPER_SIZES: Record<string, SizeSpec> = {
 };
 
 /**
- * The mini family for a 16x16x4 latent on a 2-core CPU: head width 32, widths
- * 64/96/128/160, depths 4/4/6/8, so S < B < L < XL in depth, width and heads as in the
- * paper. mini-L/2 is exactly the issue's reference config (hidden 128, depth 6, 4 heads,
- * p = 2), the one `npm run bench` compares with PyTorch. Sized so the whole grid trains
- * and is evaluated in CPU hours.
+ * The mini family for an 8x8x4 latent (the kit's kl-f4 autoencoder on 32x32 images) on a
+ * 2-core CPU. S < B < L < XL in depth, width and heads (head width 32), widths
+ * 96/128/192/224, depths 4/6/8/9. Patch sizes 4, 2, 1 give 4, 16 and 64 tokens, the
+ * paper's 1 : 4 : 16 ratio. Every width is at least 1.5x the p*p*C = 64 values of its
+ * largest token (the paper's narrowest ratio is 384 / 256): a model narrower than its
+ * tokens cannot even pass the identity an epsilon-model needs at large t (the previous
+ * 16x16 family's p = 8 models never learned the data's scale). Forward Gflops span 170x.
  */
 export const MINI_SIZES: Record<string, SizeSpec> = {
-  S: { depth: 4, hiddenSize: 64, numHeads: 2 },
-  B: { depth: 4, hiddenSize: 96, numHeads: 3 },
-  L: { depth: 6, hiddenSize: 128, numHeads: 4 },
-  XL: { depth: 8, hiddenSize: 160, numHeads: 5 },
+  S: { depth: 4, hiddenSize: 96, numHeads: 3 },
+  B: { depth: 6, hiddenSize: 128, numHeads: 4 },
+  L: { depth: 8, hiddenSize: 192, numHeads: 6 },
+  XL: { depth: 9, hiddenSize: 224, numHeads: 7 },
 };
 
-export const PATCH_SIZES = [2, 4, 8] as const;
 export const SIZE_NAMES = ['S', 'B', 'L', 'XL'] as const;
 
 const FAMILY_DEFAULTS = {
-  DiT: { inputSize: 32, inChannels: 4, numClasses: 1000, sizes: PAPER_SIZES },
-  mini: { inputSize: 16, inChannels: 4, numClasses: 10, sizes: MINI_SIZES },
+  DiT: { inputSize: 32, inChannels: 4, numClasses: 1000, sizes: PAPER_SIZES, patchSizes: [8, 4, 2] },
+  mini: { inputSize: 8, inChannels: 4, numClasses: 10, sizes: MINI_SIZES, patchSizes: [4, 2, 1] },
 } as const;
+
+/** Patch sizes of a family, largest first (DiT: 8, 4, 2; mini: 4, 2, 1). */
+export function familyPatchSizes(family: 'DiT' | 'mini'): readonly number[] {
+  return FAMILY_DEFAULTS[family].patchSizes;
+}
 
 /** Every named config: DiT-S/8 ... DiT-XL/2 and mini-S/8 ... mini-XL/2. */
 export function configNames(family?: 'DiT' | 'mini'): string[] {
   const fams = family ? [family] : (['DiT', 'mini'] as const);
   const out: string[] = [];
-  for (const f of fams) for (const s of SIZE_NAMES) for (const p of [8, 4, 2]) out.push(`${f}-${s}/${p}`);
+  for (const f of fams) for (const s of SIZE_NAMES) for (const p of FAMILY_DEFAULTS[f].patchSizes) out.push(`${f}-${s}/${p}`);
   return out;
 }
 
@@ -85,8 +91,8 @@ export function ditConfig(name: string, overrides: Partial<DiTConfig> = {}): DiT
   const fam = FAMILY_DEFAULTS[m[1] as 'DiT' | 'mini'];
   const size = fam.sizes[m[2]];
   const patchSize = Number(m[3]);
-  if (!(PATCH_SIZES as readonly number[]).includes(patchSize)) {
-    throw new Error(`unknown patch size ${patchSize} in '${name}': the design space has p = 2, 4, 8`);
+  if (!(fam.patchSizes as readonly number[]).includes(patchSize)) {
+    throw new Error(`unknown patch size ${patchSize} in '${name}': the ${m[1]} family has p = ${fam.patchSizes.join(', ')}`);
   }
   const base: DiTConfig = {
     name,

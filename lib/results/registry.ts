@@ -17,6 +17,9 @@ export const RESULT_COLUMNS = [
   'sampler', 'sampling_steps', 'cfg_scale', 'guidance_channels', 'num_samples', 'sampling_gflops_per_image',
   // metrics
   'feature_net', 'fid', 'sfid', 'inception_score', 'precision', 'recall',
+  // study metrics (results/README.md): FID's bootstrap standard error, the CNN-only FID,
+  // class-conditional accuracy, the samples' scale, the held-out diffusion loss
+  'fid_se', 'fid_cnn', 'class_accuracy', 'sample_std_ratio', 'val_loss', 'val_mse', 'val_vb',
   // provenance
   'config_hash', 'data_id', 'git_commit', 'backend', 'wall_time_s', 'timestamp',
 ] as const;
@@ -27,6 +30,7 @@ export type ResultRow = Record<ResultColumn, string | number | null>;
 const NUMERIC = new Set<string>([
   'patch_size', 'gflops', 'params', 'train_step', 'batch_size', 'train_gflops', 'seed', 'sampling_steps', 'cfg_scale',
   'num_samples', 'sampling_gflops_per_image', 'fid', 'sfid', 'inception_score', 'precision', 'recall', 'wall_time_s',
+  'fid_se', 'fid_cnn', 'class_accuracy', 'sample_std_ratio', 'val_loss', 'val_mse', 'val_vb',
 ]);
 
 export function resultsDir(): string {
@@ -83,6 +87,9 @@ export function appendResults(file: string, rows: Array<Partial<ResultRow>>): vo
   });
 }
 
+/** Columns added after the first schema: a file written before them reads them as empty. */
+const LATER_COLUMNS = new Set<string>(['fid_se', 'fid_cnn', 'class_accuracy', 'sample_std_ratio', 'val_loss', 'val_mse', 'val_vb']);
+
 /** Reads a results CSV with csv-parse; numeric columns become numbers (empty -> null). */
 export function readResults(file: string): ResultRow[] {
   if (!fs.existsSync(file)) throw new Error(`results file not found: ${file}`);
@@ -90,7 +97,13 @@ export function readResults(file: string): ResultRow[] {
   return records.map((r, i) => {
     const row = {} as ResultRow;
     for (const c of RESULT_COLUMNS) {
-      if (!(c in r)) throw new Error(`${file}: row ${i + 2} has no column '${c}'`);
+      if (!(c in r)) {
+        if (LATER_COLUMNS.has(c)) {
+          row[c] = null;
+          continue;
+        }
+        throw new Error(`${file}: row ${i + 2} has no column '${c}'`);
+      }
       const v = r[c];
       if (v === '') row[c] = null;
       else if (NUMERIC.has(c)) {

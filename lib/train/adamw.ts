@@ -38,15 +38,16 @@ export function createAdamW(params: Record<string, tf.Variable>, config: AdamWCo
  * One update: p <- p * (1 - lr * wd) - lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps),
  * the order of operations of torch's single-tensor AdamW.
  */
-export function adamWStep(state: AdamWState, params: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>): void {
+export function adamWStep(state: AdamWState, params: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr = state.config.lr): void {
   state.step += 1;
+  const config = lr === state.config.lr ? state.config : { ...state.config, lr };
   for (const [k, g] of Object.entries(grads)) {
     const p = params[k];
     const m = state.m[k];
     const v = state.v[k];
     if (!p || !m || !v) throw new Error(`AdamW: no parameter or state for gradient '${k}'`);
     // One fused kernel on the native backend, the same tf ops elsewhere (lib/ops).
-    const r = ops.adamWUpdate(p, g, m, v, state.config, state.step);
+    const r = ops.adamWUpdate(p, g, m, v, config, state.step);
     p.assign(r.p);
     m.assign(r.m);
     v.assign(r.v);

@@ -23,6 +23,8 @@ export interface TrainOptions {
   batchSize: number;
   seed: number;
   optimizer: AdamWConfig;
+  /** Linear learning-rate warm-up over this many steps (0 or absent: none, as the paper). */
+  lrWarmup?: number;
   ema: EmaConfig;
   /** Clip the global gradient norm (null: off, as in the paper). */
   gradClip: number | null;
@@ -172,6 +174,12 @@ export function saveRun(state: TrainState, source: TrainingSource): void {
   });
 }
 
+/** The learning rate of step `step` (0-based): linear warm-up, then constant. */
+export function lrAt(o: Pick<TrainOptions, 'optimizer' | 'lrWarmup'>, step: number): number {
+  const w = o.lrWarmup ?? 0;
+  return w > 0 && step < w ? (o.optimizer.lr * (step + 1)) / w : o.optimizer.lr;
+}
+
 /** One optimisation step on the batch the run's stream selects. Returns the mean loss terms. */
 export function trainStep(state: TrainState, source: TrainingSource, order: EpochOrder): { loss: number; mse: number; vb: number } {
   const o = state.options;
@@ -213,7 +221,7 @@ export function trainStep(state: TrainState, source: TrainingSource, order: Epoc
   let byKey: Record<string, tf.Tensor> = {};
   names.forEach((k, i) => (byKey[k] = grads[vars[i].name]));
   if (o.gradClip) byKey = clipGradNorm(byKey, o.gradClip).grads;
-  adamWStep(state.opt, params, byKey);
+  adamWStep(state.opt, params, byKey, lrAt(o, state.step));
   tf.dispose(Object.values(byKey));
   updateEma(state.ema, params, emaDecayAt(o.ema, state.step));
   state.step += 1;
