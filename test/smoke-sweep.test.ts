@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { CALIBRATION_CELLS } from '../lib/experiments/calibration';
 import { readNpz } from '../lib/io/npy';
 import { readResults } from '../lib/results/registry';
 
@@ -25,8 +26,9 @@ test('dit sweep smoke runs end to end, resumes to a no-op, and dit figures draws
   const rows = readResults(results);
   // 6 cells: scaling (3 models x 2 steps), conditioning (4 variants x 2 steps),
   // sampling-compute (2 models x (2 steps + final 5-step)); shared cells evaluate once per study;
-  // plus the 3 calibration rows (FID of real images, autoencoded images, decoded noise).
-  assert.equal(rows.length, 3 * 2 + 4 * 2 + 2 * 3 + 3);
+  // plus one calibration row per rung of the ladder (real images, autoencoded images,
+  // degraded images, decoded noise: lib/experiments/calibration.ts).
+  assert.equal(rows.length, 3 * 2 + 4 * 2 + 2 * 3 + CALIBRATION_CELLS.length);
   assert.deepEqual([...new Set(rows.map((r) => r.study))].sort(), ['calibration', 'conditioning', 'sampling-compute', 'scaling']);
   for (const r of rows) assert.ok(typeof r.fid === 'number' && Number.isFinite(r.fid), `FID of ${r.cell} at ${r.train_step}`);
   const cal = Object.fromEntries(rows.filter((r) => r.study === 'calibration').map((r) => [r.cell, r.fid as number]));

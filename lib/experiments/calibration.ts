@@ -219,8 +219,10 @@ export function ladderChecks(rows: ReadonlyArray<{ cell: string; fid: number | n
       continue;
     }
     const chain = rungs.map((r) => `${r.rung} ${fmt(by.get(r.rung)!.fid)}`).join(' <= ');
-    const falls = rungs.slice(1).filter((r, i) => by.get(r.rung)!.fid < by.get(rungs[i].rung)!.fid).map((r, i) => `${r.rung} below ${rungs[rungs.indexOf(r) - 1].rung}`);
-    void falls.length; // (index i above is of the slice; the message uses indexOf)
+    const falls: string[] = [];
+    for (let i = 1; i < rungs.length; i++) {
+      if (by.get(rungs[i].rung)!.fid < by.get(rungs[i - 1].rung)!.fid) falls.push(`${rungs[i].rung} below ${rungs[i - 1].rung}`);
+    }
     out.push({ check, pass: falls.length === 0, detail: falls.length ? `${chain}: ${falls.join(', ')}` : chain });
   }
   for (const [worse, better] of CLEARLY_WORSE) {
