@@ -28,7 +28,7 @@ import { repoRoot } from '../lib/util/paths';
 // ---- synthetic results: the paper's trends on the mini family ------------------------------
 
 const SIZES = ['S', 'B', 'L', 'XL'];
-const PATCHES = [8, 4, 2];
+const PATCHES = [4, 2, 1];
 const STEPS = [1000, 2000, 4000];
 const BATCH = 32;
 
@@ -138,7 +138,7 @@ describe('figure specs from results rows', () => {
     assert.equal(bottom.length, 12);
     // Top: panel per patch size (axes x..x3), a line per model size.
     assert.deepEqual(top.filter((t) => t.xaxis === 'x').map((t) => t.name), ['mini-S', 'mini-B', 'mini-L', 'mini-XL']);
-    assert.deepEqual(bottom.filter((t) => t.xaxis === 'x4').map((t) => t.name), ['patch size 8', 'patch size 4', 'patch size 2']);
+    assert.deepEqual(bottom.filter((t) => t.xaxis === 'x4').map((t) => t.name), ['patch size 4', 'patch size 2', 'patch size 1']);
     assert.equal(new Set(spec.data.map((t) => t.xaxis)).size, 7);
     for (let i = 2; i <= 7; i++) assert.ok(spec.layout[`xaxis${i}`] && spec.layout[`yaxis${i}`], `axes ${i}`);
     // One legend entry per group.
@@ -146,7 +146,7 @@ describe('figure specs from results rows', () => {
     assert.equal(bottom.filter((t) => t.showlegend).length, 3);
     // The training curve: the unguided evaluations, the newer of two rows for the same point.
     for (const t of spec.data) assert.deepEqual(t.x, STEPS);
-    const xl2 = top.find((t) => t.xaxis === 'x3' && t.name === 'mini-XL')!;
+    const xl2 = top.find((t) => t.xaxis === 'x2' && t.name === 'mini-XL')!; // the p = 2 panel
     const g = modelGflops(ditConfig('mini-XL/2'));
     assert.ok(Math.abs(nums(xl2.y)[2] - fakeFid(g, 4000)) < 1e-9);
   });
@@ -207,7 +207,7 @@ describe('figure specs from results rows', () => {
   });
 
   test('Fig. 8 needs three models', () => {
-    const few = scalingRows().filter((r) => r.model === 'mini-S/8' || r.model === 'mini-S/4');
+    const few = scalingRows().filter((r) => r.model === 'mini-S/4' || r.model === 'mini-S/2');
     assert.throws(() => fig8GflopsVsFid(few), (e: unknown) => e instanceof MissingDataError && /at least 3 models/.test(e.message));
   });
 

@@ -37,7 +37,8 @@ export class MissingDataError extends Error {
 // ---- naming and formatting -------------------------------------------------------------
 
 export const SIZE_ORDER = ['S', 'B', 'L', 'XL'] as const;
-export const PATCH_ORDER = [8, 4, 2] as const;
+// Largest patch first (fewest tokens): DiT 8, 4, 2; mini 4, 2, 1.
+export const PATCH_ORDER = [8, 4, 2, 1] as const;
 /** Paper order of Fig. 5's legend. */
 export const VARIANT_ORDER = ['in-context', 'cross-attention', 'adaln', 'adaln-zero'] as const;
 const VARIANT_LABEL: Record<string, string> = {
