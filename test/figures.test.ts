@@ -208,7 +208,26 @@ describe('figure specs from results rows', () => {
 
   test('Fig. 8 needs three models', () => {
     const few = scalingRows().filter((r) => r.model === 'mini-S/4' || r.model === 'mini-S/2');
-    assert.throws(() => fig8GflopsVsFid(few), (e: unknown) => e instanceof MissingDataError && /at least 3 models/.test(e.message));
+    assert.throws(() => fig8GflopsVsFid(few), (e: unknown) => e instanceof MissingDataError && /at least 3 on-scale models/.test(e.message));
+  });
+
+  test('Fig. 8 leaves off-scale models out of the fit, flags them, and gives a bootstrap interval of r', () => {
+    const base = fig8GflopsVsFid(ALL);
+    const n = base.stats.points.length;
+    assert.equal(base.stats.excluded.length, 0);
+    const [lo, hi] = base.stats.pearsonCi;
+    assert.ok(lo <= base.stats.log.pearson.r && base.stats.log.pearson.r <= hi && hi - lo < 0.5, `${lo} ${base.stats.log.pearson.r} ${hi}`);
+    // mini-S/4's samples at 3x the data's std: drawn as excluded, not fitted; a ratio inside the gate changes nothing.
+    const flagged = ALL.map((r) => (r.model === 'mini-S/4' ? { ...r, sample_std_ratio: 3 } : r.model === 'mini-B/4' ? { ...r, sample_std_ratio: 1.2 } : r));
+    const spec = fig8GflopsVsFid(flagged);
+    assert.equal(spec.stats.points.length, n - 1);
+    assert.deepEqual(spec.stats.excluded.map((e) => e.model), ['mini-S/4']);
+    assert.ok(!spec.stats.points.some((p) => p.model === 'mini-S/4'));
+    assert.ok(spec.data.some((t) => /left out of the fit/.test(String(t.name)) && (t.text as string[])[0] === 'mini-S/4 3.00x'));
+    // Every other figure flags it in its legend.
+    assert.ok(fig9TrainingCompute(flagged).data.some((t) => t.name === 'mini-S/4 (off-scale 3.00x)'));
+    // A measured headline replaces the default title.
+    assert.match(String((fig8GflopsVsFid(ALL, { headline: 'Fig. 8: measured X' }).layout.title as { text: string }).text), /^Fig. 8: measured X<br>/);
   });
 
   test('Fig. 9: FID against training compute, log x, compute from the rows (or computed when empty)', () => {

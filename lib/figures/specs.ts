@@ -6,6 +6,8 @@
 // one experiment (the one named, else the most recent), one feature network, and the
 // newest row wherever a cell was evaluated twice with the same settings.
 import type { ResultRow } from '../results/registry';
+import { familyPatchSizes } from '../model/config';
+import { bootstrapLogPearson, onScale, seedSpread, stdRatio, STD_RATIO_GATE } from './resolution';
 import { Correlation, logspace, pearson, powerLawBand, powerLawFit, spearman, Band } from './stats';
 
 export type PlotlyTrace = Record<string, unknown>;
@@ -24,6 +26,13 @@ export interface FigureOptions {
   featureNet?: string;
   /** Experiment to plot when several have rows for the study (default: the most recent). */
   experiment?: string;
+  /**
+   * The figure's title: the finding as measured (lib/notebook/findings figureHeadline).
+   * Without it the title names the figure's quantities, never the paper's claim.
+   */
+  headline?: string;
+  /** Cell id -> final samples' std over the data's, for rows without a sample_std_ratio (older results). */
+  sampleScale?: Record<string, number>;
 }
 
 /** The results lack the rows a figure needs (a study not run yet): the figure is skipped, not broken. */
@@ -54,9 +63,19 @@ const VARIANT_COLOR: Record<string, string> = {
   'adaln-zero': '#d62728',
 };
 const SIZE_COLOR: Record<string, string> = { S: '#9ecae1', B: '#4292c6', L: '#ef6548', XL: '#b30000' };
-const PATCH_COLOR: Record<number, string> = { 8: '#a1d99b', 4: '#41ab5d', 2: '#00441b' };
-const PATCH_DASH: Record<number, string> = { 8: 'dot', 4: 'dash', 2: 'solid' };
-const PATCH_SYMBOL: Record<number, string> = { 8: 'circle', 4: 'square', 2: 'diamond' };
+// Colour, dash and symbol follow the patch's rank in its family (largest patch first),
+// so the DiT family (8, 4, 2) and the mini family (4, 2, 1) draw alike.
+const PATCH_STYLE = [
+  { color: '#a1d99b', dash: 'dot', symbol: 'circle' },
+  { color: '#41ab5d', dash: 'dash', symbol: 'square' },
+  { color: '#00441b', dash: 'solid', symbol: 'diamond' },
+];
+function patchStyle(model: string, patch: number | null): (typeof PATCH_STYLE)[number] {
+  const fam = parseModelName(model)?.family;
+  const list: readonly number[] = fam === 'DiT' || fam === 'mini' ? familyPatchSizes(fam) : [8, 4, 2];
+  const i = patch === null ? -1 : list.indexOf(patch);
+  return PATCH_STYLE[i < 0 ? PATCH_STYLE.length - 1 : Math.min(i, PATCH_STYLE.length - 1)];
+}
 const FALLBACK_COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 
 /** "FID (default features)", "FID-Inception": the kit's CNN FIDs are not comparable with Inception ones. */
@@ -249,9 +268,9 @@ function subtitle(sel: Selection, rows: ResultRow[]): string {
   return parts.join(' · ');
 }
 
-function baseLayout(title: string, sub: string, width: number, height: number): Record<string, unknown> {
+function baseLayout(title: string, sub: string, width: number, height: number, headline?: string): Record<string, unknown> {
   return {
-    title: { text: `${title}<br><sup>${sub}</sup>`, x: 0.02, xanchor: 'left' },
+    title: { text: `${headline ?? title}<br><sup>${sub}</sup>`, x: 0.02, xanchor: 'left' },
     width,
     height,
     font: { family: 'DejaVu Sans, Arial, sans-serif', size: 13 },
@@ -281,6 +300,19 @@ function hoverText(r: ResultRow): string {
   ].filter(Boolean).join('<br>');
 }
 
+/** The cell's final samples' std over the data's when outside the gate (figures/resolution), else null. */
+export function offScale(cell: Cell, opts: FigureOptions = {}): number | null {
+  const r = finalPoint(trainingCurve(cell));
+  const v = r ? stdRatio(r, opts.sampleScale) : null;
+  return onScale(v) === false ? v : null;
+}
+
+/** ' (off-scale 3.20x)' for a flagged cell, else ''. */
+function offTag(cell: Cell, opts: FigureOptions): string {
+  const v = offScale(cell, opts);
+  return v === null ? '' : ` (off-scale ${v.toFixed(2)}x)`;
+}
+
 // ---- Fig. 5 -----------------------------------------------------------------------------
 
 /** Fig. 5: FID over training steps for the four conditioning designs; the legend carries each one's Gflops. */
@@ -298,7 +330,7 @@ export function fig5Conditioning(rows: readonly ResultRow[], opts: FigureOptions
     data.push({
       type: 'scatter',
       mode: 'lines+markers',
-      name: `${cell.model} ${variantLabel(cell.variant)}${g}`,
+      name: `${cell.model} ${variantLabel(cell.variant)}${g}${offTag(cell, opts)}`,
       x: curve.map((r) => num(r, 'train_step')),
       y: curve.map((r) => num(r, 'fid')),
       text: curve.map(hoverText),
@@ -307,7 +339,7 @@ export function fig5Conditioning(rows: readonly ResultRow[], opts: FigureOptions
       marker: { size: 6 },
     });
   });
-  const layout = baseLayout(`Fig. 5: conditioning strategies (${[...models].join(', ')})`, subtitle(sel, plotted), 1040, 520);
+  const layout = baseLayout(`Fig. 5: conditioning strategies (${[...models].join(', ')})`, subtitle(sel, plotted), 1040, 520, opts.headline);
   layout.xaxis = axis('Training Steps');
   layout.yaxis = axis(fidAxisTitle(sel.featureNet));
   // Right of the plot: inside it, the legend hid the lines' last points.
@@ -335,7 +367,7 @@ export function fig6Scaling(rows: readonly ResultRow[], opts: FigureOptions = {}
   const sizes = SIZE_ORDER.filter((s) => cells.some((c) => c.size === s));
   const family = parseModelName(cells[0].model)?.family ?? 'DiT';
   const data: PlotlyTrace[] = [];
-  const layout = baseLayout('Fig. 6: scaling the DiT model (top: patch size fixed; bottom: model size fixed)', subtitle(sel, [...curves.values()].flat()), 1400, 820);
+  const layout = baseLayout('Fig. 6: scaling the DiT model (top: patch size fixed; bottom: model size fixed)', subtitle(sel, [...curves.values()].flat()), 1400, 820, opts.headline);
   layout.margin = { l: 70, r: 150, t: 90, b: 60 };
   const annotations: Record<string, unknown>[] = [];
   const gap = 0.04;
@@ -368,7 +400,7 @@ export function fig6Scaling(rows: readonly ResultRow[], opts: FigureOptions = {}
         y: curve.map((r) => num(r, 'fid')),
         text: curve.map(hoverText),
         hoverinfo: 'text',
-        line: { color: byPatch ? PATCH_COLOR[cell.patch!] : SIZE_COLOR[cell.size!], width: 2.5 },
+        line: { color: byPatch ? patchStyle(cell.model, cell.patch).color : SIZE_COLOR[cell.size!], width: 2.5, dash: offScale(cell, opts) ? 'dot' : 'solid' },
         marker: { size: 5 },
       });
     }
@@ -383,6 +415,11 @@ export function fig6Scaling(rows: readonly ResultRow[], opts: FigureOptions = {}
     for (const t of calibrationTraces(cal, Math.min(...steps), Math.max(...steps), { xaxis: `x${suffix}`, yaxis: `y${suffix}`, showlegend: k === 1 })) {
       data.push({ ...t, legend: 'legend3' });
     }
+  }
+  const flagged = cells.filter((c) => offScale(c, opts) !== null);
+  if (flagged.length) {
+    annotations.push({ text: `dotted: samples off the data's scale (std ratio outside ${STD_RATIO_GATE.join('-')}x): ${flagged.map((c) => `${c.model}${offTag(c, opts)}`).join(', ')}`,
+      xref: 'paper', yref: 'paper', x: 0, y: -0.13, xanchor: 'left', yanchor: 'top', showarrow: false, font: { size: 12, color: '#c00' } });
   }
   layout.annotations = annotations;
   layout.legend = { title: { text: 'model size' }, x: 1.01, xanchor: 'left', y: 1, yanchor: 'top' };
@@ -434,8 +471,14 @@ function calibrationTraces(
 // ---- Fig. 8 -----------------------------------------------------------------------------
 
 export interface GflopsFidStats {
-  /** The points: one per cell, its last evaluated training step. */
-  points: Array<{ model: string; variant: string; gflops: number; fid: number; trainStep: number }>;
+  /** The points the statistics use: one per on-scale cell, its last evaluated training step. */
+  points: Array<{ model: string; variant: string; gflops: number; fid: number; fidSe: number | null; trainStep: number; stdRatio: number | null }>;
+  /** Cells left out of the fit: samples off the data's scale (figures/resolution STD_RATIO_GATE). */
+  excluded: Array<{ model: string; variant: string; gflops: number; fid: number; stdRatio: number }>;
+  /** Bootstrap 95% interval of the log-log Pearson r (models resampled, FIDs perturbed by their se and the seed spread). */
+  pearsonCi: [number, number];
+  /** Between-seed spread of FID used for the interval (0 without replicates). */
+  seSeed: number;
   /** Correlation of log10 Gflops with log10 FID (the figure's axes), and of the plain values. */
   log: { pearson: Correlation; spearman: Correlation };
   plain: { pearson: Correlation; spearman: Correlation };
@@ -460,26 +503,34 @@ export function fig8GflopsVsFid(rows: readonly ResultRow[], opts: FigureOptions 
   const figure = 'Fig. 8 (Gflops vs FID)';
   const sel = selectRows(rows, 'scaling', figure, opts);
   const cells = groupCells(sel.rows);
-  const finals: Array<{ cell: Cell; row: ResultRow }> = [];
+  const all: Array<{ cell: Cell; row: ResultRow }> = [];
   for (const cell of cells) {
     const row = finalPoint(trainingCurve(cell));
-    if (row && cell.gflops !== null && cell.gflops > 0) finals.push({ cell, row });
+    if (row && cell.gflops !== null && cell.gflops > 0) all.push({ cell, row });
   }
+  // Off-scale models are drawn but left out of every statistic.
+  const finals = all.filter((f) => onScale(stdRatio(f.row, opts.sampleScale)) !== false);
+  const off = all.filter((f) => onScale(stdRatio(f.row, opts.sampleScale)) === false);
   if (finals.length < 3) {
-    throw new MissingDataError(figure, 'scaling', `${figure}: needs the final FID of at least 3 models in study 'scaling' to fit a power law (have ${finals.length})`);
+    throw new MissingDataError(figure, 'scaling', `${figure}: needs the final FID of at least 3 on-scale models in study 'scaling' to fit a power law (have ${finals.length}${off.length ? `; ${off.length} off-scale left out` : ''})`);
   }
   const gflops = finals.map((f) => f.cell.gflops!);
   const fid = finals.map((f) => num(f.row, 'fid')!);
+  const fidSe = finals.map((f) => num(f.row, 'fid_se'));
   const lg = gflops.map(Math.log10);
   const lf = fid.map(Math.log10);
   const pl = powerLawFit(gflops, fid);
-  const lo = Math.min(...gflops);
-  const hi = Math.max(...gflops);
+  const lo = Math.min(...all.map((f) => f.cell.gflops!));
+  const hi = Math.max(...all.map((f) => f.cell.gflops!));
   // The fitted line spans the data and a little beyond, as far as the band stays readable.
   const xs = logspace(lo / 1.5, hi * 1.5, 60);
   const band = powerLawBand(pl, xs, 0.95);
+  const seSeed = seedSpread(rows, sel.experiment, sel.featureNet).se;
   const stats: GflopsFidStats = {
-    points: finals.map((f, i) => ({ model: f.cell.model, variant: f.cell.variant, gflops: gflops[i], fid: fid[i], trainStep: num(f.row, 'train_step')! })),
+    points: finals.map((f, i) => ({ model: f.cell.model, variant: f.cell.variant, gflops: gflops[i], fid: fid[i], fidSe: fidSe[i], trainStep: num(f.row, 'train_step')!, stdRatio: stdRatio(f.row, opts.sampleScale) })),
+    excluded: off.map((f) => ({ model: f.cell.model, variant: f.cell.variant, gflops: f.cell.gflops!, fid: num(f.row, 'fid')!, stdRatio: stdRatio(f.row, opts.sampleScale)! })),
+    pearsonCi: bootstrapLogPearson(gflops, fid, fidSe, seSeed),
+    seSeed,
     log: { pearson: pearson(lg, lf), spearman: spearman(lg, lf) },
     plain: { pearson: pearson(gflops, fid), spearman: spearman(gflops, fid) },
     powerLaw: { a: pl.a, b: pl.b, bStderr: pl.bStderr, log10aStderr: pl.log10aStderr, r2: pl.logFit.r ** 2, level: 0.95, band },
@@ -515,19 +566,28 @@ export function fig8GflopsVsFid(rows: readonly ResultRow[], opts: FigureOptions 
       marker: {
         size: 11,
         color: SIZE_COLOR[size] ?? FALLBACK_COLORS[c++ % 10],
-        symbol: idx.map((i) => PATCH_SYMBOL[finals[i].cell.patch ?? 0] ?? 'circle'),
+        symbol: idx.map((i) => patchStyle(finals[i].cell.model, finals[i].cell.patch).symbol),
         line: { color: '#222', width: 1 },
       },
+    });
+  }
+  if (off.length) {
+    data.push({
+      type: 'scatter', mode: 'markers+text', name: `off the data's scale (std ratio outside ${STD_RATIO_GATE.join('-')}x): left out of the fit`,
+      x: off.map((f) => f.cell.gflops!), y: off.map((f) => num(f.row, 'fid')!),
+      text: off.map((f) => `${f.cell.model} ${stdRatio(f.row, opts.sampleScale)!.toFixed(2)}x`), textposition: 'bottom right',
+      hovertext: off.map((f) => hoverText(f.row)), hoverinfo: 'text',
+      marker: { size: 11, color: 'rgba(0,0,0,0)', symbol: 'x-open', line: { color: '#c00', width: 2 } },
     });
   }
   data.push(...calibrationTraces(calibrationFids(rows, sel), lo / 1.5, hi * 1.5));
   const s = stats;
   const note = [
-    `log Gflops vs log FID: Pearson r = ${s.log.pearson.r.toFixed(3)} (p ${fmtP(s.log.pearson.p)}), Spearman ρ = ${s.log.spearman.r.toFixed(3)} (p ${fmtP(s.log.spearman.p)})`,
+    `log Gflops vs log FID: Pearson r = ${s.log.pearson.r.toFixed(3)} (bootstrap 95% CI ${s.pearsonCi[0].toFixed(3)} .. ${s.pearsonCi[1].toFixed(3)}; p ${fmtP(s.log.pearson.p)}), Spearman ρ = ${s.log.spearman.r.toFixed(3)} (p ${fmtP(s.log.spearman.p)})`,
     `plain values: Pearson r = ${s.plain.pearson.r.toFixed(3)} (p ${fmtP(s.plain.pearson.p)}), Spearman ρ = ${s.plain.spearman.r.toFixed(3)}`,
-    `FID = ${pl.a.toPrecision(3)} · Gflops^(${pl.b.toFixed(3)} ± ${pl.bStderr.toFixed(3)}), R² = ${s.powerLaw.r2.toFixed(3)}, n = ${finals.length}; band: 95% CI of the mean`,
+    `FID = ${pl.a.toPrecision(3)} · Gflops^(${pl.b.toFixed(3)} ± ${pl.bStderr.toFixed(3)}), R² = ${s.powerLaw.r2.toFixed(3)}, n = ${finals.length} on-scale models${off.length ? ` (${off.length} off-scale left out)` : ''}; band: 95% CI of the mean`,
   ].join('<br>');
-  const layout = baseLayout('Fig. 8: transformer Gflops are strongly correlated with FID', subtitle(sel, finals.map((f) => f.row)), 1200, 640);
+  const layout = baseLayout('Fig. 8: transformer Gflops vs FID', subtitle(sel, finals.map((f) => f.row)), 1200, 640, opts.headline);
   // The legend sits right of the plot: it is long (fit, band, sizes, calibration lines) and must not hide points.
   layout.margin = { l: 70, r: 330, t: 80, b: 150 };
   layout.xaxis = axis('Transformer Gflops (forward pass, one sample)', { type: 'log' });
@@ -563,17 +623,17 @@ export function fig9TrainingCompute(rows: readonly ResultRow[], opts: FigureOpti
     data.push({
       type: 'scatter',
       mode: 'lines+markers',
-      name: cell.model + (new Set(cells.map((c) => c.variant)).size > 1 ? ` ${variantLabel(cell.variant)}` : ''),
+      name: cell.model + (new Set(cells.map((c) => c.variant)).size > 1 ? ` ${variantLabel(cell.variant)}` : '') + offTag(cell, opts),
       x: curve.map(trainGflops),
       y: curve.map((r) => num(r, 'fid')),
       text: curve.map(hoverText),
       hoverinfo: 'text',
-      line: { color: cell.size ? SIZE_COLOR[cell.size] : FALLBACK_COLORS[i % 10], dash: cell.patch !== null ? PATCH_DASH[cell.patch] ?? 'solid' : 'solid', width: 2.5 },
+      line: { color: cell.size ? SIZE_COLOR[cell.size] : FALLBACK_COLORS[i % 10], dash: patchStyle(cell.model, cell.patch).dash, width: 2.5 },
       marker: { size: 5 },
     });
   });
   if (!data.length) throw new MissingDataError('Fig. 9 (training compute)', 'scaling', `Fig. 9 (training compute): no 'scaling' results with training compute (train_gflops, or gflops, batch_size and train_step)`);
-  const layout = baseLayout('Fig. 9: larger models use training compute more efficiently', subtitle(sel, plotted), 900, 560);
+  const layout = baseLayout('Fig. 9: FID against training compute', subtitle(sel, plotted), 900, 560, opts.headline);
   layout.xaxis = axis('Training Compute (Gflops)', { type: 'log', exponentformat: 'power' });
   layout.yaxis = axis(fidAxisTitle(sel.featureNet));
   layout.legend = { x: 1.01, xanchor: 'left', y: 1, yanchor: 'top' };
@@ -623,7 +683,7 @@ export function fig10SamplingCompute(rows: readonly ResultRow[], opts: FigureOpt
     return {
       type: 'scatter',
       mode: 'lines+markers+text',
-      name: extra ? `${cell.model} (${extra})` : cell.model,
+      name: (extra ? `${cell.model} (${extra})` : cell.model) + offTag(cell, opts),
       x: rs.map(samplingGflopsPerImage),
       y: rs.map((r) => num(r, 'fid')),
       text: rs.map((r) => String(num(r, 'sampling_steps') ?? '')),
@@ -632,13 +692,13 @@ export function fig10SamplingCompute(rows: readonly ResultRow[], opts: FigureOpt
       hovertext: rs.map((r) => `${hoverText(r)}<br>${str(r, 'sampling_steps')} sampling steps<br>${formatGflops(samplingGflopsPerImage(r)!)} Gflops per image`),
       hoverinfo: 'text',
       // Colour by model size and dash by patch size, as Fig. 9, unless a model has several lines.
-      line: { color: cell.size && lines.filter((l) => l.cell.model === cell.model).length === 1 ? SIZE_COLOR[cell.size] : FALLBACK_COLORS[i % 10], dash: cell.patch !== null ? PATCH_DASH[cell.patch] ?? 'solid' : 'solid', width: 2.5 },
+      line: { color: cell.size && lines.filter((l) => l.cell.model === cell.model).length === 1 ? SIZE_COLOR[cell.size] : FALLBACK_COLORS[i % 10], dash: patchStyle(cell.model, cell.patch).dash, width: 2.5 },
       marker: { size: 6 },
     };
   });
   const steps = [...new Set(sel.rows.map((r) => num(r, 'train_step')).filter((v): v is number => v !== null))];
   const sub = subtitle(sel, lines.flatMap((l) => l.rows)) + ` · final checkpoint${steps.length ? ` (step ${Math.max(...steps)})` : ''}; labels: sampling steps`;
-  const layout = baseLayout('Fig. 10: scaling up sampling compute does not compensate for less model compute', sub, 900, 560);
+  const layout = baseLayout('Fig. 10: FID against sampling compute', sub, 900, 560, opts.headline);
   layout.xaxis = axis('Sampling Compute (Gflops per image)', { type: 'log', exponentformat: 'power' });
   layout.yaxis = axis(fidAxisTitle(sel.featureNet));
   layout.legend = { x: 1.01, xanchor: 'left', y: 1, yanchor: 'top' };
