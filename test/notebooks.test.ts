@@ -122,8 +122,8 @@ test("findings give FID's scale from the calibration rows and name models at the
   // With the Fig. 7 companion's sample scales: off-scale models are named with their FID.
   const withCells = rows.map((r) => ({ ...r, cell: r.cell ?? `${String(r.model).replace('/', '_')}-adaln-zero` }));
   const scaled = scalingFinding(withCells, { sampleScale: { 'mini-S_4-adaln-zero': 25.4, 'mini-S_8-adaln-zero': 1.1 } }).caveats.join('\n');
-  assert.match(scaled, /off the data's scale .*: mini-S\/4 25\.4x \(FID 40\.00\); these models/);
-  assert.doesNotMatch(scaled, /mini-S\/8 1\.1x/);
+  assert.match(scaled, /off the data's scale \(std over the data's outside 0\.8-1\.25x\): mini-S\/4 25\.40x; these models/);
+  assert.doesNotMatch(scaled, /mini-S\/8 1\.10x/);
   // Without calibration rows, no such caveat.
   assert.doesNotMatch(scalingFinding(rows.slice(0, 3)).caveats.join('\n'), /noise level|FID's scale/);
 });

@@ -6,14 +6,11 @@ import {
   formatGflops, parseModelName, samplingGflopsPerImage, selectRows, trainGflops, trainingCurve, variantLabel,
 } from '../figures/specs';
 import type { ResultRow } from '../results/registry';
-import { SAMPLE_STD_BAND } from '../sample/health';
+import { Comparison, compareFid, onScale, Resolution, SeedSpread, seedSpread, STD_RATIO_GATE, stdRatio, tally } from '../figures/resolution';
 import { FIG10_SAMPLING_STEPS, FIG5_ADALN_ZERO_OVER_IN_CONTEXT, PAPER_STEPS, TABLE4, VARIANT_GFLOPS, exponentInterval, paperFig8Stats, table4Key } from './paper';
 
-/** Figure options plus what the findings can use beyond the rows. */
-export interface FindingOptions extends FigureOptions {
-  /** Cell id -> its final samples' std over the data's (the Fig. 7 companion JSON; sample/health). */
-  sampleScale?: Record<string, number>;
-}
+/** Figure options (sampleScale: the Fig. 7 companion's ratios, for results without a sample_std_ratio column). */
+export type FindingOptions = FigureOptions;
 
 export type Verdict = 'reproduced' | 'partly reproduced' | 'not reproduced' | 'not testable';
 
@@ -49,6 +46,9 @@ export interface StudyCell extends Cell {
   curve: ResultRow[];
   /** The last point of the curve. */
   final: ResultRow | null;
+  /** The final samples' std over the data's (null: not measured) and whether it is inside the gate. */
+  stdRatio: number | null;
+  onScale: boolean | null;
 }
 
 export interface StudyData {
@@ -62,6 +62,8 @@ export interface StudyData {
   calibration: ReturnType<typeof calibrationFids>;
   /** Cell id -> final samples' std over the data's, where known. */
   sampleScale: Record<string, number>;
+  /** Between-seed spread of FID from the experiment's seed replicates (0 without them). */
+  seed: SeedSpread;
 }
 
 function rank(list: readonly (string | number)[], v: string | number | null): number {
@@ -80,12 +82,56 @@ export function studyData(rows: readonly ResultRow[], study: string, opts: Findi
     const p = parseModelName(String(rs[0].model));
     const base: Cell = { model: String(rs[0].model), variant: String(rs[0].variant), size: p?.size ?? null, patch: p?.patch ?? null, gflops: num(rs[0], 'gflops'), rows: rs };
     const curve = trainingCurve(base);
-    return { ...base, params: num(rs[0], 'params'), curve, final: curve.length ? curve[curve.length - 1] : null };
+    const final = curve.length ? curve[curve.length - 1] : null;
+    const ratio = final ? stdRatio(final, opts.sampleScale) : null;
+    return { ...base, params: num(rs[0], 'params'), curve, final, stdRatio: ratio, onScale: onScale(ratio) };
   });
   cells.sort((a, b) =>
     rank(SIZE_ORDER, a.size) - rank(SIZE_ORDER, b.size) || rank(PATCH_ORDER, a.patch) - rank(PATCH_ORDER, b.patch) ||
     rank(VARIANT_ORDER, a.variant) - rank(VARIANT_ORDER, b.variant) || a.model.localeCompare(b.model));
-  return { study, experiment: sel.experiment, featureNet: sel.featureNet, rows: sel.rows, cells, calibration: calibrationFids(rows, sel), sampleScale: opts.sampleScale ?? {} };
+  return {
+    study, experiment: sel.experiment, featureNet: sel.featureNet, rows: sel.rows, cells, calibration: calibrationFids(rows, sel),
+    sampleScale: opts.sampleScale ?? {}, seed: seedSpread(rows, sel.experiment, sel.featureNet),
+  };
+}
+
+// ---- resolved comparisons -------------------------------------------------------------------
+
+/** FID and its standard error of a row. */
+const fidSe = (r: ResultRow) => ({ fid: num(r, 'fid')!, se: num(r, 'fid_se') });
+
+const RESOLUTION_WORD: Record<Resolution, string> = {
+  agree: 'resolved, as the paper',
+  against: 'RESOLVED AGAINST the paper',
+  unresolved: 'unresolved',
+};
+
+/** ' (delta 4.10 > 2.50: resolved, as the paper)'. */
+function describe(c: Comparison): string {
+  return ` (delta ${c.delta.toFixed(2)} ${Math.abs(c.delta) > c.threshold ? '>' : '<='} ${c.threshold.toFixed(2)}: ${RESOLUTION_WORD[c.status]})`;
+}
+
+/** 'a agree and resolved, b unresolved, c resolved against the paper'. */
+function tallyText(t: Record<Resolution, number>): string {
+  return `${t.agree} agree and resolved, ${t.unresolved} unresolved, ${t.against} resolved against the paper`;
+}
+
+/** The rule every verdict counts comparisons by. */
+function ruleText(d: StudyData): string {
+  return `a comparison counts when |delta FID| > 1.96 sqrt(se1^2 + se2^2 + 2 se_seed^2) (se: each FID's bootstrap standard error; ` +
+    `se_seed ${d.seed.se.toFixed(2)} from ${d.seed.pairs} seed-replicate pair(s)${d.seed.pairs ? '' : ', none in these results: seed spread not included'})`;
+}
+
+/** Verdict from resolved comparisons: reproduced when none is resolved against and some agree. */
+export function resolvedVerdict(t: Record<Resolution, number>): Verdict {
+  if (t.agree + t.against === 0) return 'not testable';
+  if (t.against === 0) return 'reproduced';
+  return t.agree > t.against ? 'partly reproduced' : 'not reproduced';
+}
+
+/** Off-scale cells, for the findings' lines: 'mini-S/4 3.10x'. */
+function offScaleList(cells: StudyCell[], withVariant = false): string {
+  return cells.filter((c) => c.onScale === false).map((c) => `${name(c, withVariant)} ${c.stdRatio!.toFixed(2)}x`).join(', ');
 }
 
 // ---- formatting ---------------------------------------------------------------------------
@@ -130,14 +176,10 @@ function caveats(d: StudyData): string[] {
       (atNoise.length ? ` ${atNoise.map((c) => name(c, d.study === 'conditioning')).join(', ')} end${atNoise.length === 1 ? 's' : ''} at the noise level (final FID >= ${NOISE_LEVEL} x ${fid(noise)}): learned next to nothing, so their order says nothing.` : ''));
   }
   // Samples off the data's scale: their FID measures something other than quality.
-  const [lo, hi] = SAMPLE_STD_BAND;
-  const off = d.cells
-    .map((c) => ({ c, r: d.sampleScale[String(c.rows[0]?.cell ?? '')] }))
-    .filter(({ r }) => r !== undefined && (r < lo || r > hi));
-  if (off.length) {
-    out.push(`Final samples off the data's scale (std over the data's outside ${lo}-${hi}, Fig. 7 companion): ` +
-      `${off.map(({ c, r }) => `${name(c, d.study === 'conditioning')} ${r.toFixed(1)}x (FID ${fid(finalFid(c))})`).join(', ')}; ` +
-      'these models have not learned the data (diverged or too narrow for their tokens), so their FIDs are no measure of sample quality.');
+  const off = offScaleList(d.cells, d.study === 'conditioning');
+  if (off) {
+    out.push(`Final samples off the data's scale (std over the data's outside ${STD_RATIO_GATE.join('-')}x): ${off}; ` +
+      'these models have not learned the data\'s scale, so their FIDs are flagged and left out of every comparison and fit.');
   }
   return out;
 }
@@ -216,33 +258,44 @@ export function conditioningFinding(rows: readonly ResultRow[], opts: FindingOpt
     numbers.adalnZeroOverInContext = zf / finalFid(ic)!;
     measured.push(`adaLN-Zero final FID ${fid(zf)} vs in-context ${fid(finalFid(ic))}: ratio ${ratio(numbers.adalnZeroOverInContext)} (paper about ${FIG5_ADALN_ZERO_OVER_IN_CONTEXT})`);
   }
-  // Lowest at every evaluated step that all variants share.
-  const stepsOf = (c: StudyCell) => new Map(c.curve.map((r) => [num(r, 'train_step')!, num(r, 'fid')!]));
+  // Lowest at every evaluated step that all variants share, and resolved against each at the last.
+  const stepsOf = (c: StudyCell) => new Map(c.curve.map((r) => [num(r, 'train_step')!, r]));
   const curves = cells.map((c) => ({ c, s: stepsOf(c) }));
-  const shared = [...stepsOf(zero).keys()].filter((s) => curves.every((x) => x.s.has(s))).sort((a, b) => a - b);
-  const lowestAt = shared.filter((s) => curves.every((x) => x.c === zero || x.s.get(s)! > stepsOf(zero).get(s)!));
+  const zs = stepsOf(zero);
+  const shared = [...zs.keys()].filter((s) => curves.every((x) => x.s.has(s))).sort((a, b) => a - b);
+  const lowestAt = shared.filter((s) => curves.every((x) => x.c === zero || num(x.s.get(s)!, 'fid')! > num(zs.get(s)!, 'fid')!));
   numbers.stepsShared = shared.length;
   numbers.stepsAdalnZeroLowest = lowestAt.length;
   const best = cells.filter((c) => finalFid(c) !== null).sort((a, b) => finalFid(a)! - finalFid(b)!)[0];
   measured.push(`lowest final FID: ${variantLabel(best.variant)} (${fid(finalFid(best))}); adaLN-Zero lowest at ${lowestAt.length} of ${shared.length} evaluated steps (${shared.join(', ')})`);
+  const last = shared[shared.length - 1];
+  const atLast = last === undefined ? [] : curves.filter((x) => x.c !== zero).map((x) => ({ c: x.c, cmp: compareFid(fidSe(zs.get(last)!), fidSe(x.s.get(last)!), d.seed.se) }));
+  for (const { c, cmp } of atLast) measured.push(`step ${last}: adaLN-Zero ${fid(num(zs.get(last)!, 'fid'))} vs ${variantLabel(c.variant)} ${fid(num(c.curve.find((r) => num(r, 'train_step') === last)!, 'fid'))}${describe(cmp)}`);
+  const t = tally(atLast.map((x) => x.cmp));
+  numbers.resolvedAgreeAtLast = t.agree;
+  numbers.resolvedAgainstAtLast = t.against;
+  numbers.unresolvedAtLast = t.unresolved;
+  measured.push(`rule: ${ruleText(d)}`);
   let verdict: Verdict;
   let reason: string;
   const icRatio = numbers.adalnZeroOverInContext ?? null;
+  const everyStep = shared.length > 0 && lowestAt.length === shared.length;
   if (cells.length < 2) {
     verdict = 'not testable';
     reason = `only one conditioning variant of ${model} has results`;
-  } else if (shared.length && lowestAt.length === shared.length) {
+  } else if (everyStep && t.agree === atLast.length) {
     verdict = 'reproduced';
-    reason = `adaLN-Zero has the lowest FID at all ${shared.length} evaluated steps` + (icRatio !== null ? `; its final FID is ${ratio(icRatio)} x in-context's (paper about ${FIG5_ADALN_ZERO_OVER_IN_CONTEXT})` : '');
+    reason = `adaLN-Zero has the lowest FID at all ${shared.length} evaluated steps, resolved against all ${atLast.length} other designs at step ${last}` +
+      (icRatio !== null ? `; its final FID is ${ratio(icRatio)} x in-context's (paper about ${FIG5_ADALN_ZERO_OVER_IN_CONTEXT})` : '');
+  } else if (t.against > 0) {
+    verdict = 'not reproduced';
+    reason = `at step ${last} ${atLast.filter((x) => x.cmp.status === 'against').map((x) => variantLabel(x.c.variant)).join(', ')} ${t.against === 1 ? 'is' : 'are'} resolved lower than adaLN-Zero`;
   } else if (best === zero) {
     verdict = 'partly reproduced';
-    reason = `adaLN-Zero has the lowest final FID but is lowest at only ${lowestAt.length} of ${shared.length} evaluated steps`;
-  } else if (icRatio !== null && icRatio < 1) {
-    verdict = 'partly reproduced';
-    reason = `adaLN-Zero beats in-context (ratio ${ratio(icRatio)}) but ${variantLabel(best.variant)} has the lowest final FID`;
+    reason = `adaLN-Zero has the lowest final FID, lowest at ${lowestAt.length} of ${shared.length} evaluated steps; at step ${last}: ${tallyText(t)}`;
   } else {
-    verdict = 'not reproduced';
-    reason = `${variantLabel(best.variant)} has the lowest final FID (${fid(finalFid(best))}); adaLN-Zero ${fid(zf)}` + (icRatio !== null ? `, ${ratio(icRatio)} x in-context's` : '');
+    verdict = 'partly reproduced';
+    reason = `${variantLabel(best.variant)} has the lowest final FID (${fid(finalFid(best))}, adaLN-Zero ${fid(zf)}) but no design is resolved lower than adaLN-Zero at step ${last}: ${tallyText(t)}`;
   }
   return { figure, paper, context: `${context(d)} · ${model}`, measured, verdict, reason, caveats: caveats(d), numbers };
 }
@@ -252,31 +305,30 @@ export function conditioningFinding(rows: readonly ResultRow[], opts: FindingOpt
 interface PairCheck {
   better: StudyCell;
   worse: StudyCell;
-  agree: boolean;
+  /** null: an off-scale model takes part (not compared). */
+  cmp: Comparison | null;
   line: string;
 }
 
-/** `expectedBetter` should have the lower FID (final, and at each shared evaluated step). */
-function comparePair(expectedBetter: StudyCell, other: StudyCell, what: string): PairCheck {
+/** `expectedBetter` should have the lower final FID: resolved, unresolved or resolved against. */
+function comparePair(expectedBetter: StudyCell, other: StudyCell, what: string, seSeed: number): PairCheck {
   const fb = finalFid(expectedBetter);
   const fo = finalFid(other);
-  const sb = new Map(expectedBetter.curve.map((r) => [num(r, 'train_step'), num(r, 'fid')]));
-  const so = new Map(other.curve.map((r) => [num(r, 'train_step'), num(r, 'fid')]));
-  const shared = [...sb.keys()].filter((s) => so.has(s));
-  const holds = shared.filter((s) => sb.get(s)! < so.get(s)!).length;
-  const agree = fb !== null && fo !== null && fb < fo;
   const pk = table4Key(expectedBetter.model);
   const po = table4Key(other.model);
-  const paper = pk && po ? `; paper ${pk} vs ${po}: ${fid(TABLE4[pk].fid)} vs ${fid(TABLE4[po].fid)}, ratio ${ratio(TABLE4[pk].fid / TABLE4[po].fid)}` : '';
-  const line = `${expectedBetter.model} vs ${other.model} (${what}): final FID ${fid(fb)} vs ${fid(fo)}, ratio ${ratio(fb !== null && fo ? fb / fo : null)}` +
-    ` ${agree ? 'lower (as the paper)' : 'NOT lower'}; lower at ${holds} of ${shared.length} evaluated steps${paper}`;
-  return { better: expectedBetter, worse: other, agree, line };
+  const paper = pk && po ? `; paper ${pk} vs ${po}: ${fid(TABLE4[pk].fid)} vs ${fid(TABLE4[po].fid)}` : '';
+  const head = `${expectedBetter.model} vs ${other.model} (${what}): final FID ${fid(fb)} vs ${fid(fo)}`;
+  if (expectedBetter.onScale === false || other.onScale === false || fb === null || fo === null) {
+    return { better: expectedBetter, worse: other, cmp: null, line: `${head}: not compared (${offScaleList([expectedBetter, other]) || 'no final FID'} off the data's scale)${paper}` };
+  }
+  const cmp = compareFid(fidSe(expectedBetter.final!), fidSe(other.final!), seSeed);
+  return { better: expectedBetter, worse: other, cmp, line: `${head}${describe(cmp)}${paper}` };
 }
 
 export function scalingFinding(rows: readonly ResultRow[], opts: FindingOptions = {}): Finding {
   const figure = 'Fig. 6: scaling the model size and the patch size';
   const paper = [
-    'At a fixed patch size, bigger models (S -> B -> L -> XL) have lower FID throughout training; at a fixed model size, smaller patches (8 -> 4 -> 2, more tokens) do too.',
+    'At a fixed patch size, bigger models (S -> B -> L -> XL) have lower FID throughout training; at a fixed model size, smaller patches (more tokens) do too.',
     `Table 4 at 400K steps: S/8 ${TABLE4['S/8'].fid} ... XL/8 ${TABLE4['XL/8'].fid}; S/2 ${TABLE4['S/2'].fid} ... XL/2 ${TABLE4['XL/2'].fid}; XL/8 ${TABLE4['XL/8'].fid} -> XL/4 ${TABLE4['XL/4'].fid} -> XL/2 ${TABLE4['XL/2'].fid}.`,
   ];
   let d: StudyData;
@@ -286,26 +338,34 @@ export function scalingFinding(rows: readonly ResultRow[], opts: FindingOptions 
     return notTestable(figure, paper, err);
   }
   const cells = d.cells.filter((c) => c.size !== null && c.patch !== null && c.final);
-  const measured = cells.map((c) => `${c.model.padEnd(10)} ${formatGflops(c.gflops ?? NaN)} Gflops · final FID ${fid(finalFid(c))} at step ${finalStep(c)}`);
+  const measured = cells.map((c) => `${c.model.padEnd(10)} ${formatGflops(c.gflops ?? NaN)} Gflops · final FID ${fid(finalFid(c))}${c.final && num(c.final, 'fid_se') !== null ? ` ± ${num(c.final, 'fid_se')!.toFixed(2)}` : ''} at step ${finalStep(c)}` +
+    `${c.stdRatio !== null ? ` · samples' std ${c.stdRatio.toFixed(2)}x the data's${c.onScale === false ? ' (OFF-SCALE)' : ''}` : ''}` +
+    `${c.final && num(c.final, 'class_accuracy') !== null ? ` · class accuracy ${(100 * num(c.final, 'class_accuracy')!).toFixed(1)}%` : ''}`);
   const sizeChecks: PairCheck[] = [];
   for (const p of PATCH_ORDER) {
     const line = SIZE_ORDER.map((s) => cells.find((c) => c.patch === p && c.size === s)).filter((c): c is StudyCell => !!c);
-    for (let i = 1; i < line.length; i++) sizeChecks.push(comparePair(line[i], line[i - 1], `bigger model, patch ${p}`));
+    for (let i = 1; i < line.length; i++) sizeChecks.push(comparePair(line[i], line[i - 1], `bigger model, patch ${p}`, d.seed.se));
   }
   const patchChecks: PairCheck[] = [];
   for (const s of SIZE_ORDER) {
     const line = PATCH_ORDER.map((p) => cells.find((c) => c.size === s && c.patch === p)).filter((c): c is StudyCell => !!c);
-    for (let i = 1; i < line.length; i++) patchChecks.push(comparePair(line[i], line[i - 1], `smaller patch, size ${s}`));
+    for (let i = 1; i < line.length; i++) patchChecks.push(comparePair(line[i], line[i - 1], `smaller patch, size ${s}`, d.seed.se));
   }
-  measured.push(...sizeChecks.map((c) => c.line), ...patchChecks.map((c) => c.line));
-  const sa = sizeChecks.filter((c) => c.agree).length;
-  const pa = patchChecks.filter((c) => c.agree).length;
-  const verdict = countVerdict(sa + pa, sizeChecks.length + patchChecks.length);
-  const part = (a: number, n: number, what: string, kind: string) => (n ? `${what} had the lower final FID in ${a} of ${n} comparisons` : `no two models differ only in ${kind} (not testable)`);
-  const reason = `${part(sa, sizeChecks.length, 'the bigger model', 'model size')}; ${part(pa, patchChecks.length, 'the smaller patch', 'patch size')}`;
+  measured.push(...sizeChecks.map((c) => c.line), ...patchChecks.map((c) => c.line), `rule: ${ruleText(d)}`);
+  const cmps = (cs: PairCheck[]) => cs.map((c) => c.cmp).filter((c): c is Comparison => c !== null);
+  const ts = tally(cmps(sizeChecks));
+  const tp = tally(cmps(patchChecks));
+  const all = tally([...cmps(sizeChecks), ...cmps(patchChecks)]);
+  const skipped = sizeChecks.length + patchChecks.length - cmps(sizeChecks).length - cmps(patchChecks).length;
+  const verdict = resolvedVerdict(all);
+  const reason = `at the final step, bigger model: ${tallyText(ts)}; smaller patch: ${tallyText(tp)}` + (skipped ? `; ${skipped} comparison(s) with an off-scale model not counted` : '');
   return {
     figure, paper, context: context(d), measured, verdict, reason, caveats: caveats(d),
-    numbers: { sizeComparisons: sizeChecks.length, sizeAgree: sa, patchComparisons: patchChecks.length, patchAgree: pa },
+    numbers: {
+      sizeComparisons: sizeChecks.length, sizeAgree: ts.agree, sizeAgainst: ts.against, sizeUnresolved: ts.unresolved,
+      patchComparisons: patchChecks.length, patchAgree: tp.agree, patchAgainst: tp.against, patchUnresolved: tp.unresolved,
+      resolvedAgainst: all.against, offScaleModels: cells.filter((c) => c.onScale === false).length, notCompared: skipped,
+    },
   };
 }
 
@@ -334,29 +394,35 @@ export function gflopsFidFinding(rows: readonly ResultRow[], opts: FindingOption
   const s = spec.stats;
   const n = s.points.length;
   const ci = exponentInterval(s.powerLaw.b, s.powerLaw.bStderr, n);
+  const [rlo, rhi] = s.pearsonCi;
   const measured = [
-    `${n} models; log-log Pearson r = ${s.log.pearson.r.toFixed(3)} (p ${s.log.pearson.p.toPrecision(2)}), Spearman rho = ${s.log.spearman.r.toFixed(3)} (p ${s.log.spearman.p.toPrecision(2)})`,
+    `${n} on-scale models${s.excluded.length ? ` (left out, off the data's scale: ${s.excluded.map((e) => `${e.model} ${e.stdRatio.toFixed(2)}x`).join(', ')})` : ''}`,
+    `log-log Pearson r = ${s.log.pearson.r.toFixed(3)}, bootstrap 95% interval ${rlo.toFixed(3)} .. ${rhi.toFixed(3)} (models resampled, each FID perturbed by its se and se_seed ${s.seSeed.toFixed(2)}); ` +
+      `p ${s.log.pearson.p.toPrecision(2)}; Spearman rho = ${s.log.spearman.r.toFixed(3)} (p ${s.log.spearman.p.toPrecision(2)})`,
     `power law FID = ${s.powerLaw.a.toPrecision(3)} * Gflops^${s.powerLaw.b.toFixed(3)} (95% CI of the exponent ${ci[0].toFixed(3)} .. ${ci[1].toFixed(3)}), R^2 = ${s.powerLaw.r2.toFixed(3)}`,
     `exponent vs the paper's: ${ci[1] < p.powerLaw.ci[0] || ci[0] > p.powerLaw.ci[1] ? 'the 95% intervals do not overlap' : 'the 95% intervals overlap'}`,
   ];
   const r = s.log.pearson.r;
-  const sig = s.log.pearson.p < 0.05;
+  const resolved = rhi < 0;
   let verdict: Verdict;
   let reason: string;
-  if (r <= -STRONG_CORRELATION && sig) {
+  if (r <= -STRONG_CORRELATION && resolved) {
     verdict = 'reproduced';
-    reason = `strong negative correlation (r = ${r.toFixed(3)} <= -${STRONG_CORRELATION}, p = ${s.log.pearson.p.toPrecision(2)} < 0.05): more Gflops, lower FID`;
+    reason = `strong negative correlation over ${n} on-scale models (r = ${r.toFixed(3)} <= -${STRONG_CORRELATION}, bootstrap 95% interval ${rlo.toFixed(3)} .. ${rhi.toFixed(3)} below 0): more Gflops, lower FID`;
   } else if (r < 0) {
     verdict = 'partly reproduced';
-    const why = [r > -STRONG_CORRELATION ? `weaker than -${STRONG_CORRELATION}` : '', sig ? '' : `not significant (p = ${s.log.pearson.p.toPrecision(2)} >= 0.05)`];
+    const why = [r > -STRONG_CORRELATION ? `weaker than -${STRONG_CORRELATION}` : '', resolved ? '' : `not resolved (its bootstrap interval ${rlo.toFixed(3)} .. ${rhi.toFixed(3)} reaches 0)`];
     reason = `FID falls with Gflops (r = ${r.toFixed(3)}) but the correlation is ${why.filter(Boolean).join(' and ')}`;
   } else {
     verdict = 'not reproduced';
-    reason = `FID does not fall with Gflops (r = ${r.toFixed(3)})`;
+    reason = `FID does not fall with Gflops (r = ${r.toFixed(3)}, bootstrap 95% interval ${rlo.toFixed(3)} .. ${rhi.toFixed(3)})`;
   }
   return {
     figure, paper, context: context(d), measured, verdict, reason, caveats: caveats(d),
-    numbers: { n, pearsonLog: r, pearsonLogP: s.log.pearson.p, spearmanLog: s.log.spearman.r, exponent: s.powerLaw.b, exponentLow: ci[0], exponentHigh: ci[1], paperPearsonLog: p.log.pearson.r, paperExponent: p.powerLaw.b },
+    numbers: {
+      n, pearsonLog: r, pearsonLogLow: rlo, pearsonLogHigh: rhi, pearsonLogP: s.log.pearson.p, spearmanLog: s.log.spearman.r, exponent: s.powerLaw.b,
+      exponentLow: ci[0], exponentHigh: ci[1], paperPearsonLog: p.log.pearson.r, paperExponent: p.powerLaw.b, excluded: s.excluded.length,
+    },
   };
 }
 
@@ -391,13 +457,18 @@ export function trainingComputeFinding(rows: readonly ResultRow[], opts: Finding
     return notTestable(figure, paper, err);
   }
   const curves = d.cells
-    .filter((c) => c.gflops !== null)
-    .map((c) => ({ c, pts: c.curve.map((r) => [trainCompute(r), num(r, 'fid')] as [number | null, number | null]).filter((p): p is [number, number] => p[0] !== null && p[0] > 0 && p[1] !== null) }))
+    .filter((c) => c.gflops !== null && c.onScale !== false)
+    .map((c) => ({
+      c,
+      pts: c.curve.map((r) => [trainCompute(r), num(r, 'fid')] as [number | null, number | null]).filter((p): p is [number, number] => p[0] !== null && p[0] > 0 && p[1] !== null),
+      se: c.curve.map((r) => [trainCompute(r), num(r, 'fid_se') ?? 0] as [number | null, number]).filter((p): p is [number, number] => p[0] !== null && p[0] > 0),
+    }))
     .filter((x) => x.pts.length)
     .sort((a, b) => a.c.gflops! - b.c.gflops!);
   const measured = curves.map(({ c, pts }) => `${c.model.padEnd(10)} training compute ${Math.min(...pts.map((p) => p[0])).toExponential(2)} .. ${Math.max(...pts.map((p) => p[0])).toExponential(2)} Gflops, FID ${fid(pts[0][1])} -> ${fid(pts[pts.length - 1][1])}`);
-  let agree = 0;
-  let total = 0;
+  const off = offScaleList(d.cells);
+  if (off) measured.push(`not compared (off the data's scale): ${off}`);
+  const cmps: Comparison[] = [];
   for (let i = 0; i < curves.length; i++) {
     for (let j = i + 1; j < curves.length; j++) {
       const small = curves[i];
@@ -408,16 +479,18 @@ export function trainingComputeFinding(rows: readonly ResultRow[], opts: Finding
       const fs = interpolateLog(small.pts, x);
       const fl = interpolateLog(large.pts, x);
       if (fs === null || fl === null) continue;
-      total++;
-      if (fl < fs) agree++;
-      measured.push(`at ${x.toExponential(2)} training Gflops: ${large.c.model} FID ${fid(fl)} vs ${small.c.model} ${fid(fs)}: the larger model is ${fl < fs ? 'lower (as the paper)' : 'NOT lower'}`);
+      const cmp = compareFid({ fid: fl, se: interpolateLog(large.se, x) }, { fid: fs, se: interpolateLog(small.se, x) }, d.seed.se);
+      cmps.push(cmp);
+      measured.push(`at ${x.toExponential(2)} training Gflops: ${large.c.model} FID ${fid(fl)} vs ${small.c.model} ${fid(fs)}: the larger model lower${describe(cmp)}`);
     }
   }
-  const verdict = countVerdict(agree, total);
-  const reason = total
-    ? `the larger model had the lower FID at equal training compute in ${agree} of ${total} comparable pairs`
-    : `no two models' training-compute ranges overlap (${curves.length} model(s)), so no pair can be compared at equal compute; evaluate over a wider range of steps`;
-  return { figure, paper, context: context(d), measured, verdict, reason, caveats: caveats(d), numbers: { pairs: total, agree } };
+  measured.push(`rule: ${ruleText(d)}`);
+  const t = tally(cmps);
+  const verdict = resolvedVerdict(t);
+  const reason = cmps.length
+    ? `the larger model at equal training compute, over ${cmps.length} comparable pairs: ${tallyText(t)}`
+    : `no two on-scale models' training-compute ranges overlap (${curves.length} model(s)), so no pair can be compared at equal compute; evaluate over a wider range of steps`;
+  return { figure, paper, context: context(d), measured, verdict, reason, caveats: caveats(d), numbers: { pairs: cmps.length, agree: t.agree, against: t.against, unresolved: t.unresolved } };
 }
 
 // ---- Fig. 10: sampling compute -------------------------------------------------------------------
@@ -434,45 +507,110 @@ export function samplingComputeFinding(rows: readonly ResultRow[], opts: Finding
   } catch (err) {
     return notTestable(figure, paper, err);
   }
-  // Each model's final checkpoint, every sampling step count (lowest guidance scale when there are several).
-  const models = d.cells
+  const models = fig10Points(d).filter((m) => m.c.onScale !== false);
+  const measured = models.map(({ c, pts }) => `${c.model.padEnd(10)} ` + pts.map((p) => `${p.steps} steps: ${formatGflops(p.compute)} Gflops/img, FID ${fid(p.fid)}`).join(' | '));
+  const off = offScaleList(d.cells);
+  if (off) measured.push(`not compared (off the data's scale): ${off}`);
+  if (models.length < 2) {
+    return { figure, paper, context: context(d), measured, verdict: 'not testable', reason: `needs at least two on-scale models in the 'sampling-compute' study (have ${models.length})`, caveats: caveats(d), numbers: {} };
+  }
+  // The paper's claim, made testable: no smaller model reaches the largest model's best FID at any sampling budget.
+  const largest = models[models.length - 1];
+  const lb = largest.pts.reduce((a, b) => (b.fid < a.fid ? b : a));
+  const cmps: Comparison[] = [];
+  for (const m of models.slice(0, -1)) {
+    if (m.c.gflops === largest.c.gflops) continue;
+    const cs = m.pts.map((p) => compareFid({ fid: lb.fid, se: lb.se }, { fid: p.fid, se: p.se }, d.seed.se));
+    cmps.push(...cs);
+    const t = tally(cs);
+    const closest = m.pts.reduce((a, b) => (b.fid < a.fid ? b : a));
+    measured.push(`${m.c.model} at its best (${closest.steps} steps, ${formatGflops(closest.compute)} Gflops/img) FID ${fid(closest.fid)} vs ${largest.c.model}'s best ${fid(lb.fid)} (${lb.steps} steps): ` +
+      `over its ${cs.length} sampling budgets, ${t.agree} resolved behind, ${t.unresolved} unresolved, ${t.against} resolved AHEAD`);
+  }
+  // Every pair, compactly: the smaller model's best against the larger one's best.
+  const pairs: Comparison[] = [];
+  for (let i = 0; i < models.length; i++) {
+    for (let j = i + 1; j < models.length; j++) {
+      if (models[i].c.gflops === models[j].c.gflops) continue;
+      const sb = models[i].pts.reduce((a, b) => (b.fid < a.fid ? b : a));
+      const bb = models[j].pts.reduce((a, b) => (b.fid < a.fid ? b : a));
+      pairs.push(compareFid({ fid: bb.fid, se: bb.se }, { fid: sb.fid, se: sb.se }, d.seed.se));
+    }
+  }
+  const tp = tally(pairs);
+  measured.push(`all ${pairs.length} pairs, the smaller model's best FID behind the larger one's best: ${tallyText(tp)}`, `rule: ${ruleText(d)}`);
+  const t = tally(cmps);
+  const verdict = resolvedVerdict(t);
+  const reason = `${cmps.length} (model, sampling budget) points of the ${models.length - 1} smaller models against ${largest.c.model}'s best FID ${fid(lb.fid)}: ` +
+    `${t.agree} resolved behind it (as the paper), ${t.unresolved} unresolved, ${t.against} resolved ahead of it`;
+  return {
+    figure, paper, context: context(d), measured, verdict, reason, caveats: caveats(d),
+    numbers: { points: cmps.length, behind: t.agree, unresolved: t.unresolved, ahead: t.against, pairs: pairs.length, pairsAgree: tp.agree, pairsAgainst: tp.against },
+  };
+}
+
+interface Fig10Point {
+  steps: number | null;
+  compute: number;
+  fid: number;
+  se: number | null;
+}
+
+/** Each model's final checkpoint at every sampling step count (lowest guidance scale when there are several), by Gflops. */
+function fig10Points(d: StudyData): Array<{ c: StudyCell; pts: Fig10Point[] }> {
+  return d.cells
     .filter((c) => c.gflops !== null)
     .map((c) => {
       const last = Math.max(...c.rows.map((r) => num(r, 'train_step') ?? -Infinity));
       const finals = c.rows.filter((r) => num(r, 'train_step') === last && num(r, 'fid') !== null && samplingGflopsPerImage(r) !== null);
       const cfg = Math.min(...finals.map((r) => num(r, 'cfg_scale') ?? 1));
       const pts = finals.filter((r) => (num(r, 'cfg_scale') ?? 1) === cfg)
-        .map((r) => ({ steps: num(r, 'sampling_steps'), compute: samplingGflopsPerImage(r)!, fid: num(r, 'fid')! }))
+        .map((r) => ({ steps: num(r, 'sampling_steps'), compute: samplingGflopsPerImage(r)!, fid: num(r, 'fid')!, se: num(r, 'fid_se') }))
         .sort((a, b) => a.compute - b.compute);
       return { c, pts };
     })
     .filter((m) => m.pts.length)
     .sort((a, b) => a.c.gflops! - b.c.gflops!);
-  const measured = models.map(({ c, pts }) => `${c.model.padEnd(10)} ` + pts.map((p) => `${p.steps} steps: ${formatGflops(p.compute)} Gflops/img, FID ${fid(p.fid)}`).join(' | '));
-  let kept = 0;
-  let total = 0;
-  for (let i = 0; i < models.length; i++) {
-    for (let j = i + 1; j < models.length; j++) {
-      const small = models[i];
-      const large = models[j];
-      if (small.c.gflops === large.c.gflops) continue;
-      total++;
-      const sb = small.pts.reduce((a, b) => (b.fid < a.fid ? b : a));
-      const lb = large.pts.reduce((a, b) => (b.fid < a.fid ? b : a));
-      const cheapest = large.pts[0];
-      const caught = sb.fid <= lb.fid;
-      if (!caught) kept++;
-      const more = sb.compute > cheapest.compute
-        ? `; with ${formatGflops(sb.compute)} Gflops/img it spent more than ${large.c.model}'s cheapest setting (${cheapest.steps} steps, ${formatGflops(cheapest.compute)} Gflops/img, FID ${fid(cheapest.fid)}), which it ${sb.fid < cheapest.fid ? 'beat' : 'did not beat'}`
-        : '';
-      measured.push(`${small.c.model} best FID ${fid(sb.fid)} (${sb.steps} steps) vs ${large.c.model} best ${fid(lb.fid)} (${lb.steps} steps): the smaller model ${caught ? 'CATCHES UP' : 'does not catch up (as the paper)'}${more}`);
-    }
+}
+
+/** Fig. 10 as a compact table: one row per model, FID (± se) at each sampling step count, and the best. */
+export function fig10Table(rows: readonly ResultRow[], opts: FindingOptions = {}): Array<Record<string, string | number>> {
+  let d: StudyData;
+  try {
+    d = studyData(rows, 'sampling-compute', opts, 'Fig. 10');
+  } catch (err) {
+    if (err instanceof MissingDataError) return [];
+    throw err;
   }
-  const verdict = countVerdict(kept, total);
-  const reason = total
-    ? `the smaller model stayed behind the larger one's best FID in ${kept} of ${total} pairs, whatever its sampling steps`
-    : `needs at least two models with different Gflops in the 'sampling-compute' study (have ${models.length})`;
-  return { figure, paper, context: context(d), measured, verdict, reason, caveats: caveats(d), numbers: { pairs: total, notCaught: kept } };
+  const models = fig10Points(d);
+  const steps = [...new Set(models.flatMap((m) => m.pts.map((p) => p.steps)))].filter((v): v is number => v !== null).sort((a, b) => a - b);
+  return models.map(({ c, pts }) => {
+    const row: Record<string, string | number> = { model: c.model, gflops: Number((c.gflops ?? NaN).toPrecision(3)) };
+    for (const n of steps) {
+      const p = pts.find((q) => q.steps === n);
+      row[`FID @${n} steps`] = p ? `${p.fid.toFixed(1)}${p.se !== null ? ` ± ${p.se.toFixed(1)}` : ''}` : '';
+    }
+    const best = pts.reduce((a, b) => (b.fid < a.fid ? b : a));
+    row.best = `${best.fid.toFixed(1)} (${best.steps} steps)`;
+    row.samples_std = c.stdRatio === null ? '' : `${c.stdRatio.toFixed(2)}x${c.onScale === false ? ' OFF-SCALE' : ''}`;
+    return row;
+  });
+}
+
+/** A figure's title from its finding: the verdict and its reason, as measured. */
+export function figureHeadline(f: Finding, width = 110): string {
+  const text = `${f.figure.split(':')[0]}: ${f.verdict} at this scale: ${f.reason}`;
+  // Plotly titles do not wrap: break at word boundaries.
+  const lines: string[] = [];
+  let line = '';
+  for (const w of text.split(' ')) {
+    if (line && line.length + w.length + 1 > width) {
+      lines.push(line);
+      line = w;
+    } else line = line ? `${line} ${w}` : w;
+  }
+  lines.push(line);
+  return lines.join('<br>');
 }
 
 // ---- tables ------------------------------------------------------------------------------------------

@@ -534,6 +534,9 @@ export function scalingLawAnalysis(rows: readonly ResultRow[], o: LossCurveOptio
   };
 }
 
+/** FLOPs per "Gflop" of the kit's compute columns: they count multiply-adds (one MAC = one flop, the DiT paper's convention), a MAC is 2 FLOPs. */
+export const FLOPS_PER_GFLOP = 2e9;
+
 const sig = (v: number | null | undefined, d = 3) => (v === null || v === undefined || !Number.isFinite(v) ? '' : Number(v.toPrecision(d)));
 
 /** One row per model: Gflops, params, compute range, first and final loss, final FID and sample scale. */
@@ -565,32 +568,65 @@ export function isoFlopTable(iso: IsoFlopResult): Array<Record<string, string | 
   }));
 }
 
-/** The sentences the notebook prints: the fit with both intervals, the frontier's owners, the isoFLOP trend, loss vs FID. */
-export function scalingLawLines(a: ScalingLawAnalysis): string[] {
-  if (a.problem) return [`No scaling-law analysis: ${a.problem}.`];
-  const out: string[] = [];
+/** The runs' compute range, in Gflops and FLOPs, beside Liang et al.'s. */
+export function computeRangeLine(a: ScalingLawAnalysis): string {
+  if (a.problem) return `No scaling-law analysis: ${a.problem}.`;
   const cs = a.curves.flatMap((c) => c.points.map((p) => p.compute));
   const [cmin, cmax] = [Math.min(...cs), Math.max(...cs)];
-  out.push(`${a.curves.length} model(s) of experiment ${a.experiment} (seed ${a.curves[0].seed ?? 'n/a'}), training compute ${cmin.toPrecision(3)}-${cmax.toPrecision(3)} Gflops ` +
-    `= ${(cmin * 1e9).toExponential(1)}-${(cmax * 1e9).toExponential(1)} FLOPs (Liang et al.: 1e17-6e18 FLOPs, ${Math.log10(1e17 / (cmax * 1e9)).toFixed(1)} orders of magnitude above this run's largest).`);
-  if (a.fit) {
-    const f = a.fit;
-    const lv = Math.round(f.level * 100);
-    out.push(`Along the compute frontier (${f.n} points): val_loss = ${f.a.toPrecision(4)} * C^-${f.b.toFixed(4)}, R^2 = ${f.r2.toFixed(3)}; ` +
+  return `${a.curves.length} model(s) of experiment ${a.experiment} (seed ${a.curves[0].seed ?? 'n/a'}), training compute ${cmin.toPrecision(3)}-${cmax.toPrecision(3)} Gflops ` +
+    `= about ${(cmin * FLOPS_PER_GFLOP).toExponential(1)}-${(cmax * FLOPS_PER_GFLOP).toExponential(1)} FLOPs (the kit's Gflops count multiply-adds; ` +
+    `Liang et al. span 1e17-6e18 FLOPs, ${Math.log10(1e17 / (cmax * FLOPS_PER_GFLOP)).toFixed(1)} orders of magnitude above this run's largest budget).`;
+}
+
+/** The fitted law with its standard error, t-interval and bootstrap interval, and whether the loss falls. */
+export function fitLines(a: ScalingLawAnalysis): string[] {
+  if (a.problem) return [`No scaling-law analysis: ${a.problem}.`];
+  const f = a.fit;
+  if (!f) return [`No power law: ${a.fitProblem}.`];
+  const lv = Math.round(f.level * 100);
+  return [
+    `Along the compute frontier (${f.n} points): val_loss = ${f.a.toPrecision(4)} * C^-${f.b.toFixed(4)}, R^2 = ${f.r2.toFixed(3)}; ` +
       `b = ${f.b.toFixed(4)} +- ${f.bStderr.toFixed(4)} (se), ${lv}% t-interval ${f.tInterval[0].toFixed(4)} .. ${f.tInterval[1].toFixed(4)}, ` +
-      `${lv}% bootstrap interval ${f.bootstrap.interval[0].toFixed(4)} .. ${f.bootstrap.interval[1].toFixed(4)} (${f.bootstrap.used} of ${f.bootstrap.rounds} resamples).`);
-    out.push(f.tInterval[0] > 0 && f.bootstrap.interval[0] > 0
+      `${lv}% bootstrap interval ${f.bootstrap.interval[0].toFixed(4)} .. ${f.bootstrap.interval[1].toFixed(4)} (${f.bootstrap.used} of ${f.bootstrap.rounds} resamples).`,
+    f.tInterval[0] > 0 && f.bootstrap.interval[0] > 0
       ? 'The loss falls with compute along the frontier: both intervals of b lie above 0.'
       : f.b > 0 ? 'The loss falls with compute along the frontier, but an interval of b reaches 0: the fall is not established at this precision.'
-        : 'The loss does NOT fall with compute along the frontier (b <= 0).');
-  } else out.push(`No power law: ${a.fitProblem}.`);
+        : 'The loss does NOT fall with compute along the frontier (b <= 0).',
+  ];
+}
+
+/** Who owns the frontier, and how independent its points are. */
+export function frontierLines(a: ScalingLawAnalysis): string[] {
+  if (a.problem) return [`No scaling-law analysis: ${a.problem}.`];
   const owners = frontierOwners(a.frontier);
-  out.push(`The frontier is owned by ${owners.map((o) => `${o.model} (${o.points} point${o.points > 1 ? 's' : ''}, ${o.compute_from.toPrecision(3)}-${o.compute_to.toPrecision(3)} Gflops)`).join(', ')}.`);
+  const shared = owners.filter((o) => o.points > 1).reduce((s, o) => s + o.points, 0);
+  const out = [`The frontier (${a.frontier.length} points) is owned by ${owners.map((o) => `${o.model} (${o.points} point${o.points > 1 ? 's' : ''}, ${o.compute_from.toPrecision(3)}-${o.compute_to.toPrecision(3)} Gflops)`).join(', ')}.`];
+  if (shared) {
+    out.push(`${shared} of its ${a.frontier.length} points are successive evaluations of the same run (one model, several steps): they are not independent, so both intervals of b are narrower than independent runs would give.`);
+  }
+  return out;
+}
+
+/** The isoFLOP budgets and whether the best model grows with them. */
+export function isoFlopLines(a: ScalingLawAnalysis): string[] {
+  if (a.problem) return [`No scaling-law analysis: ${a.problem}.`];
+  const out: string[] = [];
   if (a.isoNote) out.push(`IsoFLOP: ${a.isoNote}.`);
   if (!a.iso.budgets.length) out.push('IsoFLOP: no training compute is reached by two or more models, so no budget compares models.');
   else out.push(`IsoFLOP (${a.iso.budgets.length} budgets): ${a.trend.text}` + (a.trend.paramsSlope !== null ? `; log best-model params vs log budget slope ${a.trend.paramsSlope.toFixed(3)} (a discrete grid of models: crude)` : '') + '.');
-  out.push(`Loss vs FID at the final step: ${a.lossFid.text}.`);
   return out;
+}
+
+/** Loss vs FID over models at the final step. */
+export function lossFidLines(a: ScalingLawAnalysis): string[] {
+  if (a.problem) return [`No scaling-law analysis: ${a.problem}.`];
+  return [`Loss vs FID at the final step: ${a.lossFid.text}.`];
+}
+
+/** Every sentence the notebook prints, in order. */
+export function scalingLawLines(a: ScalingLawAnalysis): string[] {
+  if (a.problem) return [`No scaling-law analysis: ${a.problem}.`];
+  return [computeRangeLine(a), ...fitLines(a), ...frontierLines(a), ...isoFlopLines(a), ...lossFidLines(a)];
 }
 
 // ---- 5. the figure -----------------------------------------------------------------------------------
