@@ -5,6 +5,7 @@ import { prepareTrainingData } from '../experiments/pipeline';
 import { defaultPaths } from '../experiments/run';
 import { scalingCheckpoints, writeFig7 } from '../experiments/samples';
 import { FIGURES, FigureOptions, MissingDataError } from '../figures/specs';
+import { measuredHeadline } from '../notebook/findings';
 import { writeFigureHtml } from '../figures/html';
 import { ChromiumMissingError, chromiumAvailable, DEFAULT_CHROMIUM, renderPng } from '../figures/render';
 import { listResultFiles, readResults, resultsDir } from '../results/registry';
@@ -91,7 +92,8 @@ export const figuresCommand: Command = {
     const failed: string[] = [];
     for (const fig of FIGURES) {
       try {
-        const spec = fig.make(rows, opts);
+        // The title states the finding as measured, not the paper's claim.
+        const spec = fig.make(rows, { headline: measuredHeadline(fig.make, rows, opts), ...opts });
         const html = path.join(out, `${fig.file}.html`);
         writeFigureHtml(html, spec, fig.title);
         console.log(`wrote ${rel(html)}`);

@@ -5,9 +5,10 @@ import * as fs from 'fs';
 import type { DataFrame } from 'danfojs-node';
 import { FigureOptions, FigureSpec, MissingDataError } from '../figures/specs';
 import { notebookPlot } from '../figures/html';
-import { SAMPLE_STD_BAND } from '../sample/health';
+import { STD_RATIO_GATE } from '../figures/resolution';
 import type { ResultRow } from '../results/registry';
 import { NotebookResults, rel, sampleScaleOf } from './results';
+import { measuredHeadline } from './findings';
 
 /** tslab's display, when this process is a tslab kernel executing a cell; else null. */
 function tslabDisplay(): { html(s: string): void } | null {
@@ -41,7 +42,7 @@ export function show(spec: FigureSpec): void {
  */
 export function showFigure<S extends FigureSpec>(make: (rows: readonly ResultRow[], opts?: FigureOptions) => S, rows: readonly ResultRow[], opts: FigureOptions = {}): S | null {
   try {
-    const spec = make(rows, opts);
+    const spec = make(rows, { headline: measuredHeadline(make, rows, opts), ...opts });
     show(spec);
     return spec;
   } catch (err) {
@@ -126,8 +127,8 @@ export function showSampleGrid(r: NotebookResults): boolean {
   // Its numeric companion (written beside the PNG): how far each model's samples are from the data's scale.
   const ratios = sampleScaleOf(r.fig7);
   if (ratios) {
-    const [lo, hi] = SAMPLE_STD_BAND;
-    console.log(`samples' std over the data's (healthy: ${lo}-${hi}): ` +
+    const [lo, hi] = STD_RATIO_GATE;
+    console.log(`samples' std over the data's (on-scale: ${lo}-${hi}x): ` +
       Object.entries(ratios).map(([c, v]) => `${c} ${v.toFixed(2)}${v < lo || v > hi ? ' (off)' : ''}`).join(', '));
   }
   return true;

@@ -2,7 +2,7 @@
 // measured on the runs, and whether the claim held at this scale. The notebooks print
 // these; nothing here knows what the runs will show.
 import {
-  calibrationFids, Cell, FigureOptions, MissingDataError, PATCH_ORDER, SIZE_ORDER, VARIANT_ORDER, fidAxisTitle, fig8GflopsVsFid,
+  calibrationFids, Cell, FigureOptions, MissingDataError, fig5Conditioning, fig6Scaling, fig9TrainingCompute, fig10SamplingCompute, PATCH_ORDER, SIZE_ORDER, VARIANT_ORDER, fidAxisTitle, fig8GflopsVsFid,
   formatGflops, parseModelName, samplingGflopsPerImage, selectRows, trainGflops, trainingCurve, variantLabel,
 } from '../figures/specs';
 import type { ResultRow } from '../results/registry';
@@ -595,6 +595,18 @@ export function fig10Table(rows: readonly ResultRow[], opts: FindingOptions = {}
     row.samples_std = c.stdRatio === null ? '' : `${c.stdRatio.toFixed(2)}x${c.onScale === false ? ' OFF-SCALE' : ''}`;
     return row;
   });
+}
+
+/** A figure maker's finding (Figs. 5, 6, 8, 9, 10). */
+const FINDING_OF = new Map<unknown, (rows: readonly ResultRow[], opts?: FindingOptions) => Finding>([
+  [fig5Conditioning, conditioningFinding], [fig6Scaling, scalingFinding], [fig8GflopsVsFid, gflopsFidFinding],
+  [fig9TrainingCompute, trainingComputeFinding], [fig10SamplingCompute, samplingComputeFinding],
+]);
+
+/** The title a figure gets from its finding (undefined when it has none or it is not testable). */
+export function measuredHeadline(make: unknown, rows: readonly ResultRow[], opts: FindingOptions = {}): string | undefined {
+  const f = FINDING_OF.get(make)?.(rows, opts);
+  return f && f.verdict !== 'not testable' ? figureHeadline(f) : undefined;
 }
 
 /** A figure's title from its finding: the verdict and its reason, as measured. */
