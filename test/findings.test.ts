@@ -118,3 +118,17 @@ test('Figs. 9 and 10 use the same rule; Fig. 10 compares against the largest mod
   assert.equal(table[2]['FID @100 steps'], '30.0 ± 1.0');
   assert.equal(table[0].best, '40.0 (100 steps)');
 });
+
+test("notebook 06's default configs are valid models of the family", async () => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const { repoRoot } = await import('../lib/util/paths');
+  const { ditConfig } = await import('../lib/model/config');
+  const nb = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'notebooks', '06-compare-configs.ipynb'), 'utf8'));
+  const src = nb.cells.map((c: { source: string[] | string }) => (Array.isArray(c.source) ? c.source.join('') : c.source)).join('\n');
+  const m = /const CONFIGS = \[([^\]]*)\]/.exec(src);
+  assert.ok(m, 'CONFIGS line');
+  const names = [...m[1].matchAll(/'([^']+)'/g)].map((x) => x[1]);
+  assert.ok(names.length >= 2);
+  for (const n of names) assert.doesNotThrow(() => ditConfig(n), n);
+});

@@ -12,7 +12,8 @@ import { DiTConfig, ditConfig, Variant } from '../model/config';
 import { modelStats } from '../model/gflops';
 import { FigureOptions, FigureSpec, MissingDataError, fidAxisTitle, formatGflops, variantLabel } from '../figures/specs';
 import type { ResultRow } from '../results/registry';
-import { countVerdict, studyData, StudyCell } from './findings';
+import { resolvedVerdict, studyData, StudyCell } from './findings';
+import { compareFid, tally } from '../figures/resolution';
 import { rel } from './results';
 
 /** The DiT config of a model name as an experiment trains it (its overrides), or the family default. */
@@ -34,10 +35,11 @@ const FID_STUDIES = ['scaling', 'conditioning', 'sampling-compute'];
  * Each chosen model's training curve from the registry: from the study that evaluated
  * it at the most training steps. Models without results are listed in `missing`.
  */
-export function curvesFor(rows: readonly ResultRow[], models: string[], variant: string, opts: FigureOptions = {}): { curves: StudyCell[]; missing: string[]; featureNet: string | null } {
+export function curvesFor(rows: readonly ResultRow[], models: string[], variant: string, opts: FigureOptions = {}): { curves: StudyCell[]; missing: string[]; featureNet: string | null; seSeed: number } {
   const curves: StudyCell[] = [];
   const missing: string[] = [];
   let featureNet: string | null = null;
+  let seSeed = 0;
   for (const model of models) {
     let best: StudyCell | null = null;
     for (const study of FID_STUDIES) {
@@ -47,6 +49,7 @@ export function curvesFor(rows: readonly ResultRow[], models: string[], variant:
         if (c && (!best || c.curve.length > best.curve.length)) {
           best = c;
           featureNet = d.featureNet;
+          seSeed = d.seed.se;
         }
       } catch (err) {
         if (!(err instanceof MissingDataError)) throw err;
@@ -55,7 +58,7 @@ export function curvesFor(rows: readonly ResultRow[], models: string[], variant:
     if (best) curves.push(best);
     else missing.push(model);
   }
-  return { curves, missing, featureNet };
+  return { curves, missing, featureNet, seSeed };
 }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
@@ -143,7 +146,7 @@ export const PAPER_XL2_TRAIN_IMAGES_PER_S = 5.7 * 256;
  * What the comparison shows, in numbers: how time grows with Gflops on this backend,
  * and whether more Gflops gave lower final FID among the chosen configs (Fig. 8's claim).
  */
-export function compareFinding(speeds: Array<{ model: string; gflops: number; forward_ms: number; train_step_ms: number; train_images_per_s: number }>, curves: StudyCell[]): string[] {
+export function compareFinding(speeds: Array<{ model: string; gflops: number; forward_ms: number; train_step_ms: number; train_images_per_s: number }>, curves: StudyCell[], seSeed = 0): string[] {
   const out: string[] = [];
   if (speeds.length) {
     const base = [...speeds].sort((a, b) => a.gflops - b.gflops)[0];
@@ -154,21 +157,24 @@ export function compareFinding(speeds: Array<{ model: string; gflops: number; fo
     const fast = speeds.reduce((a, b) => (b.train_images_per_s > a.train_images_per_s ? b : a));
     out.push(`fastest training here: ${fast.model} at ${fast.train_images_per_s.toFixed(0)} images/s; the paper trains DiT-XL/2 (118.6 Gflops) at about ${PAPER_XL2_TRAIN_IMAGES_PER_S.toFixed(0)} images/s on a TPU v3-256 pod`);
   }
-  const done = curves.filter((c) => c.final && c.gflops !== null).sort((a, b) => a.gflops! - b.gflops!);
+  const done = curves.filter((c) => c.final && c.gflops !== null && c.onScale !== false).sort((a, b) => a.gflops! - b.gflops!);
+  const off = curves.filter((c) => c.onScale === false);
+  if (off.length) out.push(`not compared (samples off the data's scale): ${off.map((c) => `${c.model} ${c.stdRatio!.toFixed(2)}x`).join(', ')}`);
   if (done.length >= 2) {
-    let agree = 0;
-    let pairs = 0;
+    // The findings' rule: a pair counts when it is resolved beyond its standard errors.
+    const cmps = [];
     for (let i = 0; i < done.length; i++) {
       for (let j = i + 1; j < done.length; j++) {
         if (done[i].gflops === done[j].gflops) continue;
-        pairs++;
-        if (Number(done[j].final!.fid) < Number(done[i].final!.fid)) agree++;
+        const f = (c: StudyCell) => ({ fid: Number(c.final!.fid), se: c.final!.fid_se === null ? null : Number(c.final!.fid_se) });
+        cmps.push(compareFid(f(done[j]), f(done[i]), seSeed));
       }
     }
-    out.push(`final FID vs Gflops among these configs: the config with more Gflops had the lower final FID in ${agree} of ${pairs} pairs ` +
-      `(the paper, Fig. 8: more Gflops, lower FID) -> ${countVerdict(agree, pairs)} here`);
+    const t = tally(cmps);
+    out.push(`final FID vs Gflops among these configs, the config with more Gflops lower: ${t.agree} agree and resolved, ${t.unresolved} unresolved, ` +
+      `${t.against} resolved against (of ${cmps.length} pairs; the paper, Fig. 8: more Gflops, lower FID) -> ${resolvedVerdict(t)} here`);
   } else {
-    out.push(`final FID vs Gflops: needs results for at least two of the chosen configs (have ${done.length})`);
+    out.push(`final FID vs Gflops: needs results for at least two on-scale chosen configs (have ${done.length})`);
   }
   return out;
 }

@@ -659,7 +659,7 @@ function lawTitle(a: ScalingLawAnalysis): string {
   const f = a.fit;
   if (!f) return `Held-out loss vs training compute (${a.curves.length} models): no power law fitted (${a.fitProblem})`;
   const lv = Math.round(f.level * 100);
-  const ci = `${lv}% CI of b ${f.tInterval[0].toFixed(3)}..${f.tInterval[1].toFixed(3)}, bootstrap ${f.bootstrap.interval[0].toFixed(3)}..${f.bootstrap.interval[1].toFixed(3)}`;
+  const ci = `${lv}% CI of b ${f.tInterval[0].toFixed(3)}..${f.tInterval[1].toFixed(3)}`;
   return f.b > 0
     ? `Held-out loss falls as C^-${f.b.toFixed(3)} along the compute frontier (${ci})`
     : `Held-out loss does not fall along the compute frontier: C^+${(-f.b).toFixed(3)} (${ci})`;
@@ -716,16 +716,19 @@ export function figScalingLaw(rows: readonly ResultRow[], opts: FigureOptions & 
   if (bests.length) {
     data.push({
       type: 'scatter', mode: 'markers+text', name: 'best model per budget', xaxis: 'x2', yaxis: 'y2',
-      x: bests.map((b) => b.best!.gflops), y: bests.map((b) => b.best!.loss), text: bests.map((b) => b.best!.model), textposition: 'bottom center', textfont: { size: 10 },
+      // A model best at several budgets is named once (its stars sit on top of each other when the losses are close).
+      x: bests.map((b) => b.best!.gflops), y: bests.map((b) => b.best!.loss), text: bests.map((b, i) => (bests.findIndex((o) => o.best!.model === b.best!.model) === i ? b.best!.model : '')),
+      textposition: 'bottom center', textfont: { size: 10 },
       hovertext: bests.map((b) => `best at C = ${b.budget.toPrecision(3)}: ${b.best!.model}, loss ${b.best!.loss.toFixed(4)}`), hoverinfo: 'text',
       marker: { size: 15, symbol: 'star', color: '#ffd700', line: { color: '#222', width: 1 } },
     });
   }
   const sub = [
     `experiment ${a.experiment}`, `seed ${a.curves[0].seed ?? 'n/a'}`, `${a.curves.length} models (adaLN-Zero)`,
+    a.fit ? `fit over ${a.fit.n} frontier points, R² ${a.fit.r2.toFixed(3)}, bootstrap ${Math.round(a.fit.level * 100)}% CI of b ${a.fit.bootstrap.interval[0].toFixed(3)}..${a.fit.bootstrap.interval[1].toFixed(3)}` : '',
     'val_loss: EMA model on fixed held-out latents, timesteps and noise',
     a.iso.budgets.length ? `isoFLOP: ${a.trend.trend === 'not testable' ? 'not testable' : `best model ${a.trend.trend}`}` : 'isoFLOP: no overlapping budgets',
-  ].join(' · ');
+  ].filter(Boolean).join(' · ');
   const layout = layoutBase(lawTitle(a), sub, 1300, 600);
   layout.xaxis = axis('Training compute C (Gflops = forward Gflops × batch × steps × 3)', { type: 'log', exponentformat: 'power', domain: [0, 0.5], anchor: 'y' });
   layout.yaxis = axis('Held-out diffusion loss (val_loss)', { type: 'log', anchor: 'x' });
