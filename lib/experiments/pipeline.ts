@@ -210,7 +210,7 @@ export async function buildPipeline(e: ExperimentConfig, log: (m: string) => voi
   return { source, decode, encode, evaluate, validate, featureNet, dataset, heldOut, notes, dispose: () => { net.dispose(); ae.dispose(); } };
 }
 
-/** Held-out images an experiment needs beyond its reference set (calibration samples, validation latents). */
+/** Held-out images beyond the reference set: at least 1000 (notebooks compare samples with them), more when an evaluation needs more. */
 export function heldOutCount(e: ExperimentConfig): number {
-  return Math.max(e.eval.numSamples, e.eval.finalNumSamples ?? 0, e.eval.valLatents ?? 0);
+  return Math.max(1000, e.eval.numSamples, e.eval.finalNumSamples ?? 0, e.eval.valLatents ?? 0);
 }
