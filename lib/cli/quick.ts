@@ -6,6 +6,7 @@ import { calibrationFids, fig6Scaling } from '../figures/specs';
 import { writeFigureHtml } from '../figures/html';
 import { chromiumAvailable, renderPng } from '../figures/render';
 import { readResults } from '../results/registry';
+import { scalingFinding } from '../notebook/findings';
 import { parseArgs, UsageError } from '../util/args';
 import type { Command } from './command';
 
@@ -42,10 +43,17 @@ export const quickCommand: Command = {
     for (const x of rows.filter((y) => y.study !== CALIBRATION_STUDY)) if (!last.has(String(x.cell)) || Number(x.train_step) >= Number(last.get(String(x.cell))!.train_step)) last.set(String(x.cell), x);
     console.log(`\n${r.experiment.name}: done in ${((Date.now() - t0) / 1000).toFixed(0)} s on the ${backendInfo()?.name} backend`);
     for (const n of r.notes) console.log(`  ${n}`);
-    console.log('  final FID (default feature network; not comparable with Inception FIDs):');
-    for (const x of last.values()) console.log(`    ${String(x.model).padEnd(10)} ${Number(x.gflops).toFixed(4)} Gflops  step ${x.train_step}  FID ${typeof x.fid === 'number' ? x.fid.toFixed(2) : 'n/a'}`);
+    console.log(`  final FID (${rows.find((x) => x.feature_net)?.feature_net ?? 'default features'}; not comparable with Inception FIDs):`);
+    const n = (v: unknown, d = 2) => (typeof v === 'number' ? v.toFixed(d) : 'n/a');
+    for (const x of last.values()) {
+      console.log(`    ${String(x.model).padEnd(10)} ${Number(x.gflops).toFixed(4)} Gflops  step ${x.train_step}  FID ${n(x.fid)}${typeof x.fid_se === 'number' ? ` ± ${n(x.fid_se)}` : ''}` +
+        `${typeof x.sample_std_ratio === 'number' ? `  samples' std ${n(x.sample_std_ratio)}x the data's` : ''}${typeof x.val_loss === 'number' ? `  held-out loss ${n(x.val_loss, 4)}` : ''}`);
+    }
     if (calibration.length) console.log(`  the same FID for ${calibration.map((c) => `${c.label}: ${c.fid.toFixed(2)}`).join('; ')}`);
     for (const w of r.grid?.scale.filter((g) => g.warning) ?? []) console.log(`  warning: ${w.cell}: ${w.warning}`);
+    // What the run shows, by the findings' rule (resolved comparisons only), not what the paper found.
+    const f = scalingFinding(rows, { experiment: r.experiment.name });
+    console.log(`  Fig. 6 at this scale: ${f.verdict.toUpperCase()}: ${f.reason}`);
     console.log(`  results:      ${rel(r.resultsFile)} (${rows.length} rows; npx dit results --experiment ${r.experiment.name})`);
     console.log(`  checkpoints:  ${rel(r.runsDir)}`);
     if (r.grid) console.log(`  samples:      ${rel(r.grid.file)} (one row per model, same noise and labels)`);
