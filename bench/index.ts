@@ -154,7 +154,7 @@ async function main(): Promise<void> {
 
   if (opts.soak > 0) {
     await initBackend({ quiet: true });
-    note(`\nmemory over ${opts.soak} training steps (the kit's trainer, mini-S/8, batch 32)`);
+    note(`\nmemory over ${opts.soak} training steps (the kit's trainer, mini-S/4 on 16x16x4, batch 32)`);
     const s = await soak(opts.soak);
     emit({ bench: 'memory', steps: opts.soak, backend: s.backend, ...s.at, tensors_flat: s.tensorsFlat, rss_growth_mb: s.rssGrowthMb },
       `  tensors ${s.tensors.join(' -> ')} (${s.tensorsFlat ? 'flat' : 'GROWING'}); RSS MB ${s.rss.map((r) => r.toFixed(0)).join(' -> ')} ` +
@@ -191,7 +191,7 @@ async function soak(steps: number) {
   const marks = [Math.min(100, steps), Math.floor(steps / 2), steps];
   const tensors: number[] = [], rss: number[] = [];
   const at: Record<string, number> = {};
-  const st = await train(dir, { ...DEFAULT_TRAIN, model: ditConfig('mini-S/8'), steps, batchSize: 32, ckptEvery: steps }, source, {
+  const st = await train(dir, { ...DEFAULT_TRAIN, model: ditConfig('mini-S/4', { inputSize: 16 }), steps, batchSize: 32, ckptEvery: steps }, source, {
     quiet: true,
     onStep: (log) => {
       if (!marks.includes(log.step)) return;

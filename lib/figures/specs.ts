@@ -360,7 +360,7 @@ export function fig6Scaling(rows: readonly ResultRow[], opts: FigureOptions = {}
   const sel = selectRows(rows, 'scaling', 'Fig. 6 (scaling)', opts);
   const cells = groupCells(sel.rows).filter((c) => c.size !== null && c.patch !== null);
   if (!cells.length) {
-    throw new MissingDataError('Fig. 6 (scaling)', 'scaling', `Fig. 6 (scaling): no 'scaling' results for models named like mini-S/8 ... DiT-XL/2`);
+    throw new MissingDataError('Fig. 6 (scaling)', 'scaling', `Fig. 6 (scaling): no 'scaling' results for models named like mini-S/4 ... DiT-XL/2`);
   }
   const curves = new Map(cells.map((c) => [c, trainingCurve(c)]));
   const patches = PATCH_ORDER.filter((p) => cells.some((c) => c.patch === p));

@@ -6,7 +6,7 @@ export const VARIANTS = ['adaln-zero', 'adaln', 'cross-attention', 'in-context']
 export type Variant = (typeof VARIANTS)[number];
 
 export interface DiTConfig {
-  /** 'DiT-XL/2', 'mini-S/8', ... (informational; the numbers below define the model). */
+  /** 'DiT-XL/2', 'mini-S/4', ... (informational; the numbers below define the model). */
   name: string;
   variant: Variant;
   /** Latent side length (the paper: 32 for 256x256 images). */
@@ -66,7 +66,7 @@ export function familyPatchSizes(family: 'DiT' | 'mini'): readonly number[] {
   return FAMILY_DEFAULTS[family].patchSizes;
 }
 
-/** Every named config: DiT-S/8 ... DiT-XL/2 and mini-S/8 ... mini-XL/2. */
+/** Every named config: DiT-S/8 ... DiT-XL/2 and mini-S/4 ... mini-XL/1. */
 export function configNames(family?: 'DiT' | 'mini'): string[] {
   const fams = family ? [family] : (['DiT', 'mini'] as const);
   const out: string[] = [];
