@@ -15,7 +15,7 @@ import { AdamWConfig, AdamWState, adamWStep, createAdamW, disposeAdamW } from '.
 import { EpochOrder } from '../train/trainer';
 import { writeFileAtomic } from '../util/paths';
 import { progress } from '../util/progress';
-import { configHash, gitCommit } from '../util/provenance';
+import { computeEnvironment, configHash, gitCommit } from '../util/provenance';
 import { Rng, RngState } from '../util/rng';
 import { truncateStepCsv } from '../util/step_csv';
 import { imagesToTensor, psnr, tensorToImages } from './data';
@@ -354,6 +354,7 @@ export async function trainAutoencoder(dir: string, ds: ImageDataset, data: { sh
       } as VAEManifest['training'],
       psnr: { heldOut: round(heldOut), images: o.holdout },
       backend: tf.getBackend(),
+      environment: computeEnvironment(),
       gitCommit: gitCommit(),
       created: new Date().toISOString(),
     });

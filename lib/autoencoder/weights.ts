@@ -31,6 +31,8 @@ export interface VAEManifest {
   /** Reconstruction PSNR (dB, uint8 images) on the held-out images, posterior mode. */
   psnr: { heldOut: number; images: number };
   backend: string;
+  /** Backend kernels and CPU the weights were trained on (util/provenance computeEnvironment): bit-reproducible only on the same. */
+  environment?: { backend: string; details: string[]; cpu: string };
   gitCommit: string;
   created: string;
 }

@@ -1,4 +1,4 @@
-// One place decides which tfjs backend runs the kit (issue 2).
+// One place decides which tfjs backend runs the kit.
 // Order: DIT_BACKEND override, else the TensorFlow C++ backend when
 // @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node loads, else the kit's native CPU
 // backend (native/ addon: OpenBLAS + vector loops) when built, else wasm, else cpu.
@@ -22,7 +22,7 @@ export interface BackendInfo {
 const KNOWN = ['tensorflow', 'native', 'wasm', 'cpu'] as const;
 let current: BackendInfo | null = null;
 let pending: Promise<BackendInfo> | null = null;
-/** Hooks run after the backend is set, e.g. the native CPU kernels (issue 3). */
+/** Hooks run after the backend is set, e.g. the native CPU kernels. */
 const afterInitHooks: Array<(info: BackendInfo) => Promise<void> | void> = [];
 
 export function onBackendReady(hook: (info: BackendInfo) => Promise<void> | void): void {

@@ -8,9 +8,9 @@ import { parseArgs, UsageError } from '../util/args';
 import { writeFileAtomic } from '../util/paths';
 import type { Command } from './command';
 
-const USAGE = `usage: dit data synth [--out DIR] [--num N] [--seed S] [--size 32|64] [--force]
-       dit data show SRC --out GRID.png [--num N] [--cols C] [--per-class K] [--start I] [--size N] [--zoom Z] [--split train|test]
-       dit data pack SRC --out DIR --size N [--on-error skip|throw] [--split train|test]
+const USAGE = `usage: dit-kit data synth [--out DIR] [--num N] [--seed S] [--size 32|64] [--force]
+       dit-kit data show SRC --out GRID.png [--num N] [--cols C] [--per-class K] [--start I] [--size N] [--zoom Z] [--split train|test]
+       dit-kit data pack SRC --out DIR --size N [--on-error skip|throw] [--split train|test]
 
 synth  Render the procedural dataset (10 object classes) into a shard folder, or
        leave it as it is when the stored copy matches (version, seed, count, size,

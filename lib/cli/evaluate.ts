@@ -7,13 +7,13 @@ import type { Command } from './command';
 // `dit features` lives beside this command; index.ts imports both from here.
 export { featuresCommand } from './features';
 
-const USAGE = `usage: dit evaluate REF SAMPLE [--features default|inception] [--inception-weights FILE]
-                    [--default-cnn DIR] [--batch-size N] [--no-cache] [--json]
+const USAGE = `usage: dit-kit evaluate REF SAMPLE [--features default|inception] [--inception-weights FILE]
+                        [--default-cnn DIR] [--batch-size N] [--no-cache] [--json]
 
 FID, sFID, Inception Score, precision and recall (k = 3) of SAMPLE against REF, as ADM's
 evaluation suite computes them. REF and SAMPLE are .npz files holding any of
   arr_0              uint8 (N, H, W, 3) images (ADM's sample and reference batches)
-  pool, spatial, logits   precomputed features (N x D), e.g. from \`dit features stats\`
+  pool, spatial, logits   precomputed features (N x D), e.g. from \`dit-kit features stats\`
   mu, sigma [, mu_s, sigma_s]   precomputed statistics (ADM's VIRTUAL_*.npz)
 or a dataset (shard folder, CIFAR-10, image folder). Images go through the feature network:
   --features default     the kit's CNN, trained on the synthetic dataset (trained on first use,

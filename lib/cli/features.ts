@@ -13,9 +13,9 @@ import { parseArgs, UsageError } from '../util/args';
 import { progress } from '../util/progress';
 import type { Command } from './command';
 
-const USAGE = `usage: dit features train [--out DIR] [--force] [--steps N] [--seed S] [--batch-size N]
-       dit features stats DATA --out REF.npz [--features default|inception] [--inception-weights FILE]
-                          [--default-cnn DIR] [--num N] [--image-size N] [--batch-size N] [--no-cache]
+const USAGE = `usage: dit-kit features train [--out DIR] [--force] [--steps N] [--seed S] [--batch-size N]
+       dit-kit features stats DATA --out REF.npz [--features default|inception] [--inception-weights FILE]
+                              [--default-cnn DIR] [--num N] [--image-size N] [--batch-size N] [--no-cache]
 
 train  Train the kit's default feature network (a small CNN classifier) on the default
        synthetic dataset (generated first when missing) and store it with a manifest

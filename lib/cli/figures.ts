@@ -13,7 +13,7 @@ import { parseArgs, UsageError } from '../util/args';
 import { writeFileAtomic } from '../util/paths';
 import type { Command } from './command';
 
-const USAGE = `usage: dit figures [--results DIR] [--out DIR] [--no-png] [--no-samples] [--runs DIR] [--experiment NAME] [--feature-net NET]
+const USAGE = `usage: dit-kit figures [--results DIR] [--out DIR] [--no-png] [--no-samples] [--runs DIR] [--experiment NAME] [--feature-net NET]
 
 Regenerates the paper's figures (Fig. 5 conditioning, Fig. 6 scaling, Fig. 8 Gflops vs
 FID, Fig. 9 training compute, Fig. 10 sampling compute) from the results registry:

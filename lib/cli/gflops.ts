@@ -4,7 +4,7 @@ import { modelStats } from '../model/gflops';
 import { parseArgs, UsageError } from '../util/args';
 import type { Command } from './command';
 
-const USAGE = `usage: dit gflops [--model NAME] [--variant V] [--input-size N] [--in-channels N] [--num-classes N] [--json]
+const USAGE = `usage: dit-kit gflops [--model NAME] [--variant V] [--input-size N] [--in-channels N] [--num-classes N] [--json]
 
 Forward Gflops (multiply-adds of one forward pass of one sample, the paper's
 convention), parameter count and tokens of a DiT config.

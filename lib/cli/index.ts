@@ -1,4 +1,5 @@
-// `dit`: the kit's command line. Each subcommand lives in its own file next to this one.
+// `dit-kit` (`dit` inside a checkout): the kit's command line. Each subcommand lives in its
+// own file next to this one.
 import { UsageError } from '../util/args';
 import type { Command } from './command';
 import { gflopsCommand } from './gflops';
@@ -14,18 +15,18 @@ import { evaluateCommand, featuresCommand } from './evaluate';
 import { vaeCommand } from './vae';
 import { latentsCommand } from './latents';
 
-// Later issues append their commands here.
 export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand, figuresCommand, evaluateCommand, featuresCommand, sweepCommand, vaeCommand, latentsCommand, quickCommand, trainCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
-    'usage: dit <command> [flags]',
+    'usage: dit-kit <command> [flags]',
+    '       (`dit` is the same command inside a checkout of the kit: npx dit <command>)',
     '',
     'commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'Run `dit <command> --help` for the flags of one command.',
+    'Run `dit-kit <command> --help` for the flags of one command.',
   ].join('\n');
 }
 

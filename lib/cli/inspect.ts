@@ -10,8 +10,8 @@ import { parseArgs, UsageError } from '../util/args';
 import type { Command } from './command';
 import { configFromFlags } from './gflops';
 
-const USAGE = `usage: dit inspect --checkpoint FILE [--json]
-       dit inspect --checkpoint FILE --model NAME|CONFIG.json [--variant V] [--input-size N] [--in-channels N] [--num-classes N]
+const USAGE = `usage: dit-kit inspect --checkpoint FILE [--json]
+       dit-kit inspect --checkpoint FILE --model NAME|CONFIG.json [--variant V] [--input-size N] [--in-channels N] [--num-classes N]
                    --forward IN.npz --out OUT.npz
 
 Reads a PyTorch (.pt/.pth, torch.save zip format) or .safetensors DiT checkpoint.

@@ -8,8 +8,8 @@ import { progress } from '../util/progress';
 import { repoRoot } from '../util/paths';
 import type { Command } from './command';
 
-const USAGE = `usage: dit latents build [--data DIR] [--vae DIR|identity] [--out DIR] [--posterior sample|mode]
-                         [--seed S] [--dtype float32|float16] [--batch-size N] [--image-size N] [--verify] [--force]
+const USAGE = `usage: dit-kit latents build [--data DIR] [--vae DIR|identity] [--out DIR] [--posterior sample|mode]
+                             [--seed S] [--dtype float32|float16] [--batch-size N] [--image-size N] [--verify] [--force]
 
 Encodes every image and its horizontal flip (so flip augmentation stays exact in latent
 space) into sharded files with a manifest. An up-to-date cache (same dataset content,

@@ -10,7 +10,7 @@ import { scalingFinding } from '../notebook/findings';
 import { parseArgs, UsageError } from '../util/args';
 import type { Command } from './command';
 
-const USAGE = `usage: dit quick [--preset quick]
+const USAGE = `usage: dit-kit quick [--preset quick]
 
 The main job on the embedded default (npm start): builds the synthetic data, the KL
 autoencoder, the latent cache and a feature network when missing, trains a few small

@@ -5,7 +5,7 @@ import type { Command } from './command';
 
 const DEFAULT_COLUMNS: ResultColumn[] = ['experiment', 'study', 'model', 'variant', 'train_step', 'sampler', 'sampling_steps', 'cfg_scale', 'num_samples', 'feature_net', 'fid', 'sfid', 'inception_score', 'precision', 'recall'];
 
-const USAGE = `usage: dit results [--dir DIR] [--experiment NAME] [--where column=value ...] [--columns a,b,c] [--json]
+const USAGE = `usage: dit-kit results [--dir DIR] [--experiment NAME] [--where column=value ...] [--columns a,b,c] [--json]
 
 A table of the results registry (results/*.csv). Filters: --experiment, and --where
 column=value (repeatable, comma-separated also works), e.g. --where model=mini-XL/2,variant=adaln.

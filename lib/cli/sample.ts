@@ -13,10 +13,10 @@ import { gitCommit } from '../util/provenance';
 import type { Command } from './command';
 import { configFromFlags } from './gflops';
 
-const USAGE = `usage: dit sample --checkpoint FILE [--model NAME|CONFIG.json] [--classes 0,1,2] [--num 8]
-                  [--sampler ddpm|ddim] [--steps 250] [--respacing SPEC] [--eta 0]
-                  [--cfg-scale 1.5] [--guidance-channels first3|all] [--seed 0]
-                  [--weights ema|model] [--batch-size N] [--vae DIR|identity] --out FILE.npz|FILE.png
+const USAGE = `usage: dit-kit sample --checkpoint FILE [--model NAME|CONFIG.json] [--classes 0,1,2] [--num 8]
+                      [--sampler ddpm|ddim] [--steps 250] [--respacing SPEC] [--eta 0]
+                      [--cfg-scale 1.5] [--guidance-channels first3|all] [--seed 0]
+                      [--weights ema|model] [--batch-size N] [--vae DIR|identity] --out FILE.npz|FILE.png
 
 Samples a DiT with respaced DDPM (default, 250 steps as the paper) or DDIM.
   --checkpoint   a kit training checkpoint (its config is inside; EMA weights unless
@@ -28,7 +28,7 @@ Samples a DiT with respaced DDPM (default, 250 steps as the paper) or DDIM.
   --respacing    override the timestep respacing ("250", "10,15,20", "ddim50")
 Writes latents (N,C,H,W float32) and labels to the npz, and provenance to FILE.json;
 with --vae also the decoded images as ADM's arr_0 (uint8 NHWC) / arr_1 (labels).
-  --vae          decode the latents with this autoencoder ('dit vae train' folder, or identity
+  --vae          decode the latents with this autoencoder ('dit-kit vae train' folder, or identity
                  for pixel-space models) into a PNG grid next to the npz (FILE.png)`;
 
 const FLAGS = {

@@ -7,7 +7,7 @@ import { cellCost, partitionCells } from '../experiments/sweep';
 import { parseArgs, UsageError } from '../util/args';
 import type { Command } from './command';
 
-const USAGE = `usage: dit sweep CONFIG [--cells ID,ID | --jobs N] [--results FILE.csv] [--runs DIR] [--no-grid] [--list]
+const USAGE = `usage: dit-kit sweep CONFIG [--cells ID,ID | --jobs N] [--results FILE.csv] [--runs DIR] [--no-grid] [--list]
 
 Runs (or resumes) an experiment: every (model, variant) cell of its studies is trained
 once and its EMA model evaluated at the configured steps; one row per evaluation goes

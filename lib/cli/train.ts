@@ -9,14 +9,14 @@ import { closeRun, train } from '../train/trainer';
 import { parseArgs, UsageError } from '../util/args';
 import type { Command } from './command';
 
-const USAGE = `usage: dit train CONFIG [--model NAME] [--variant V] [--steps N] [--runs DIR]
+const USAGE = `usage: dit-kit train CONFIG [--model NAME] [--variant V] [--steps N] [--runs DIR]
 
 Trains the (model, variant) cells of an experiment (a preset in experiments/ or a JSON
 file) without evaluating them: data, autoencoder and latent cache are built when
 missing; each cell resumes from its checkpoint (atomic; model, EMA, optimiser, RNG
 state). --model/--variant pick cells, --steps overrides the training length.
 Checkpoints go to data/runs/<experiment>/<cell>/ (or --runs DIR); sample them with
-dit sample --checkpoint .../checkpoint.safetensors.`;
+dit-kit sample --checkpoint .../checkpoint.safetensors.`;
 
 const FLAGS = { model: 'string', variant: 'string', steps: 'int', runs: 'string' } as const;
 

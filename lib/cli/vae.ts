@@ -10,9 +10,9 @@ import { parseArgs, UsageError } from '../util/args';
 import { repoRoot, writeFileAtomic } from '../util/paths';
 import type { Command } from './command';
 
-const USAGE = `usage: dit vae train [--data DIR] [--out DIR] [--steps N] [--seed S] [--factor 2|4]
-                     [--batch-size N] [--lr X] [--ch N] [--holdout N] [--image-size N] [--force]
-       dit vae recon --vae DIR|identity [--data DIR] --out GRID.png [--num N] [--cols C] [--start I] [--zoom Z]
+const USAGE = `usage: dit-kit vae train [--data DIR] [--out DIR] [--steps N] [--seed S] [--factor 2|4]
+                         [--batch-size N] [--lr X] [--ch N] [--holdout N] [--image-size N] [--force]
+       dit-kit vae recon --vae DIR|identity [--data DIR] --out GRID.png [--num N] [--cols C] [--start I] [--zoom Z]
 
 train  Train the KL autoencoder (SD-style encoder/decoder, no LPIPS/GAN) on a dataset
        (default: the synthetic set in data/synthetic-32, generated if missing), then

@@ -12,7 +12,7 @@ import { SYNTHETIC_VERSION, SyntheticDataset } from '../data/synthetic';
 import { ensureSyntheticDataset } from '../data/store';
 import { readTensorFile } from '../io/checkpoint';
 import { encodeSafetensors } from '../io/safetensors';
-import { canonicalJson, gitCommit } from '../util/provenance';
+import { canonicalJson, computeEnvironment, gitCommit } from '../util/provenance';
 import { readJsonFile, repoRoot, writeFileAtomic } from '../util/paths';
 import { convImplInUse } from './conv';
 import { DEFAULT_CNN_CONFIG, DEFAULT_CNN_VERSION, DefaultCnn, DefaultCnnConfig } from './default_cnn';
@@ -160,7 +160,7 @@ export function trainAndSaveDefaultFeatureNet(opts: EnsureDefaultOptions = {}): 
     heldOut: { ...HELD_OUT, accuracy },
     train: {
       ...result.recipe, finalLoss: result.finalLoss, wallSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6,
-      backend: backendInfo()?.name ?? 'unknown', conv: convImplInUse(),
+      backend: backendInfo()?.name ?? 'unknown', conv: convImplInUse(), environment: computeEnvironment(),
     },
   });
   log(`default feature net: held-out accuracy ${(100 * accuracy).toFixed(2)}% on ${HELD_OUT.num} images (seed ${HELD_OUT.seed}), ` +

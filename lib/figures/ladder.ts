@@ -88,7 +88,7 @@ export function figCalibrationLadder(rows: readonly ResultRow[], opts: FigureOpt
     font: { family: 'DejaVu Sans, Arial, sans-serif', size: 13 }, paper_bgcolor: '#ffffff', plot_bgcolor: '#ffffff', hovermode: 'closest',
     margin: { l: 70, r: 170, t: 80, b: 130 },
     xaxis: { title: { text: 'rung (grouped by kind, each kind in increasing degradation)' }, type: 'category', categoryorder: 'array', categoryarray: drawn.map((p) => p.rung), tickangle: -45, showline: true, linecolor: '#444', mirror: true, ticks: 'outside', gridcolor: '#e5e5e5' },
-    yaxis: { title: { text: fidAxisTitle(sel.featureNet) }, type: 'log', showline: true, linecolor: '#444', mirror: true, ticks: 'outside', gridcolor: '#e5e5e5', zeroline: false },
+    yaxis: { title: { text: fidAxisTitle(sel.featureNet).length <= 32 ? `${fidAxisTitle(sel.featureNet)}, log scale` : 'FID (log scale; features: see above)' }, type: 'log', showline: true, linecolor: '#444', mirror: true, ticks: 'outside', gridcolor: '#e5e5e5', zeroline: false },
     legend: { title: { text: 'kind' }, x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
   };
   if (!drawn.length) throw new MissingDataError(figure, CALIBRATION_STUDY, `${figure}: experiment '${sel.experiment}' has no calibration row with a positive FID`);

@@ -726,7 +726,6 @@ export function figScalingLaw(rows: readonly ResultRow[], opts: FigureOptions & 
   const sub = [
     `experiment ${a.experiment}`, `seed ${a.curves[0].seed ?? 'n/a'}`, `${a.curves.length} models (adaLN-Zero)`,
     a.fit ? `fit over ${a.fit.n} frontier points, R² ${a.fit.r2.toFixed(3)}, bootstrap ${Math.round(a.fit.level * 100)}% CI of b ${a.fit.bootstrap.interval[0].toFixed(3)}..${a.fit.bootstrap.interval[1].toFixed(3)}` : '',
-    'val_loss: EMA model on fixed held-out latents, timesteps and noise',
     a.iso.budgets.length ? `isoFLOP: ${a.trend.trend === 'not testable' ? 'not testable' : `best model ${a.trend.trend}`}` : 'isoFLOP: no overlapping budgets',
   ].filter(Boolean).join(' · ');
   const layout = layoutBase(lawTitle(a), sub, 1300, 600);

@@ -1,7 +1,20 @@
 // Provenance carried by every result: git commit, config hash, backend.
 import { execFileSync } from 'child_process';
 import { createHash } from 'crypto';
+import * as os from 'os';
+import { backendInfo } from '../backend';
 import { repoRoot } from './paths';
+
+/**
+ * What decides the exact bits of a trained network besides its seed: the tfjs backend and
+ * its kernels (for 'native': the OpenBLAS build and the core type it runs, which set the
+ * order of floating-point sums) and the CPU. Training is bit-reproducible from the seed on
+ * the same environment, not across them.
+ */
+export function computeEnvironment(): { backend: string; details: string[]; cpu: string } {
+  const b = backendInfo();
+  return { backend: b?.name ?? 'unknown', details: b?.details ?? [], cpu: os.cpus()[0]?.model ?? 'unknown' };
+}
 
 let commit: string | null = null;
 

@@ -1,0 +1,8 @@
+// The paper's figures: plotly specs from results rows, their statistics and resolution
+// rule, the calibration ladder, HTML pages and PNG rendering.
+export * from './specs';
+export * from './stats';
+export * from './resolution';
+export * from './ladder';
+export * from './html';
+export * from './render';

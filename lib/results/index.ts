@@ -1,0 +1,2 @@
+// The results registry: one CSV per experiment under results/, one row per evaluation.
+export * from './registry';

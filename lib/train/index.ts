@@ -1,0 +1,8 @@
+// Training: AdamW, EMA, the training source, the resumable trainer, its checkpoints and
+// the validation loss.
+export * from './adamw';
+export * from './ema';
+export * from './source';
+export * from './trainer';
+export * from './checkpoint';
+export * from './validation';
