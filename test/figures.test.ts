@@ -302,6 +302,12 @@ describe('figure HTML', () => {
     const ids = [a, b].map((h) => /<div id="(dit-figure-[0-9a-f-]+)"/.exec(h)![1]);
     assert.notEqual(ids[0], ids[1]);
     assert.ok(b.includes('Plotly.newPlot(el, spec.data, spec.layout'));
+    // Sized to the page: the spec's width is only a maximum, plotly autosizes and follows the cell.
+    assert.match(b, new RegExp(`style="width:100%;max-width:${spec.layout.width}px;height:${spec.layout.height}px"`));
+    assert.match(b, /"autosize":true/);
+    const drawn = JSON.parse(/var spec = (.*);\n/.exec(b)![1]) as { layout: Record<string, unknown> };
+    assert.equal(drawn.layout.width, undefined);
+    assert.match(b, /responsive: true/);
     resetNotebookPlot();
     assert.ok(notebookPlot(spec).length > 1e6, 'after a reset the library comes again');
     assert.ok(notebookPlot(spec, { embedLibrary: true }).length > 1e6);

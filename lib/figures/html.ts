@@ -125,18 +125,21 @@ export function notebookPlot(spec: FigureSpec, opts: NotebookPlotOptions = {}): 
   const lib = embed ? inlineLibrary() : '';
   if (embed) libraryEmbedded = true;
   const id = `dit-figure-${randomUUID()}`;
-  const w = typeof spec.layout.width === 'number' ? `${spec.layout.width}px` : '100%';
+  // Sized to the page: the figure's width is a maximum, plotly fills the cell (responsive),
+  // and the legends keep the margins the spec reserves for them.
+  const maxW = typeof spec.layout.width === 'number' ? `max-width:${spec.layout.width}px;` : '';
   const h = typeof spec.layout.height === 'number' ? `${spec.layout.height}px` : '480px';
-  return `${lib}<div id="${id}" class="dit-figure" style="width:${w};height:${h}"></div>
+  const { width: _w, ...layout } = spec.layout;
+  return `${lib}<div id="${id}" class="dit-figure" style="width:100%;${maxW}height:${h}"></div>
 <script>
 (function () {
-  var spec = ${scriptJson({ data: spec.data, layout: spec.layout })};
+  var spec = ${scriptJson({ data: spec.data, layout: { ...layout, autosize: true } })};
   var tries = 0;
   function draw() {
     var el = document.getElementById(${JSON.stringify(id)});
     if (!el) return;
     if (window.Plotly && window.Plotly.newPlot) {
-      window.Plotly.newPlot(el, spec.data, spec.layout, { displaylogo: false });
+      window.Plotly.newPlot(el, spec.data, spec.layout, { displaylogo: false, responsive: true });
       return;
     }
     if (++tries > 200) {
