@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Entry point of the `dit` CLI: runs the compiled library (npm run build makes dist/).
+// Entry point of the kit's CLI (`dit-kit`, also `dit`): runs the compiled library (npm run build makes dist/).
 const path = require('path');
 const fs = require('fs');
 const entry = path.join(__dirname, '..', 'dist', 'lib', 'cli', 'index.js');
