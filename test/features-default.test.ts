@@ -126,7 +126,7 @@ test('the cache: an intact folder loads without training; a changed weight file 
   bytes[bytes.length - 1] ^= 1;
   fs.writeFileSync(file, bytes);
   assert.match(defaultCnnProblem(dir) ?? '', /does not match the sha256/);
-  assert.throws(() => loadDefaultFeatureNet(dir), /dit features train/);
+  assert.throws(() => loadDefaultFeatureNet(dir), /npx dit-kit features train/);
 });
 
 // CI trains nothing heavy: this runs only where `dit features train` has been run.

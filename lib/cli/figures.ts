@@ -51,7 +51,7 @@ async function redrawSampleGrids(experiments: string[], out: string, runs?: stri
     if (!study) continue;
     const runsDir = runs ? path.resolve(runs) : defaultPaths(e).runsDir;
     if (!scalingCheckpoints(e, runsDir).length) {
-      lines.push(`Fig. 7 (${name}): no checkpoints in ${rel(runsDir)} (not committed; run \`npx dit sweep ${name}\` to make them): the committed grid is kept`);
+      lines.push(`Fig. 7 (${name}): no checkpoints in ${rel(runsDir)} (not committed; run \`npx dit-kit sweep ${name}\` to make them): the committed grid is kept`);
       continue;
     }
     await initBackend({ quiet: true });

@@ -54,7 +54,7 @@ export const quickCommand: Command = {
     // What the run shows, by the findings' rule (resolved comparisons only), not what the paper found.
     const f = scalingFinding(rows, { experiment: r.experiment.name });
     console.log(`  Fig. 6 at this scale: ${f.verdict.toUpperCase()}: ${f.reason}`);
-    console.log(`  results:      ${rel(r.resultsFile)} (${rows.length} rows; npx dit results --experiment ${r.experiment.name})`);
+    console.log(`  results:      ${rel(r.resultsFile)} (${rows.length} rows; npx dit-kit results --experiment ${r.experiment.name})`);
     console.log(`  checkpoints:  ${rel(r.runsDir)}`);
     if (r.grid) console.log(`  samples:      ${rel(r.grid.file)} (one row per model, same noise and labels)`);
     for (const f of written) console.log(`  figure:       ${rel(f)}`);

@@ -82,7 +82,7 @@ export function readDefaultCnnManifest(dir: string): DefaultCnnManifest {
 /** Loads the network from a folder; throws with the reason when it is missing or stale. */
 export function loadDefaultFeatureNet(dir = defaultCnnDir()): { net: DefaultCnn; manifest: DefaultCnnManifest } {
   const problem = defaultCnnProblem(dir);
-  if (problem) throw new Error(`no usable default feature network in ${dir}: ${problem}; train it with \`dit features train\``);
+  if (problem) throw new Error(`no usable default feature network in ${dir}: ${problem}; train it with \`npx dit-kit features train\``);
   const manifest = readDefaultCnnManifest(dir);
   const weights = readTensorFile(path.join(dir, manifest.weights.file)).tensors;
   return { net: new DefaultCnn(weights, manifest.config, defaultCnnId(manifest)), manifest };
