@@ -21,7 +21,7 @@ const root = repoRoot();
 const nbDir = path.join(root, 'notebooks');
 const NOTEBOOKS = [
   '00-quickstart.ipynb', '01-conditioning-ablation.ipynb', '02-scaling.ipynb', '03-gflops-vs-fid.ipynb',
-  '04-training-compute.ipynb', '05-sampling-compute.ipynb', '06-compare-configs.ipynb',
+  '04-training-compute.ipynb', '05-sampling-compute.ipynb', '06-compare-configs.ipynb', '07-scaling-law.ipynb',
 ];
 const MODE_LINE = "const MODE = process.env.DIT_NOTEBOOK_MODE ?? 'committed';";
 

@@ -207,12 +207,12 @@ test('figScalingLaw: model lines, frontier, fit and band on log-log axes; isoFLO
   assert.equal(L.xaxis2.type, 'log');
   assert.match(String((L.xaxis.title as { text: string }).text), /Training compute/);
   assert.match(String((L.xaxis2.title as { text: string }).text), /Model Gflops/);
-  // Colour by size, dash by patch.
+  // Colour by size, dash by the patch's rank in the family (mini: 4 dot, 2 dash, 1 solid).
   const s2 = spec.data.find((t) => t.name === 'mini-S/2')!.line as { color: string; dash: string };
   const l4 = spec.data.find((t) => t.name === 'mini-L/4')!.line as { color: string; dash: string };
   assert.notEqual(s2.color, l4.color);
-  assert.equal(s2.dash, 'solid');
-  assert.equal(l4.dash, 'dash');
+  assert.equal(s2.dash, 'dash');
+  assert.equal(l4.dash, 'dot');
   // The title states the measured exponent and its interval.
   const f = spec.analysis.fit!;
   assert.match(String((L.title as { text: string }).text), new RegExp(`falls as C\\^-${f.b.toFixed(3)} along the compute frontier \\(95% CI of b`));

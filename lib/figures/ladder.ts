@@ -5,7 +5,7 @@
 // (does the FID order the ladder as it must?) as table rows.
 import { CALIBRATION_LADDER, CALIBRATION_STUDY, LadderCheck, ladderChecks } from '../experiments/calibration';
 import type { ResultRow } from '../results/registry';
-import { FigureOptions, FigureSpec, MissingDataError, PlotlyTrace, fidAxisTitle, selectRows } from './specs';
+import { FigureOptions, FigureSpec, MissingDataError, PlotlyTrace, axis, baseLayout, fidAxisTitle, selectRows } from './specs';
 
 const num = (r: ResultRow, c: keyof ResultRow): number | null => {
   const v = r[c];
@@ -83,14 +83,11 @@ export function figCalibrationLadder(rows: readonly ResultRow[], opts: FigureOpt
     `error bars ±${LADDER_ERROR_Z} bootstrap se`, dropped.length ? `not drawn (FID <= 0 on a log axis): ${dropped.map((p) => p.rung).join(', ')}` : '',
   ].filter(Boolean).join(' · ');
   const title = `Calibration ladder: ${drawn.length} rungs; ${passed} of ${checks.length} ordering checks pass`;
-  const layout: Record<string, unknown> = {
-    title: { text: `${title}<br><sup>${sub}</sup>`, x: 0.02, xanchor: 'left' }, width: 1100, height: 560,
-    font: { family: 'DejaVu Sans, Arial, sans-serif', size: 13 }, paper_bgcolor: '#ffffff', plot_bgcolor: '#ffffff', hovermode: 'closest',
-    margin: { l: 70, r: 170, t: 80, b: 130 },
-    xaxis: { title: { text: 'rung (grouped by kind, each kind in increasing degradation)' }, type: 'category', categoryorder: 'array', categoryarray: drawn.map((p) => p.rung), tickangle: -45, showline: true, linecolor: '#444', mirror: true, ticks: 'outside', gridcolor: '#e5e5e5' },
-    yaxis: { title: { text: fidAxisTitle(sel.featureNet).length <= 32 ? `${fidAxisTitle(sel.featureNet)}, log scale` : 'FID (log scale; features: see above)' }, type: 'log', showline: true, linecolor: '#444', mirror: true, ticks: 'outside', gridcolor: '#e5e5e5', zeroline: false },
-    legend: { title: { text: 'kind' }, x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
-  };
+  const layout = baseLayout(title, sub, 1100, 560);
+  layout.margin = { l: 70, r: 170, t: 80, b: 130 };
+  layout.xaxis = axis('rung (grouped by kind, each kind in increasing degradation)', { type: 'category', categoryorder: 'array', categoryarray: drawn.map((p) => p.rung), tickangle: -45 });
+  layout.yaxis = axis(fidAxisTitle(sel.featureNet).length <= 32 ? `${fidAxisTitle(sel.featureNet)}, log scale` : 'FID (log scale; features: see above)', { type: 'log' });
+  layout.legend = { title: { text: 'kind' }, x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' };
   if (!drawn.length) throw new MissingDataError(figure, CALIBRATION_STUDY, `${figure}: experiment '${sel.experiment}' has no calibration row with a positive FID`);
   return { data, layout, points, checks, experiment: sel.experiment, featureNet: sel.featureNet };
 }

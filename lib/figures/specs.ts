@@ -62,7 +62,7 @@ const VARIANT_COLOR: Record<string, string> = {
   adaln: '#2ca02c',
   'adaln-zero': '#d62728',
 };
-const SIZE_COLOR: Record<string, string> = { S: '#9ecae1', B: '#4292c6', L: '#ef6548', XL: '#b30000' };
+export const SIZE_COLOR: Record<string, string> = { S: '#9ecae1', B: '#4292c6', L: '#ef6548', XL: '#b30000' };
 // Colour, dash and symbol follow the patch's rank in its family (largest patch first),
 // so the DiT family (8, 4, 2) and the mini family (4, 2, 1) draw alike.
 const PATCH_STYLE = [
@@ -70,7 +70,7 @@ const PATCH_STYLE = [
   { color: '#41ab5d', dash: 'dash', symbol: 'square' },
   { color: '#00441b', dash: 'solid', symbol: 'diamond' },
 ];
-function patchStyle(model: string, patch: number | null): (typeof PATCH_STYLE)[number] {
+export function patchStyle(model: string, patch: number | null): (typeof PATCH_STYLE)[number] {
   const fam = parseModelName(model)?.family;
   const list: readonly number[] = fam === 'DiT' || fam === 'mini' ? familyPatchSizes(fam) : [8, 4, 2];
   const i = patch === null ? -1 : list.indexOf(patch);
@@ -268,7 +268,7 @@ function subtitle(sel: Selection, rows: ResultRow[]): string {
   return parts.join(' · ');
 }
 
-function baseLayout(title: string, sub: string, width: number, height: number, headline?: string): Record<string, unknown> {
+export function baseLayout(title: string, sub: string, width: number, height: number, headline?: string): Record<string, unknown> {
   return {
     title: { text: `${headline ?? title}<br><sup>${sub}</sup>`, x: 0.02, xanchor: 'left' },
     width,
@@ -281,7 +281,7 @@ function baseLayout(title: string, sub: string, width: number, height: number, h
   };
 }
 
-function axis(title: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function axis(title: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { title: { text: title }, showline: true, linecolor: '#444', mirror: true, ticks: 'outside', gridcolor: '#e5e5e5', zeroline: false, ...extra };
 }
 

@@ -11,11 +11,11 @@
 //   figScalingLaw   the two panels (loss vs compute with the fit; isoFLOP profiles)
 // Pure functions on rows: nothing here knows what the runs will show.
 import {
-  FigureOptions, FigureSpec, MissingDataError, PATCH_ORDER, PlotlyTrace, SIZE_ORDER, formatGflops, parseModelName, trainGflops,
+  FigureOptions, FigureSpec, MissingDataError, PATCH_ORDER, PlotlyTrace, SIZE_COLOR, SIZE_ORDER, axis, baseLayout, formatGflops, parseModelName, patchStyle, trainGflops,
 } from '../figures/specs';
 import { Band, logspace, powerLawBand, powerLawFit, PowerLawFit, spearman, Correlation } from '../figures/stats';
 import type { ResultRow } from '../results/registry';
-import { SAMPLE_STD_BAND } from '../sample/health';
+import { STD_RATIO_GATE } from '../figures/resolution';
 import { Rng } from '../util/rng';
 import { interpolateLog } from './findings';
 import { exponentInterval } from './paper';
@@ -427,7 +427,7 @@ export interface LossFidCorrelation {
   points: Array<{ model: string; loss: number; fid: number; step: number; sampleStdRatio: number | null; offScale: boolean }>;
   /** Spearman's rho of final val_loss vs final FID over models (null with fewer than 3 or constant values). */
   all: Correlation | null;
-  /** The same without models whose samples are off the data's scale (SAMPLE_STD_BAND). */
+  /** The same without models whose samples are off the data's scale (figures/resolution STD_RATIO_GATE). */
   onScale: Correlation | null;
   featureNets: string[];
   text: string;
@@ -450,7 +450,7 @@ const fmtRho = (c: Correlation) => `rho = ${c.r.toFixed(3)} (p ${c.p < 1e-3 ? c.
  * samples are on the data's scale. Positive rho: lower loss, lower FID (as Liang et al.).
  */
 export function lossFidCorrelation(curves: readonly LossCurve[]): LossFidCorrelation {
-  const [lo, hi] = SAMPLE_STD_BAND;
+  const [lo, hi] = STD_RATIO_GATE;
   const points = curves.filter((c) => c.final.fid !== null).map((c) => ({
     model: c.model, loss: c.final.loss, fid: c.final.fid!, step: c.final.step, sampleStdRatio: c.sampleStdRatio,
     offScale: c.sampleStdRatio !== null && (c.sampleStdRatio < lo || c.sampleStdRatio > hi),
@@ -631,24 +631,8 @@ export function scalingLawLines(a: ScalingLawAnalysis): string[] {
 
 // ---- 5. the figure -----------------------------------------------------------------------------------
 
-// specs.ts keeps its palette and layout helpers private; these follow them (model size by
-// colour as Figs. 8-9, patch size by dash, white background, mirrored axes with outside ticks).
-const SIZE_COLOR: Record<string, string> = { S: '#9ecae1', B: '#4292c6', L: '#ef6548', XL: '#b30000' };
-const PATCH_DASH: Record<number, string> = { 8: 'dot', 4: 'dash', 2: 'solid', 1: 'dashdot' };
 const FALLBACK = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 const BUDGET_COLORS = ['#fdd49e', '#fc8d59', '#d7301f', '#990000', '#4a1486', '#2171b5', '#238b45'];
-
-function axis(title: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { title: { text: title }, showline: true, linecolor: '#444', mirror: true, ticks: 'outside', gridcolor: '#e5e5e5', zeroline: false, ...extra };
-}
-
-function layoutBase(title: string, sub: string, width: number, height: number): Record<string, unknown> {
-  return {
-    title: { text: `${title}<br><sup>${sub}</sup>`, x: 0.02, xanchor: 'left' }, width, height,
-    font: { family: 'DejaVu Sans, Arial, sans-serif', size: 13 }, paper_bgcolor: '#ffffff', plot_bgcolor: '#ffffff', hovermode: 'closest',
-    margin: { l: 70, r: 30, t: 80, b: 60 },
-  };
-}
 
 export interface ScalingLawSpec extends FigureSpec {
   analysis: ScalingLawAnalysis;
@@ -683,7 +667,7 @@ export function figScalingLaw(rows: readonly ResultRow[], opts: FigureOptions & 
       x: c.points.map((p) => p.compute), y: c.points.map((p) => p.loss),
       text: c.points.map((p) => `${c.model}${c.gflops !== null ? ` (${formatGflops(c.gflops)} Gflops)` : ''}<br>step ${p.step}<br>compute ${p.compute.toPrecision(3)} Gflops<br>val_loss ${p.loss.toFixed(4)}`),
       hoverinfo: 'text',
-      line: { color: c.size ? SIZE_COLOR[c.size] ?? FALLBACK[i % 10] : FALLBACK[i % 10], dash: c.patch !== null ? PATCH_DASH[c.patch] ?? 'solid' : 'solid', width: 2.2 },
+      line: { color: c.size ? SIZE_COLOR[c.size] ?? FALLBACK[i % 10] : FALLBACK[i % 10], dash: patchStyle(c.model, c.patch).dash, width: 2.2 },
       marker: { size: 5 },
     });
   });
@@ -728,7 +712,7 @@ export function figScalingLaw(rows: readonly ResultRow[], opts: FigureOptions & 
     a.fit ? `fit over ${a.fit.n} frontier points, R² ${a.fit.r2.toFixed(3)}, bootstrap ${Math.round(a.fit.level * 100)}% CI of b ${a.fit.bootstrap.interval[0].toFixed(3)}..${a.fit.bootstrap.interval[1].toFixed(3)}` : '',
     a.iso.budgets.length ? `isoFLOP: ${a.trend.trend === 'not testable' ? 'not testable' : `best model ${a.trend.trend}`}` : 'isoFLOP: no overlapping budgets',
   ].filter(Boolean).join(' · ');
-  const layout = layoutBase(lawTitle(a), sub, 1300, 600);
+  const layout = baseLayout(lawTitle(a), sub, 1300, 600);
   layout.xaxis = axis('Training compute C (Gflops = forward Gflops × batch × steps × 3)', { type: 'log', exponentformat: 'power', domain: [0, 0.5], anchor: 'y' });
   layout.yaxis = axis('Held-out diffusion loss (val_loss)', { type: 'log', anchor: 'x' });
   layout.xaxis2 = axis('Model Gflops (forward pass, one sample)', { type: 'log', domain: [0.6, 1], anchor: 'y2' });
