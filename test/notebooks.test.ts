@@ -33,7 +33,7 @@ const readNb = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as Nb
 
 // ---- the committed notebooks -----------------------------------------------------------------
 
-test('the seven notebooks are committed as tslab notebooks with cell ids, cleared outputs and the MODE switch', () => {
+test('the eight notebooks are committed as tslab notebooks with cell ids, cleared outputs and the MODE switch', () => {
   assert.deepEqual(fs.readdirSync(nbDir).filter((f) => f.endsWith('.ipynb')).sort(), NOTEBOOKS);
   for (const name of NOTEBOOKS) {
     const nb = readNb(path.join(nbDir, name));
