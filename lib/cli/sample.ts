@@ -4,18 +4,23 @@ import { HostArray } from '../io/array';
 import { writeNpz } from '../io/npy';
 import { loadDecoderFor, writeSampleGrid } from '../autoencoder/decode';
 import { disposeDiT } from '../model/dit';
-import { balancedLabels, SamplerName, sampleDiT } from '../sample/sample';
+import {
+  checkDiffusionSettings, checkSampler, checkSamplingRequest, describeDiffusion, DiffusionSettings, NOISE_SCHEDULES, NoiseSchedule,
+  SAMPLER_NAMES, SAMPLERS,
+} from '../diffusion';
+import { balancedLabels, sampleDiT } from '../sample/sample';
 import { loadModelFile } from '../sample/load';
 import { parseArgs, UsageError } from '../util/args';
 import { writeFileAtomic } from '../util/paths';
-import { progress } from '../util/progress';
+import { Progress, progress } from '../util/progress';
 import { gitCommit } from '../util/provenance';
 import type { Command } from './command';
 import { configFromFlags } from './gflops';
 
 const USAGE = `usage: dit-kit sample --checkpoint FILE [--model NAME|CONFIG.json] [--classes 0,1,2] [--num 8]
-                      [--sampler ddpm|ddim] [--steps 250] [--respacing SPEC] [--eta 0]
+                      [--sampler ${SAMPLER_NAMES.join('|')}] [--steps 250 | --respacing SPEC] [--eta 0]
                       [--cfg-scale 1.5] [--guidance-channels first3|all] [--seed 0]
+                      [--diffusion-steps 1000] [--noise-schedule ${NOISE_SCHEDULES.join('|')}] [--predict-xstart]
                       [--weights ema|model] [--batch-size N] [--vae DIR|identity] --out FILE.npz|FILE.png
 
 Samples a DiT with respaced DDPM (default, 250 steps as the paper) or DDIM.
@@ -23,9 +28,17 @@ Samples a DiT with respaced DDPM (default, 250 steps as the paper) or DDIM.
                  --weights model) or model weights (.pt/.pth/.safetensors; then --model
                  names the config, with --variant/--input-size/--in-channels/--num-classes)
   --classes      labels to cycle through (default: every class, balanced); --num samples in all
+  --sampler      ${SAMPLER_NAMES.map((n) => `${n}: ${SAMPLERS[n].about}`).join('\n                 ')}
+  --steps        sampling steps, spread evenly over the diffusion process (DiT's rule); or
+  --respacing    explicit ADM section counts instead ("10,15,20"; "ddimN", the DDIM paper's
+                 integer stride, with --sampler ddim only); never both
+  --eta          DDIM's eta (ddim only)
   --cfg-scale    classifier-free guidance scale s (1 = none); --guidance-channels first3 is the
                  published sampler, all the standard form
-  --respacing    override the timestep respacing ("250", "10,15,20", "ddim50")
+  --diffusion-steps, --noise-schedule, --predict-xstart
+                 the diffusion the model was trained with. A kit checkpoint records it (these
+                 flags may repeat it, never contradict it); bare weights get DiT's published
+                 one (1000 linear steps, eps prediction) unless these flags say otherwise
 Writes latents (N,C,H,W float32) and labels to the npz, and provenance to FILE.json;
 with --vae also the decoded images as ADM's arr_0 (uint8 NHWC) / arr_1 (labels).
   --vae          decode the latents with this autoencoder ('dit-kit vae train' folder, or identity
@@ -35,7 +48,17 @@ const FLAGS = {
   checkpoint: 'string', model: 'string', variant: 'string', 'input-size': 'int', 'in-channels': 'int', 'num-classes': 'int',
   classes: 'string', num: 'int', sampler: 'string', steps: 'int', respacing: 'string', eta: 'number', 'cfg-scale': 'number',
   'guidance-channels': 'string', seed: 'int', weights: 'string', 'batch-size': 'int', out: 'string', vae: 'string',
+  'diffusion-steps': 'int', 'noise-schedule': 'string', 'predict-xstart': 'boolean',
 } as const;
+
+/** A library check on flags alone, reported as a usage error (exit 2). */
+function asUsage<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
 
 export const sampleCommand: Command = {
   name: 'sample',
@@ -47,15 +70,23 @@ export const sampleCommand: Command = {
     if (!f.checkpoint) throw new UsageError('--checkpoint FILE is required');
     if (!f.out) throw new UsageError('--out FILE.npz is required');
     if (!/\.(npz|png)$/.test(String(f.out)) || (!f.vae && !String(f.out).endsWith('.npz'))) throw new UsageError('--out must end in .npz (or .png with --vae)');
-    const sampler = (f.sampler ?? 'ddpm') as SamplerName;
-    if (sampler !== 'ddpm' && sampler !== 'ddim') throw new UsageError(`--sampler must be ddpm or ddim, got '${sampler}'`);
+    const sampler = asUsage(() => checkSampler(f.sampler ?? 'ddpm', '--sampler'));
+    const respacing = f.respacing as string | undefined;
+    const request = { steps: (f.steps as number | undefined) ?? (respacing === undefined ? 250 : undefined), respacing, eta: f.eta as number | undefined };
+    asUsage(() => checkSamplingRequest(sampler, request));
+    const requested: Partial<DiffusionSettings> = {
+      diffusionSteps: f['diffusion-steps'] as number | undefined,
+      noiseSchedule: f['noise-schedule'] as NoiseSchedule | undefined,
+      predictXstart: f['predict-xstart'] as boolean | undefined,
+    };
+    asUsage(() => checkDiffusionSettings(requested, 'flags'));
     const channels = (f['guidance-channels'] ?? 'first3') as 'first3' | 'all';
     if (channels !== 'first3' && channels !== 'all') throw new UsageError(`--guidance-channels must be first3 or all`);
     const weights = (f.weights ?? 'ema') as 'ema' | 'model';
     if (weights !== 'ema' && weights !== 'model') throw new UsageError(`--weights must be ema or model`);
     await initBackend();
     const config = f.model ? configFromFlags(f.model as string, f) : undefined;
-    const { model, source } = loadModelFile(f.checkpoint as string, { config, weights });
+    const { model, source, diffusion } = loadModelFile(f.checkpoint as string, { config, weights, diffusion: requested });
     const ae = f.vae ? loadDecoderFor(f.vae as string, [model.config.inChannels, model.config.inputSize, model.config.inputSize]) : null;
     try {
       const c = model.config;
@@ -70,17 +101,19 @@ export const sampleCommand: Command = {
       const num = (f.num as number | undefined) ?? (classes ? classes.length : c.numClasses);
       if (num <= 0) throw new UsageError('--num must be positive');
       const labels = classes ? Int32Array.from({ length: num }, (_, i) => classes![i % classes!.length]) : balancedLabels(num, c.numClasses);
-      const steps = (f.steps as number | undefined) ?? 250;
       const cfgScale = (f['cfg-scale'] as number | undefined) ?? 1;
       const seed = (f.seed as number | undefined) ?? 0;
-      const bar = progress(`sample ${c.name}`, steps * Math.ceil(num / ((f['batch-size'] as number) ?? num)));
+      const batches = Math.ceil(num / ((f['batch-size'] as number) ?? num));
+      let bar: Progress | undefined;
       let done = 0;
       const t0 = Date.now();
       const r = sampleDiT(model, {
-        labels, sampler, steps, respacing: f.respacing as string | undefined, cfgScale, guidanceChannels: channels, seed,
-        eta: f.eta as number | undefined, batchSize: f['batch-size'] as number | undefined, progress: () => bar.update(++done),
+        labels, sampler, ...request, diffusion, cfgScale, guidanceChannels: channels, seed,
+        batchSize: f['batch-size'] as number | undefined,
+        // The loop knows the respaced step count; the bar starts with its first step.
+        progress: (_, total) => (bar ??= progress(`sample ${c.name}`, total * batches)).update(++done),
       });
-      bar.done();
+      bar?.done();
       const out = (f.out as string).replace(/\.png$/, '.npz');
       const arrays: Record<string, HostArray> = {
         latents: { dtype: 'float32', shape: r.shape, data: r.latents },
@@ -95,12 +128,13 @@ export const sampleCommand: Command = {
       }
       writeNpz(out, arrays);
       const prov = {
-        checkpoint: path.resolve(f.checkpoint as string), weights: source, model: c, sampler, steps,
-        respacing: f.respacing ?? String(steps), eta: f.eta ?? 0, cfgScale, guidanceChannels: channels, seed, num,
+        checkpoint: path.resolve(f.checkpoint as string), weights: source, model: c, diffusion, sampler, steps: r.steps,
+        respacing: respacing ?? null, eta: SAMPLERS[sampler].params.includes('eta') ? (f.eta ?? 0) : null, cfgScale, guidanceChannels: channels, seed, num,
         vae: ae ? ae.id : null, gflopsPerImage: r.gflopsPerImage, backend: backendInfo()?.name, gitCommit: gitCommit(), wallSeconds: (Date.now() - t0) / 1000,
       };
       writeFileAtomic(out.replace(/\.npz$/, '.json'), JSON.stringify(prov, null, 2) + '\n');
       console.log(`wrote ${num} samples [${r.shape.join(', ')}] from ${source} to ${out} (provenance: ${out.replace(/\.npz$/, '.json')})`);
+      console.log(`${r.steps} ${sampler} steps over the diffusion ${describeDiffusion(diffusion)}`);
       if (ae) console.log(`decoded with ${ae.id}: images as arr_0/arr_1 in the npz (ADM layout) and a grid in ${out.replace(/\.npz$/, '.png')}`);
       return 0;
     } finally {

@@ -2,12 +2,15 @@
 import { GaussianDiffusion, LossType } from './gaussian-diffusion';
 import { respaceBetas, spaceTimesteps } from './respace';
 import { NoiseSchedule, computeScheduleArrays, getNamedBetaSchedule } from './schedule';
+import { DIT_DIFFUSION } from './settings';
 
 export * from './gaussian-diffusion';
 export * from './guidance';
 export * from './losses';
 export * from './respace';
+export * from './samplers';
 export * from './schedule';
+export * from './settings';
 
 export interface CreateDiffusionOptions {
   /** "" / undefined: all steps; "250"; "10,15,20"; "ddim50"; or section counts. */
@@ -31,18 +34,23 @@ export interface CreateDiffusionOptions {
  * variance, loss MSE (+ vb), respaced by timestepRespacing (e.g. "250" for sampling, "" for training).
  */
 export function createDiffusion(opts: CreateDiffusionOptions = {}): GaussianDiffusion {
-  const steps = opts.diffusionSteps ?? 1000;
-  const learnSigma = opts.learnSigma ?? true;
-  const baseBetas = getNamedBetaSchedule(opts.noiseSchedule ?? 'linear', steps);
-  const lossType: LossType = opts.useKl ? 'rescaled_kl' : opts.rescaleLearnedSigmas ? 'rescaled_mse' : 'mse';
+  const steps = opts.diffusionSteps ?? DIT_DIFFUSION.diffusionSteps;
   const spec = opts.timestepRespacing;
-  const useTimesteps = spec === undefined || spec === '' ? [steps] : spec;
-  const { betas, timestepMap } = respaceBetas(computeScheduleArrays(baseBetas).alphasCumprod, spaceTimesteps(steps, useTimesteps));
+  return spacedDiffusion(opts, spaceTimesteps(steps, spec === undefined || spec === '' ? [steps] : spec));
+}
+
+/** SpacedDiffusion: the process of createDiffusion(opts) restricted to the original timesteps useTimesteps. */
+export function spacedDiffusion(opts: Omit<CreateDiffusionOptions, 'timestepRespacing'>, useTimesteps: Iterable<number>): GaussianDiffusion {
+  const steps = opts.diffusionSteps ?? DIT_DIFFUSION.diffusionSteps;
+  const learnSigma = opts.learnSigma ?? DIT_DIFFUSION.learnSigma;
+  const baseBetas = getNamedBetaSchedule(opts.noiseSchedule ?? DIT_DIFFUSION.noiseSchedule, steps);
+  const lossType: LossType = opts.useKl ? 'rescaled_kl' : opts.rescaleLearnedSigmas ? 'rescaled_mse' : 'mse';
+  const { betas, timestepMap } = respaceBetas(computeScheduleArrays(baseBetas).alphasCumprod, useTimesteps);
   return new GaussianDiffusion({
     betas,
     timestepMap,
     originalNumSteps: steps,
-    modelMeanType: opts.predictXstart ? 'start_x' : 'epsilon',
+    modelMeanType: (opts.predictXstart ?? DIT_DIFFUSION.predictXstart) ? 'start_x' : 'epsilon',
     modelVarType: learnSigma ? 'learned_range' : opts.sigmaSmall ? 'fixed_small' : 'fixed_large',
     lossType,
   });

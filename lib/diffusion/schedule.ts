@@ -2,7 +2,8 @@
 // improved-DDPM gaussian_diffusion.py (Ho et al. 2020 eqs. 4, 6, 7; Nichol &
 // Dhariwal 2021 eq. 17 for the cosine schedule).
 
-export type NoiseSchedule = 'linear' | 'cosine';
+export const NOISE_SCHEDULES = ['linear', 'cosine'] as const;
+export type NoiseSchedule = (typeof NOISE_SCHEDULES)[number];
 
 /** ADM's linear schedule, extended to any number of steps: scale = 1000 / T, beta in [scale*1e-4, scale*0.02]. */
 export function linearBetas(numDiffusionTimesteps: number): Float64Array {

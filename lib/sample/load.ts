@@ -1,7 +1,9 @@
 // Loads a DiT for sampling from any file the kit knows: a training checkpoint
 // (EMA weights by default, as all the paper's results use) or model weights
-// (.pt / .pth / .safetensors in the published state_dict layout).
+// (.pt / .pth / .safetensors in the published state_dict layout), together with the
+// diffusion it must be sampled with.
 import * as tf from '@tensorflow/tfjs-core';
+import { DiffusionSettings, checkDiffusionSettings, resolveDiffusion, trainingDiffusion } from '../diffusion';
 import { toFloat32 } from '../io/array';
 import { readTensorFile } from '../io/checkpoint';
 import { ditFromTensorFile } from '../model/checkpoint';
@@ -14,9 +16,18 @@ export interface LoadedModel {
   /** 'training checkpoint (ema, step 2000)' or 'model weights (torch)'. */
   source: string;
   step: number | null;
+  /** What the checkpoint records, else DiT's published settings (and the request's). */
+  diffusion: DiffusionSettings;
 }
 
-export function loadModelFile(file: string, opts: { config?: DiTConfig; weights?: 'ema' | 'model' } = {}): LoadedModel {
+export interface LoadOptions {
+  config?: DiTConfig;
+  weights?: 'ema' | 'model';
+  /** Diffusion settings asked for: fill in what the file does not record; contradicting it is an error. */
+  diffusion?: Partial<DiffusionSettings>;
+}
+
+export function loadModelFile(file: string, opts: LoadOptions = {}): LoadedModel {
   const f = readTensorFile(file);
   if (f.metadata?.kind === CHECKPOINT_KIND) {
     const which = opts.weights ?? 'ema';
@@ -25,6 +36,10 @@ export function loadModelFile(file: string, opts: { config?: DiTConfig; weights?
     if (opts.config && JSON.stringify(opts.config) !== JSON.stringify(config)) {
       throw new Error(`${file} was trained as ${config.name} (${config.variant}); it does not match the requested ${opts.config.name}`);
     }
+    // Checked before any weights are read: a contradicting request fails fast.
+    const recorded = trainingDiffusion(options);
+    checkDiffusionSettings(recorded, file, true);
+    const diffusion = resolveDiffusion(recorded, opts.diffusion ?? {}, file);
     const model = createDiT(config, 0);
     try {
       for (const [k, v] of Object.entries(model.params)) {
@@ -37,7 +52,15 @@ export function loadModelFile(file: string, opts: { config?: DiTConfig; weights?
       throw err;
     }
     const step = Number(f.metadata.step);
-    return { model, source: `training checkpoint (${which} weights, step ${step})`, step };
+    return { model, source: `training checkpoint (${which} weights, step ${step})`, step, diffusion };
   }
-  return { model: ditFromTensorFile(f, file, opts.config), source: `model weights (${f.format})`, step: null };
+  const model = ditFromTensorFile(f, file, opts.config);
+  try {
+    // Bare weights record only what their final layer fixes: learned sigma or not.
+    const diffusion = resolveDiffusion({ learnSigma: model.config.learnSigma }, opts.diffusion ?? {}, file);
+    return { model, source: `model weights (${f.format})`, step: null, diffusion };
+  } catch (err) {
+    disposeDiT(model);
+    throw err;
+  }
 }

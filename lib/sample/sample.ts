@@ -1,30 +1,31 @@
-// Sampling a DiT: respaced DDPM or DDIM over the diffusion process, optional
-// classifier-free guidance (DiT sample.py: p_sample_loop(model.forward_with_cfg, ...,
-// clip_denoised=False)). Returns latents; decoding to pixels is the autoencoder's job.
+// Sampling a DiT: a sampler of the registry (DDPM, DDIM) over the respaced diffusion
+// process the model was trained with, optional classifier-free guidance (DiT sample.py:
+// p_sample_loop(model.forward_with_cfg, ..., clip_denoised=False)). Returns latents;
+// decoding to pixels is the autoencoder's job.
 import * as tf from '@tensorflow/tfjs-core';
-import { createDiffusion, GuidanceChannels, ProgressFn } from '../diffusion';
+import {
+  DiffusionSettings, GuidanceChannels, ProgressFn, resolveDiffusion, SAMPLERS, SamplerName, SamplingRequest, samplingTimesteps, spacedDiffusion,
+} from '../diffusion';
 import { DiT, ditForward, forwardWithCfg } from '../model/dit';
 import { samplingGflops } from '../model/gflops';
 
-export type SamplerName = 'ddpm' | 'ddim';
+export type { SamplerName } from '../diffusion';
 
-export interface SampleOptions {
+/** What to sample and how; the number of steps is `steps` or `respacing`, never both (SamplingRequest). */
+export interface SampleOptions extends SamplingRequest {
   /** One label per sample. */
   labels: ArrayLike<number>;
   sampler: SamplerName;
-  /** Number of sampling steps (respacing of the 1000-step process). */
-  steps: number;
-  /** Override the respacing spec ("250", "10,15,20", "ddim50"); default: String(steps). */
-  respacing?: string;
   cfgScale: number;
   guidanceChannels: GuidanceChannels;
   seed: number;
-  /** DDIM eta (0: deterministic). */
-  eta?: number;
   /** Samples per model batch (memory); the noise is drawn for the whole set first. */
   batchSize?: number;
-  diffusionSteps?: number;
-  noiseSchedule?: 'linear' | 'cosine';
+  /**
+   * The diffusion the model was trained with (loadModelFile(...).diffusion). Default: DiT's
+   * published one with the model's learnSigma; a learnSigma the model's output contradicts is an error.
+   */
+  diffusion?: DiffusionSettings;
   progress?: ProgressFn;
 }
 
@@ -33,8 +34,15 @@ export interface SampleResult {
   latents: Float32Array;
   shape: [number, number, number, number];
   labels: Int32Array;
+  /** Sampling steps taken (model evaluations per image, x2 under guidance). */
+  steps: number;
   /** Forward Gflops spent per image (x2 under guidance, which runs two passes). */
   gflopsPerImage: number;
+}
+
+/** The seed of batch b: each batch has its own, so results do not depend on how many came before. */
+export function batchSeed(seed: number, b: number): number {
+  return seed * 7919 + b;
 }
 
 export function sampleDiT(model: DiT, o: SampleOptions): SampleResult {
@@ -43,14 +51,10 @@ export function sampleDiT(model: DiT, o: SampleOptions): SampleResult {
   for (const l of labels) {
     if (!(Number.isInteger(l) && l >= 0 && l < c.numClasses)) throw new Error(`class ${l} is outside [0, ${c.numClasses}) for ${c.name}`);
   }
-  if (!(Number.isInteger(o.steps) && o.steps > 0)) throw new Error(`steps must be a positive integer, got ${o.steps}`);
-  if (o.sampler !== 'ddpm' && o.sampler !== 'ddim') throw new Error(`unknown sampler '${o.sampler}': use ddpm or ddim`);
-  const diffusion = createDiffusion({
-    timestepRespacing: o.respacing ?? String(o.steps),
-    diffusionSteps: o.diffusionSteps ?? 1000,
-    noiseSchedule: o.noiseSchedule ?? 'linear',
-    learnSigma: c.learnSigma,
-  });
+  const settings = resolveDiffusion({ learnSigma: c.learnSigma }, o.diffusion ?? {}, c.name);
+  const { steps, respacing, eta } = o;
+  const diffusion = spacedDiffusion(settings, samplingTimesteps(o.sampler, settings.diffusionSteps, { steps, respacing, eta }));
+  const sampler = SAMPLERS[o.sampler];
   const n = labels.length;
   const per = c.inChannels * c.inputSize * c.inputSize;
   const out = new Float32Array(n * per);
@@ -62,9 +66,7 @@ export function sampleDiT(model: DiT, o: SampleOptions): SampleResult {
     const fn = (x: tf.Tensor, t: tf.Tensor) =>
       guided ? forwardWithCfg(model, x, t, y, o.cfgScale, o.guidanceChannels) : ditForward(model, x, t, y);
     const shape = [m, c.inChannels, c.inputSize, c.inputSize];
-    // Each batch has its own seed so results do not depend on how many came before.
-    const opts = { seed: o.seed * 7919 + b, clipDenoised: false, progress: o.progress };
-    const x = o.sampler === 'ddpm' ? diffusion.pSampleLoop(fn, shape, opts) : diffusion.ddimSampleLoop(fn, shape, { ...opts, eta: o.eta ?? 0 });
+    const x = sampler.loop(diffusion, fn, shape, { seed: batchSeed(o.seed, b), clipDenoised: false, progress: o.progress, eta });
     out.set(x.dataSync() as Float32Array, start * per);
     tf.dispose([x, y]);
   }
@@ -72,6 +74,7 @@ export function sampleDiT(model: DiT, o: SampleOptions): SampleResult {
     latents: out,
     shape: [n, c.inChannels, c.inputSize, c.inputSize],
     labels,
+    steps: diffusion.numTimesteps,
     gflopsPerImage: samplingGflops(c, diffusion.numTimesteps, guided),
   };
 }
