@@ -52,11 +52,11 @@ export function modelGrid(e: ExperimentConfig, pipe: Pick<Pipeline, 'decode' | '
       missing.push(cell.id);
       continue;
     }
-    const { model } = loadModelFile(ckpt, { weights: 'ema' });
+    const { model, diffusion } = loadModelFile(ckpt, { weights: 'ema' });
     try {
       // The same seed gives every model the same x_T and the same step noise.
       const s = sampleDiT(model, {
-        labels, sampler: e.eval.sampler, steps: o.samplingSteps ?? e.eval.samplingSteps, cfgScale: 1,
+        diffusion, labels, sampler: e.eval.sampler, steps: o.samplingSteps ?? e.eval.samplingSteps, cfgScale: 1,
         guidanceChannels: e.eval.guidanceChannels, seed: o.seed ?? 0,
       });
       scale.push({ cell: cell.id, ...sampleScale(s.latents, refStd) });

@@ -16,7 +16,7 @@ import { closeRun, train, TrainOptions, TrainState } from '../train/trainer';
 import { TrainingSource } from '../train/source';
 import { DIT_ADAMW } from '../train/adamw';
 import { ValidationLoss } from '../train/validation';
-import { GaussianDiffusion } from '../diffusion';
+import { GaussianDiffusion, trainingDiffusion } from '../diffusion';
 import { configHash, gitCommit } from '../util/provenance';
 import { Cell, ExperimentConfig, experimentCells, modelConfig } from './config';
 
@@ -142,7 +142,7 @@ export async function evaluatePoint(
   const ema: DiT = { config: cfg, params: state.ema };
   const labels = balancedLabels(p.numSamples, pipe.source.numClasses);
   const s = sampleDiT(ema, {
-    labels, sampler: e.eval.sampler, steps: p.samplingSteps, cfgScale: p.cfgScale,
+    diffusion: trainingDiffusion(state.options), labels, sampler: e.eval.sampler, steps: p.samplingSteps, cfgScale: p.cfgScale,
     guidanceChannels: e.eval.guidanceChannels, seed: e.eval.seed, batchSize: 125,
   });
   const scale = sampleScale(s.latents, dataStd(pipe.source));
