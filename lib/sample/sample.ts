@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createDiffusion, GuidanceChannels, ProgressFn } from '../diffusion';
 import { DiT, ditForward, forwardWithCfg } from '../model/dit';
 import { samplingGflops } from '../model/gflops';
+import { derivedSeed } from '../util/rng';
 
 export type SamplerName = 'ddpm' | 'ddim';
 
@@ -63,7 +64,7 @@ export function sampleDiT(model: DiT, o: SampleOptions): SampleResult {
       guided ? forwardWithCfg(model, x, t, y, o.cfgScale, o.guidanceChannels) : ditForward(model, x, t, y);
     const shape = [m, c.inChannels, c.inputSize, c.inputSize];
     // Each batch has its own seed so results do not depend on how many came before.
-    const opts = { seed: o.seed * 7919 + b, clipDenoised: false, progress: o.progress };
+    const opts = { seed: derivedSeed(o.seed * 7919 + b), clipDenoised: false, progress: o.progress };
     const x = o.sampler === 'ddpm' ? diffusion.pSampleLoop(fn, shape, opts) : diffusion.ddimSampleLoop(fn, shape, { ...opts, eta: o.eta ?? 0 });
     out.set(x.dataSync() as Float32Array, start * per);
     tf.dispose([x, y]);
