@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { generateSynthetic } from '../lib/data/synthetic';
+import { parseArgs, UsageError } from '../lib/util/args';
 import { checkSeed, derivedSeed, Rng, SEED_MAX } from '../lib/util/rng';
 
 test('Rng takes exactly the 32-bit seeds it tells apart', () => {
@@ -34,4 +35,35 @@ test('synthetic seeds are honoured beyond 32 bits (their own generator mixes bot
   assert.notEqual(img(2 ** 32), img(0));
   assert.throws(() => generateSynthetic({ seed: 0.5, count: 1 }), /synthetic seed/);
   assert.throws(() => generateSynthetic({ seed: 2 ** 53, count: 1 }), /synthetic seed/);
+});
+
+test('flags named like object properties are unknown flags', () => {
+  const spec = { steps: 'count', seed: 'seed', name: 'string' } as const;
+  for (const k of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf']) {
+    assert.throws(() => parseArgs([`--${k}`, 'x'], spec), (e: Error) => e instanceof UsageError && e.message === `unknown flag --${k}`);
+    assert.throws(() => parseArgs([`--${k}=1`], spec), UsageError);
+  }
+  const { flags } = parseArgs(['--name', 'n'], spec);
+  assert.equal(Object.getPrototypeOf(flags), null);
+  assert.equal((flags as Record<string, unknown>).toString, undefined);
+  assert.deepEqual({ ...flags }, { name: 'n' });
+});
+
+test('count and seed flags take exactly their ranges', () => {
+  const spec = { steps: 'count', seed: 'seed' } as const;
+  for (const v of ['0', '-3', '1.5', 'x', '']) {
+    assert.throws(() => parseArgs([`--steps=${v}`], spec), (e: Error) => e instanceof UsageError && e.message === `flag --steps needs a positive integer, got '${v}'`);
+  }
+  assert.equal(parseArgs(['--steps', '12'], spec).flags.steps, 12);
+  for (const v of ['4294967296', '-1', '0.5', '1e300']) {
+    assert.throws(() => parseArgs(['--seed', v], spec), /flag --seed needs an integer in \[0, 4294967295\]/);
+  }
+  assert.equal(parseArgs(['--seed', '4294967295'], spec).flags.seed, SEED_MAX);
+});
+
+test('dit train --steps 0 or negative is an error before any config is read', async () => {
+  const { trainCommand } = await import('../lib/cli/train');
+  for (const argv of [['no-such-config', '--steps', '0'], ['no-such-config', '--steps', '-5'], ['no-such-config', '--steps=-1']]) {
+    await assert.rejects(trainCommand.run(argv), (e: Error) => e instanceof UsageError && /--steps needs a positive integer/.test(e.message));
+  }
 });
