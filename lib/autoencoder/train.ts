@@ -16,7 +16,7 @@ import { EpochOrder } from '../train/trainer';
 import { writeFileAtomic } from '../util/paths';
 import { progress } from '../util/progress';
 import { computeEnvironment, configHash, gitCommit } from '../util/provenance';
-import { Rng, RngState } from '../util/rng';
+import { derivedSeed, Rng, RngState } from '../util/rng';
 import { truncateStepCsv } from '../util/step_csv';
 import { imagesToTensor, psnr, tensorToImages } from './data';
 import { klAutoencoder } from './index';
@@ -190,7 +190,7 @@ function loadCheckpoint(dir: string, s: VAETrainState, runHash: string): boolean
 export function createVAETrainState(options: VAETrainOptions): VAETrainState {
   const o = validateVAETrainOptions(options);
   const model = createKL(o.config, o.seed);
-  return { options: o, model, opt: createAdamW(model.params, adamConfig(o)), rng: new Rng(o.seed + 1), step: 0, seconds: 0, cpuSeconds: 0 };
+  return { options: o, model, opt: createAdamW(model.params, adamConfig(o)), rng: new Rng(derivedSeed(o.seed + 1)), step: 0, seconds: 0, cpuSeconds: 0 };
 }
 
 export function disposeVAETrainState(s: VAETrainState): void {
@@ -338,7 +338,7 @@ export async function trainAutoencoder(dir: string, ds: ImageDataset, data: { sh
     bar?.done(`${(s.seconds / 60).toFixed(1)} min`);
 
     if (!hooks.quiet) log(`[dit] measuring the latent scale on ${Math.min(o.scaleImages, nTrain)} training images and the PSNR on ${o.holdout} held-out images`);
-    const stats = latentStats(s.model, ds, Math.min(o.scaleImages, nTrain), o.seed + 2);
+    const stats = latentStats(s.model, ds, Math.min(o.scaleImages, nTrain), derivedSeed(o.seed + 2));
     const scale = 1 / stats.std;
     const heldOut = reconstructionPSNR(s.model, ds, nTrain, o.holdout);
     const weights = encodeKLWeights(s.model, scale);

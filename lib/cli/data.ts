@@ -34,7 +34,7 @@ pack   Decode a real dataset once (center_crop_arr to --size) into a shard folde
 const FLAGS = {
   out: 'string',
   num: 'int',
-  seed: 'int',
+  seed: 'seed',
   size: 'int',
   force: 'boolean',
   cols: 'int',
@@ -86,7 +86,6 @@ async function synth(flags: Record<string, unknown>, rest: string[]): Promise<nu
   const size = (flags.size as number | undefined) ?? 32;
   if (size !== 32 && size !== 64) throw new UsageError(`--size is 32 or 64, got ${size}`);
   const seed = (flags.seed as number | undefined) ?? 0;
-  if (seed < 0) throw new UsageError(`--seed must be non-negative, got ${seed}`);
   const dir = (flags.out as string | undefined) ?? defaultSyntheticDir(size);
   const p = progress('synth');
   const r = ensureSyntheticDataset({ dir, num: positive(flags, 'num', 50000), seed, size, force: flags.force as boolean | undefined, onProgress: p.tick });

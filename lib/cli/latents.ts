@@ -22,7 +22,7 @@ An interrupted build resumes from its finished shards.
   --verify         check the sha256 of every file of an existing cache before reusing it`;
 
 const FLAGS = {
-  data: 'string', vae: 'string', out: 'string', posterior: 'string', seed: 'int', dtype: 'string', 'batch-size': 'int',
+  data: 'string', vae: 'string', out: 'string', posterior: 'string', seed: 'seed', dtype: 'string', 'batch-size': 'int',
   'image-size': 'int', verify: 'boolean', force: 'boolean',
 } as const;
 
@@ -40,7 +40,6 @@ export const latentsCommand: Command = {
     const dtype = (f.dtype ?? 'float32') as LatentDType;
     if (dtype !== 'float32' && dtype !== 'float16') throw new UsageError(`--dtype must be float32 or float16, got '${dtype}'`);
     const seed = (f.seed as number | undefined) ?? 0;
-    if (seed < 0) throw new UsageError(`--seed must be >= 0, got ${seed}`);
     const batchSize = f['batch-size'] as number | undefined;
     if (batchSize !== undefined && batchSize <= 0) throw new UsageError(`--batch-size must be positive, got ${batchSize}`);
     await initBackend();

@@ -47,7 +47,7 @@ with --vae also the decoded images as ADM's arr_0 (uint8 NHWC) / arr_1 (labels).
 const FLAGS = {
   checkpoint: 'string', model: 'string', variant: 'string', 'input-size': 'int', 'in-channels': 'int', 'num-classes': 'int',
   classes: 'string', num: 'int', sampler: 'string', steps: 'int', respacing: 'string', eta: 'number', 'cfg-scale': 'number',
-  'guidance-channels': 'string', seed: 'int', weights: 'string', 'batch-size': 'int', out: 'string', vae: 'string',
+  'guidance-channels': 'string', seed: 'seed', weights: 'string', 'batch-size': 'int', out: 'string', vae: 'string',
   'diffusion-steps': 'int', 'noise-schedule': 'string', 'predict-xstart': 'boolean',
 } as const;
 

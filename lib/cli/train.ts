@@ -18,7 +18,7 @@ state). --model/--variant pick cells, --steps overrides the training length.
 Checkpoints go to data/runs/<experiment>/<cell>/ (or --runs DIR); sample them with
 dit-kit sample --checkpoint .../checkpoint.safetensors.`;
 
-const FLAGS = { model: 'string', variant: 'string', steps: 'int', runs: 'string' } as const;
+const FLAGS = { model: 'string', variant: 'string', steps: 'count', runs: 'string' } as const;
 
 export const trainCommand: Command = {
   name: 'train',

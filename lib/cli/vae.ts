@@ -28,7 +28,7 @@ recon  Originals above their reconstructions (posterior mode) in a PNG grid, wit
        PSNR. Default images: the held-out ones at the end of the data.`;
 
 const FLAGS = {
-  data: 'string', out: 'string', steps: 'int', seed: 'int', factor: 'int', 'batch-size': 'int', lr: 'number', ch: 'int',
+  data: 'string', out: 'string', steps: 'int', seed: 'seed', factor: 'int', 'batch-size': 'int', lr: 'number', ch: 'int',
   holdout: 'int', 'image-size': 'int', force: 'boolean', vae: 'string', num: 'int', cols: 'int', start: 'int', zoom: 'int',
 } as const;
 
@@ -49,7 +49,6 @@ async function train(f: Record<string, unknown>): Promise<number> {
   const ch = positive(f, 'ch');
   const config = klConfig(factor, ch ? { ch } : {});
   const seed = (f.seed as number | undefined) ?? DEFAULT_VAE_TRAIN.seed;
-  if (seed < 0) throw new UsageError(`--seed must be >= 0, got ${seed}`);
   const holdout = (f.holdout as number | undefined) ?? DEFAULT_VAE_TRAIN.holdout;
   if (holdout < 0) throw new UsageError(`--holdout must be >= 0, got ${holdout}`);
   const options = {

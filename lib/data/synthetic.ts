@@ -35,8 +35,14 @@ export function checkSyntheticSize(size: number): SyntheticSize {
   return size as SyntheticSize;
 }
 
+/**
+ * Seeds of the synthetic generator. Unlike Rng's (32 bits), they go through streamRng, which
+ * mixes both 32-bit halves, so every non-negative safe integer is its own dataset (2^32 is
+ * not seed 0). Seeds from configs and flags pass util/rng's checkSeed before they get here;
+ * derived ones (the calibration images' seed + 1000) may lie beyond its 32 bits.
+ */
 export function checkSeed(seed: number): number {
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`seed must be a non-negative integer, got ${seed}`);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`synthetic seed must be an integer in [0, 2^53 - 1], got ${seed}`);
   return seed;
 }
 

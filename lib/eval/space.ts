@@ -10,7 +10,7 @@ import { FeatureNet } from '../features/network';
 import { FidStatistics, featureStats, frechetDistance } from '../metrics/fid';
 import { inceptionScore } from '../metrics/inception_score';
 import { featureMatrix, precisionRecall } from '../metrics/precision_recall';
-import { Rng } from '../util/rng';
+import { derivedSeed, Rng } from '../util/rng';
 import { extractFeatures, ReferenceFeatures } from './extract';
 import { imageSource } from './inputs';
 
@@ -95,7 +95,7 @@ export function spaceFeatures(space: StudySpace, images: Uint8Array, n: number, 
  */
 export function bootstrapFidSe(features: Float32Array, n: number, d: number, ref: FidStatistics, rounds: number, seed = 0): number {
   if (rounds < 2) throw new Error(`bootstrapFidSe: needs at least 2 rounds, got ${rounds}`);
-  const rng = new Rng(seed + 7919);
+  const rng = new Rng(derivedSeed(seed + 7919));
   const buf = new Float32Array(n * d);
   const vals: number[] = [];
   for (let r = 0; r < rounds; r++) {

@@ -1,184 +1,172 @@
-// Experiment configs: plain JSON files in experiments/ (presets smoke, mini, paper).
+// Experiment configs: plain JSON files in experiments/ (presets smoke, quick, mini, paper).
 // An experiment names its data, autoencoder, training and evaluation settings and a
 // list of studies (the paper's figures); the sweep trains each (model, variant) cell
 // once and evaluates it for every study that needs it.
 import * as fs from 'fs';
 import * as path from 'path';
-import { ditConfig, DiTConfig, VARIANTS, Variant } from '../model/config';
+import { SYNTHETIC_SIZES } from '../data/synthetic';
+import type { GuidanceChannels } from '../diffusion/guidance';
+import { configNames, DIT_CONFIG_FIELDS, ditConfig, DiTConfig, VARIANTS, Variant } from '../model/config';
+import { SAMPLER_NAMES, SamplerName } from '../diffusion/samplers';
 import { readJsonFile, repoRoot } from '../util/paths';
+import {
+  allOptional, bool, fileName, filePath, Infer, int, invalid, list, num, object, oneOf, optional, orNull, parseObject,
+  refine, rngSeed, SchemaError, tagged, text, Value, withDefault,
+} from '../util/schema';
 
-export type DataSpec =
+// Each section is declared once, below: its keys' types, ranges, defaults and meanings.
+// The exported types are inferred from these schemas; cross-key rules follow them.
+
+/** The samplers eval.sampler may name: the sampler registry's (lib/diffusion/samplers.ts). */
+const SAMPLERS: readonly SamplerName[] = SAMPLER_NAMES;
+
+/** Length of the diffusion process the sweep trains (sweep.ts trainOptions): the most sampling steps. */
+const DIFFUSION_STEPS = 1000;
+
+const samplingSteps = (doc: string) => int(doc, { min: 1, max: DIFFUSION_STEPS });
+const cfgScale = (doc: string) => num(doc, { min: 0 });
+
+const DATA = tagged('kind', {
   /** The kit's procedural dataset (generated on demand). */
-  | { kind: 'synthetic'; size: number; num: number; seed: number }
+  synthetic: {
+    size: oneOf(SYNTHETIC_SIZES, 'image side in pixels', 'synthetic image size'),
+    num: int('number of images', { min: 1 }),
+    seed: rngSeed('seed of the generated images'),
+  },
   /** A shard folder made by `dit data pack` (an ImageNet-style folder, CIFAR-10, ADM npz). */
-  | { kind: 'shard'; path: string; size: number };
+  shard: {
+    path: filePath('the shard folder (relative to the kit root, or absolute)'),
+    size: int('image side in pixels (the shard must hold this size)', { min: 1 }),
+  },
+}, 'the training images');
 
-export interface AutoencoderSpec {
-  /** 'kl': the kit's KL autoencoder (trained on the data); 'identity': pixel space. */
-  kind: 'kl' | 'identity';
-  /** Downsampling of an autoencoder the kit trains (2 or 4). */
-  factor?: 2 | 4;
-  steps?: number;
-  seed?: number;
-  /** Use these weights (a folder or file from `dit vae train`) instead of training. */
-  weights?: string;
-}
-
-export interface TrainSpec {
-  steps: number;
-  batchSize: number;
-  lr: number;
-  /** EMA decay; 0.9999 (paper) is for 400K steps, mini runs want ~0.999 with warm-up. */
-  emaDecay: number;
-  emaWarmup: boolean;
-  seed: number;
-  ckptEvery: number;
-  flip: boolean;
-  gradClip: number | null;
-  /** Linear learning-rate warm-up over this many steps (absent: none, as the paper). */
-  lrWarmup?: number;
-}
-
-export interface EvalSpec {
-  /** Training steps at which the EMA model is evaluated. */
-  atSteps: number[];
-  numSamples: number;
-  sampler: 'ddpm' | 'ddim';
-  samplingSteps: number;
-  cfgScale: number;
-  guidanceChannels: 'first3' | 'all';
-  /** 'default': the kit's CNN (not comparable with Inception FIDs); 'inception' needs weights. */
-  features: 'default' | 'inception';
-  /** Reference statistics are computed on this many dataset images. */
-  refImages: number;
-  seed: number;
-  /**
-   * Train the default feature network for only this many steps (smoke and quick runs,
-   * which cannot spend its full 15 minutes); its held-out accuracy is logged.
-   */
-  featureNetSteps?: number;
-  /**
-   * Reference images that neither the DiTs nor the feature network trained on: the same
-   * synthetic generator with another seed. The first refImages are the reference set, the
-   * next numSamples the held-out calibration images and validation latents. Absent: the
-   * first refImages training images (the old behaviour, kept for shard data).
-   */
-  refSeed?: number;
-  /** Samples at the final step (absent: numSamples); intermediate steps use numSamples. */
-  finalNumSamples?: number;
-  /**
-   * 'study': FID in the z-scored [CNN pool || 8x8x3 pixel means] space (eval/space.ts) with
-   * the CNN FID as a secondary column; 'features' (default): FID of the feature network alone.
-   */
-  space?: 'study' | 'features';
-  /** Bootstrap rounds of each FID's standard error (fid_se; absent or 0: none). */
-  bootstrap?: number;
-  /** Held-out latents of the validation loss (val_loss; absent or 0: none). */
-  valLatents?: number;
-}
-
-export interface StudySpec {
-  /** 'scaling', 'conditioning', 'sampling-compute', ... (the paper figure it feeds). */
-  name: string;
-  models: string[];
-  variants: Variant[];
-  /** Extra evaluations of the final checkpoint (Fig. 10: several sampling step counts; guidance scales). */
-  finalSamplingSteps?: number[];
-  finalCfgScales?: number[];
-  /** Training seeds (absent: train.seed); a cell per seed, ids of other seeds end in -seed<N>. */
-  seeds?: number[];
-}
-
-export interface ExperimentConfig {
-  name: string;
-  description: string;
-  data: DataSpec;
-  autoencoder: AutoencoderSpec;
-  /** Model config overrides applied to every named model (numClasses, inputSize, ...). */
-  modelOverrides: Partial<DiTConfig>;
-  train: TrainSpec;
-  eval: EvalSpec;
-  studies: StudySpec[];
-}
-
-const TOP_KEYS = ['name', 'description', 'data', 'autoencoder', 'modelOverrides', 'train', 'eval', 'studies'];
-const SECTION_KEYS: Record<string, string[]> = {
-  data: ['kind', 'size', 'num', 'seed'],
-  autoencoder: ['kind', 'factor', 'steps', 'seed', 'weights'],
-  train: ['steps', 'batchSize', 'lr', 'emaDecay', 'emaWarmup', 'seed', 'ckptEvery', 'flip', 'gradClip', 'lrWarmup'],
-  eval: ['atSteps', 'numSamples', 'sampler', 'samplingSteps', 'cfgScale', 'guidanceChannels', 'features', 'refImages', 'seed', 'featureNetSteps', 'refSeed', 'finalNumSamples', 'space', 'bootstrap', 'valLatents'],
-};
-const OPTIONAL: Record<string, string[]> = {
-  train: ['lrWarmup'],
-  eval: ['featureNetSteps', 'refSeed', 'finalNumSamples', 'space', 'bootstrap', 'valLatents'],
-};
-const STUDY_KEYS = ['name', 'models', 'variants', 'finalSamplingSteps', 'finalCfgScales', 'seeds'];
-
-function fail(where: string, msg: string): never {
-  throw new Error(`experiment config ${where}: ${msg}`);
-}
-
-function checkKeys(where: string, o: unknown, allowed: string[], required = allowed): void {
-  if (!o || typeof o !== 'object' || Array.isArray(o)) fail(where, 'must be an object');
-  for (const k of Object.keys(o as object)) if (!allowed.includes(k)) fail(where, `unknown key '${k}' (valid: ${allowed.join(', ')})`);
-  for (const k of required) if (!(k in (o as object))) fail(where, `missing key '${k}'`);
-}
-
-const posInt = (where: string, v: unknown) => {
-  if (!Number.isInteger(v) || (v as number) <= 0) fail(where, `must be a positive integer, got ${JSON.stringify(v)}`);
+const AUTOENCODER = {
+  kind: oneOf(['kl', 'identity'], "'kl': the kit's KL autoencoder (trained on the data); 'identity': pixel space", 'autoencoder kind'),
+  factor: optional(oneOf([2, 4], 'downsampling of an autoencoder the kit trains', 'factor'), '2'),
+  steps: optional(int('training steps of an autoencoder the kit trains', { min: 1 }), "the kit's recipe (DEFAULT_VAE_TRAIN)"),
+  seed: optional(rngSeed('training seed of an autoencoder the kit trains'), '0'),
+  weights: optional(filePath('use these weights (a folder or file from `dit vae train`) instead of training'), 'train one'),
 };
 
-/** Validates a parsed config and returns it typed; every error names the key. */
-export function validateExperiment(raw: unknown, source = 'config'): ExperimentConfig {
-  checkKeys(source, raw, TOP_KEYS, TOP_KEYS.filter((k) => k !== 'modelOverrides' && k !== 'description'));
-  const c = raw as ExperimentConfig;
-  c.description ??= '';
-  c.modelOverrides ??= {};
-  if (c.data?.kind === 'shard') {
-    checkKeys(`${source}.data`, c.data, ['kind', 'path', 'size']);
-  } else {
-    checkKeys(`${source}.data`, c.data, SECTION_KEYS.data);
-    if (c.data.kind !== 'synthetic') fail(`${source}.data.kind`, `use 'synthetic' or 'shard', got '${(c.data as { kind: string }).kind}'`);
-    posInt(`${source}.data.num`, c.data.num);
+// name and variant are not overridable: the cell names the model and its variant.
+const { name: _name, variant: _variant, ...OVERRIDABLE } = DIT_CONFIG_FIELDS;
+const MODEL_OVERRIDES = allOptional(OVERRIDABLE, "the named model's value");
+
+const TRAIN = {
+  steps: int('training steps', { min: 1 }),
+  batchSize: int('images per step', { min: 1 }),
+  lr: num('AdamW learning rate', { above: 0 }),
+  emaDecay: num('EMA decay; 0.9999 (paper) is for 400K steps, mini runs want ~0.995', { min: 0, below: 1 }),
+  emaWarmup: bool('EMA decay warm-up: min(decay, (1 + step) / (10 + step))'),
+  seed: rngSeed('training seed (initialisation, data order, noise) of cells without their own'),
+  ckptEvery: int('checkpoint interval in steps (evaluations happen at checkpoints)', { min: 1 }),
+  flip: bool('horizontal-flip augmentation'),
+  gradClip: orNull(num('clip of the global gradient norm', { above: 0 }), 'off, as the paper'),
+  lrWarmup: optional(int('linear learning-rate warm-up in steps', { min: 0 }), 'none, as the paper'),
+};
+
+const EVAL = {
+  atSteps: list(int('training step at which the EMA model is evaluated', { min: 1 }), 'training steps at which the EMA model is evaluated'),
+  numSamples: int('samples per evaluation', { min: 1 }),
+  sampler: oneOf(SAMPLERS, 'sampler of the evaluations', 'sampler'),
+  samplingSteps: samplingSteps('sampling steps of the evaluations'),
+  cfgScale: cfgScale('classifier-free guidance scale (1: none)'),
+  guidanceChannels: oneOf<GuidanceChannels>(['first3', 'all'], 'channels classifier-free guidance applies to', 'guidance channels'),
+  features: oneOf(['default', 'inception'], "FID features: 'default', the kit's CNN (not comparable with Inception FIDs); 'inception' needs weights", 'feature network'),
+  refImages: int('reference statistics are computed on this many images', { min: 1 }),
+  seed: rngSeed('seed of the sampling noise (and the bootstrap and validation draws)'),
+  featureNetSteps: optional(int('train the default feature network for only this many steps (smoke and quick runs)', { min: 1 }), 'its full recipe'),
+  refSeed: optional(
+    rngSeed('reference images from the synthetic generator with this seed: the first refImages the reference set, the next the held-out images'),
+    'the first refImages training images'),
+  finalNumSamples: optional(int('samples at the final step', { min: 1 }), 'numSamples'),
+  space: optional(
+    oneOf(['study', 'features'], "FID space: 'study', z-scored [CNN pool || 8x8x3 pixel means] (eval/space.ts); 'features', the feature network alone", 'FID space'),
+    "'features'"),
+  bootstrap: optional(refine(int('bootstrap rounds of each FID standard error (fid_se)', { min: 0 }), '0 (none) or an integer >= 2', (n) => n !== 1), '0, no fid_se'),
+  valLatents: optional(int('held-out latents of the validation loss (val_loss)', { min: 0 }), '0, no val_loss'),
+};
+
+const STUDY = {
+  name: fileName("the paper figure it feeds: 'scaling', 'conditioning', 'sampling-compute', ..."),
+  models: list(oneOf(configNames(), 'model name', 'model'), 'models of the study'),
+  variants: list(oneOf(VARIANTS, 'block design', 'variant'), 'block designs of the study'),
+  finalSamplingSteps: optional(list(samplingSteps('sampling steps'), 'extra sampling step counts at the final checkpoint (Fig. 10)'), 'none'),
+  finalCfgScales: optional(list(cfgScale('guidance scale'), 'extra guidance scales at the final checkpoint'), 'none'),
+  seeds: optional(list(rngSeed('training seed'), 'training seeds: a cell per seed; ids of seeds other than train.seed end in -seed<N>'), 'train.seed'),
+};
+
+const EXPERIMENT = {
+  name: fileName('the experiment: results/<name>.csv, data/runs/<name>/'),
+  description: withDefault(text('what the experiment is for'), ''),
+  data: DATA,
+  autoencoder: object(AUTOENCODER, 'the latent space DiT trains in'),
+  modelOverrides: withDefault(object(MODEL_OVERRIDES, 'model config values applied to every named model (numClasses, inputSize, ...)'), {}),
+  train: object(TRAIN, 'training of every cell'),
+  eval: object(EVAL, 'evaluation of every cell'),
+  studies: list(object(STUDY, 'a study'), "the studies (the paper's figures); a (model, variant, seed) cell is trained once for all that name it"),
+};
+
+export type DataSpec = Value<typeof DATA>;
+export type AutoencoderSpec = Infer<typeof AUTOENCODER>;
+export type ModelOverrides = Infer<typeof MODEL_OVERRIDES>;
+export type TrainSpec = Infer<typeof TRAIN>;
+export type EvalSpec = Infer<typeof EVAL>;
+export type StudySpec = Infer<typeof STUDY>;
+export type ExperimentConfig = Infer<typeof EXPERIMENT>;
+
+/** Rules between keys (the schemas check each key alone). */
+function checkExperiment(c: ExperimentConfig): void {
+  const ae = c.autoencoder;
+  if (ae.kind === 'identity') {
+    const extra = Object.keys(ae).filter((k) => k !== 'kind');
+    if (extra.length) invalid(`autoencoder.${extra[0]}`, "the 'identity' autoencoder takes no other keys (allowed: kind)");
+  } else if (ae.weights !== undefined) {
+    const extra = (['factor', 'steps', 'seed'] as const).find((k) => ae[k] !== undefined);
+    if (extra) invalid(`autoencoder.${extra}`, 'does not apply to given weights (allowed with weights: kind, weights)');
   }
-  posInt(`${source}.data.size`, c.data.size);
-  checkKeys(`${source}.autoencoder`, c.autoencoder, SECTION_KEYS.autoencoder, ['kind']);
-  if (c.autoencoder.kind !== 'kl' && c.autoencoder.kind !== 'identity') fail(`${source}.autoencoder.kind`, `use 'kl' or 'identity'`);
-  checkKeys(`${source}.train`, c.train, SECTION_KEYS.train, SECTION_KEYS.train.filter((k) => !OPTIONAL.train.includes(k)));
-  if (c.train.lrWarmup !== undefined && !(Number.isInteger(c.train.lrWarmup) && c.train.lrWarmup >= 0)) fail(`${source}.train.lrWarmup`, 'must be a non-negative integer');
-  for (const k of ['steps', 'batchSize', 'ckptEvery'] as const) posInt(`${source}.train.${k}`, c.train[k]);
-  if (!(c.train.emaDecay >= 0 && c.train.emaDecay < 1)) fail(`${source}.train.emaDecay`, 'must be in [0, 1)');
-  checkKeys(`${source}.eval`, c.eval, SECTION_KEYS.eval, SECTION_KEYS.eval.filter((k) => !OPTIONAL.eval.includes(k)));
-  for (const k of ['finalNumSamples', 'refSeed'] as const) if (c.eval[k] !== undefined) posInt(`${source}.eval.${k}`, c.eval[k]);
-  for (const k of ['bootstrap', 'valLatents'] as const) {
-    if (c.eval[k] !== undefined && !(Number.isInteger(c.eval[k]) && (c.eval[k] as number) >= 0)) fail(`${source}.eval.${k}`, 'must be a non-negative integer');
-  }
-  if (c.eval.space !== undefined && c.eval.space !== 'study' && c.eval.space !== 'features') fail(`${source}.eval.space`, `use 'study' or 'features'`);
-  if (c.eval.space === 'study' && c.eval.features !== 'default') fail(`${source}.eval.space`, `'study' builds on the default CNN (eval.features 'default')`);
-  for (const s of c.eval.atSteps) {
-    posInt(`${source}.eval.atSteps`, s);
-    if (s > c.train.steps) fail(`${source}.eval.atSteps`, `step ${s} is after the last training step ${c.train.steps}`);
-    if (s % c.train.ckptEvery !== 0 && s !== c.train.steps) fail(`${source}.eval.atSteps`, `step ${s} is not a checkpoint step (ckptEvery ${c.train.ckptEvery}): a resumed run could not evaluate it`);
-  }
-  posInt(`${source}.eval.numSamples`, c.eval.numSamples);
-  posInt(`${source}.eval.samplingSteps`, c.eval.samplingSteps);
-  if (c.eval.sampler !== 'ddpm' && c.eval.sampler !== 'ddim') fail(`${source}.eval.sampler`, `use 'ddpm' or 'ddim'`);
-  if (c.eval.features !== 'default' && c.eval.features !== 'inception') fail(`${source}.eval.features`, `use 'default' or 'inception'`);
-  if (!Array.isArray(c.studies) || !c.studies.length) fail(`${source}.studies`, 'must be a non-empty list');
-  c.studies.forEach((s, i) => {
-    const w = `${source}.studies[${i}]`;
-    checkKeys(w, s, STUDY_KEYS, ['name', 'models', 'variants']);
-    for (const v of s.variants) if (!(VARIANTS as readonly string[]).includes(v)) fail(`${w}.variants`, `unknown variant '${v}'`);
-    if (s.seeds !== undefined && (!Array.isArray(s.seeds) || !s.seeds.length || !s.seeds.every((x) => Number.isInteger(x) && x >= 0))) fail(`${w}.seeds`, 'must be a non-empty list of non-negative integers');
-    for (const m of s.models) {
-      try {
-        modelConfig(c, m, s.variants[0]);
-      } catch (err) {
-        fail(`${w}.models`, (err as Error).message);
-      }
+  const { steps, ckptEvery } = c.train;
+  c.eval.atSteps.forEach((s, i) => {
+    const where = `eval.atSteps[${i}]`;
+    if (s > steps) invalid(where, `step ${s} is after the last training step ${steps}`);
+    if (s % ckptEvery !== 0 && s !== steps) {
+      invalid(where, `step ${s} is not a checkpoint step (ckptEvery ${ckptEvery}): a resumed run could not evaluate it (allowed: multiples of train.ckptEvery, and train.steps)`);
     }
   });
-  return c;
+  const ev = c.eval;
+  if (ev.refSeed !== undefined) {
+    if (c.data.kind !== 'synthetic') invalid('eval.refSeed', "draws held-out images from the synthetic generator: needs data.kind 'synthetic'");
+    else if (ev.refSeed === c.data.seed) invalid('eval.refSeed', `${ev.refSeed} is the training data's seed (allowed: any other seed)`);
+  }
+  if (ev.space === 'study') {
+    if (ev.features !== 'default') invalid('eval.space', "'study' builds on the default CNN (needs eval.features 'default')");
+    if (ev.refSeed === undefined) invalid('eval.space', "'study' needs held-out reference images (eval.refSeed)");
+  }
+  const names = new Set<string>();
+  c.studies.forEach((s, i) => {
+    if (names.has(s.name)) invalid(`studies[${i}].name`, `'${s.name}' is already a study's name (allowed: a new name)`);
+    names.add(s.name);
+    s.models.forEach((m, j) => {
+      for (const v of s.variants) {
+        try {
+          modelConfig(c, m, v);
+        } catch (err) {
+          invalid(`studies[${i}].models[${j}]`, `${m} (${v}) with modelOverrides: ${(err as Error).message}`);
+        }
+      }
+    });
+  });
+}
+
+/** Validates a parsed config and returns it typed; every error names the source, the key path and what is allowed. */
+export function validateExperiment(raw: unknown, source = 'config'): ExperimentConfig {
+  try {
+    const c = parseObject(EXPERIMENT, raw, '');
+    checkExperiment(c);
+    return c;
+  } catch (err) {
+    throw err instanceof SchemaError ? new Error(`experiment config ${source}: ${err.message}`) : err;
+  }
 }
 
 /** The DiT config of one cell of an experiment. */
@@ -197,7 +185,7 @@ export function loadExperiment(nameOrPath: string): ExperimentConfig {
     const presets = fs.existsSync(experimentsDir()) ? fs.readdirSync(experimentsDir()).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)) : [];
     throw new Error(`experiment '${nameOrPath}' not found (${file}); presets: ${presets.join(', ')}`);
   }
-  return validateExperiment(readJsonFile(file), path.basename(file));
+  return validateExperiment(readJsonFile(file), file);
 }
 
 export interface Cell {

@@ -10,7 +10,7 @@ import { Batch, ImageDataset, imageBytes } from '../data/dataset';
 import { HostArray } from '../io/array';
 import { conv2d } from './conv';
 import { AdamWConfig, adamWStep, createAdamW, disposeAdamW } from '../train/adamw';
-import { Rng } from '../util/rng';
+import { derivedSeed, Rng } from '../util/rng';
 import {
   DEFAULT_CNN_CONFIG, DefaultCnnConfig, DefaultCnn, checkDefaultCnnConfig, defaultCnnInput, defaultCnnShapes,
   initDefaultCnnWeights,
@@ -180,7 +180,7 @@ export function trainDefaultCnn(ds: ImageDataset, options: DefaultCnnTrainOption
   const byVar = new Map(Object.entries(params).map(([k, v]) => [v.name, k]));
   const all = preload(ds);
   const labelsAll = ds.allLabels();
-  const rng = new Rng(recipe.seed + 1);
+  const rng = new Rng(derivedSeed(recipe.seed + 1));
   const order = Int32Array.from({ length: ds.size }, (_, i) => i);
   let pos = ds.size; // forces a shuffle before the first batch
   const s = ds.imageSize, stride = imageBytes(ds), bs = recipe.batchSize;

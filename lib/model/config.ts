@@ -1,5 +1,6 @@
 // DiT configurations: the paper's 4 x 3 design space (Table 1 / Table 4) and a
 // CPU-sized mini family with the same grid. Configs are plain JSON-serialisable data.
+import { bool, Field, int, num, oneOf, SchemaError, text } from '../util/schema';
 
 /** Section 3.2 block designs. */
 export const VARIANTS = ['adaln-zero', 'adaln', 'cross-attention', 'in-context'] as const;
@@ -74,10 +75,23 @@ export function configNames(family?: 'DiT' | 'mini'): string[] {
   return out;
 }
 
-const CONFIG_KEYS: (keyof DiTConfig)[] = [
-  'name', 'variant', 'inputSize', 'inChannels', 'patchSize', 'hiddenSize', 'depth',
-  'numHeads', 'mlpRatio', 'numClasses', 'classDropoutProb', 'learnSigma',
-];
+/** Each key of a config and what it may hold (validateConfig; experiment modelOverrides). */
+export const DIT_CONFIG_FIELDS = {
+  name: text("informational name ('DiT-XL/2', 'mini-B/4', ...)"),
+  variant: oneOf(VARIANTS, 'block design (Sec. 3.2)', 'variant'),
+  inputSize: int('latent side length', { min: 1 }),
+  inChannels: int('latent channels', { min: 1 }),
+  patchSize: int('patch side p: (inputSize / p)^2 tokens', { min: 1 }),
+  hiddenSize: int('transformer width', { min: 1 }),
+  depth: int('number of DiT blocks', { min: 1 }),
+  numHeads: int('attention heads', { min: 1 }),
+  mlpRatio: num('MLP width / hiddenSize', { above: 0 }),
+  numClasses: int('class labels (the null class not counted)', { min: 1 }),
+  classDropoutProb: num('label dropout for classifier-free guidance; > 0 adds the null-class row', { min: 0, below: 1 }),
+  learnSigma: bool('output noise and diagonal covariance (2C channels)'),
+} satisfies { [K in keyof DiTConfig]-?: Field<DiTConfig[K]> };
+
+const CONFIG_KEYS = Object.keys(DIT_CONFIG_FIELDS) as (keyof DiTConfig)[];
 
 /**
  * Builds a config from a name ('DiT-XL/2', 'mini-B/4') with optional overrides
@@ -127,9 +141,12 @@ export function validateConfig(c: DiTConfig): DiTConfig {
   if (!(VARIANTS as readonly string[]).includes(c.variant)) {
     throw new Error(`bad variant '${c.variant}': use one of ${VARIANTS.join(', ')}`);
   }
-  const posInt = ['inputSize', 'inChannels', 'patchSize', 'hiddenSize', 'depth', 'numHeads', 'numClasses'] as const;
-  for (const k of posInt) {
-    if (!Number.isInteger(c[k]) || c[k] <= 0) throw new Error(`config '${k}' must be a positive integer, got ${c[k]}`);
+  for (const k of CONFIG_KEYS) {
+    try {
+      DIT_CONFIG_FIELDS[k].parse(c[k], k);
+    } catch (err) {
+      throw err instanceof SchemaError ? new Error(`config '${k}' ${err.problem}`) : err;
+    }
   }
   if (c.inputSize % c.patchSize !== 0) {
     throw new Error(`inputSize ${c.inputSize} is not divisible by patchSize ${c.patchSize}`);
@@ -139,10 +156,6 @@ export function validateConfig(c: DiTConfig): DiTConfig {
   }
   // The 2-D sin-cos embedding splits the width in two halves of sin and cos.
   if (c.hiddenSize % 4 !== 0) throw new Error(`hiddenSize ${c.hiddenSize} must be a multiple of 4`);
-  if (!(c.mlpRatio > 0)) throw new Error(`mlpRatio must be positive, got ${c.mlpRatio}`);
-  if (!(c.classDropoutProb >= 0 && c.classDropoutProb < 1)) {
-    throw new Error(`classDropoutProb must be in [0, 1), got ${c.classDropoutProb}`);
-  }
   return c;
 }
 

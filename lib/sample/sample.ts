@@ -8,6 +8,7 @@ import {
 } from '../diffusion';
 import { DiT, ditForward, forwardWithCfg } from '../model/dit';
 import { samplingGflops } from '../model/gflops';
+import { derivedSeed } from '../util/rng';
 
 export type { SamplerName } from '../diffusion';
 
@@ -42,7 +43,7 @@ export interface SampleResult {
 
 /** The seed of batch b: each batch has its own, so results do not depend on how many came before. */
 export function batchSeed(seed: number, b: number): number {
-  return seed * 7919 + b;
+  return derivedSeed(seed * 7919 + b);
 }
 
 export function sampleDiT(model: DiT, o: SampleOptions): SampleResult {

@@ -14,7 +14,7 @@ import { readTrainingCheckpoint, restoreTrainingTensors, saveTrainingCheckpoint 
 import { TrainingSource } from './source';
 import { configHash, gitCommit } from '../util/provenance';
 import { progress } from '../util/progress';
-import { Rng } from '../util/rng';
+import { derivedSeed, Rng } from '../util/rng';
 import { truncateStepCsv } from '../util/step_csv';
 
 export interface TrainOptions {
@@ -101,7 +101,7 @@ class EpochOrder {
   index(k: number): number {
     const e = Math.floor(k / this.n);
     if (e !== this.epoch) {
-      const rng = new Rng(this.seed * 1000003 + e + 1);
+      const rng = new Rng(derivedSeed(this.seed * 1000003 + e + 1));
       const p = Int32Array.from({ length: this.n }, (_, i) => i);
       for (let i = this.n - 1; i > 0; i--) {
         const j = rng.int(i + 1);
@@ -130,7 +130,7 @@ export function openRun(dir: string, options: TrainOptions, source: TrainingSour
     model,
     ema: createEma(model.params),
     opt: createAdamW(model.params, o.optimizer),
-    rng: new Rng(o.seed + 1),
+    rng: new Rng(derivedSeed(o.seed + 1)),
     step: 0,
     diffusion: createDiffusion({ diffusionSteps: o.diffusionSteps, noiseSchedule: o.noiseSchedule, learnSigma: o.model.learnSigma }),
     dir,

@@ -1,8 +1,10 @@
 // Small, strict flag parser for the CLI: unknown flags and missing values are errors.
+import { isSeed, SEED_ALLOWED } from './rng';
 
 export class UsageError extends Error {}
 
-export type FlagKind = 'string' | 'number' | 'boolean' | 'int';
+/** 'count': a positive integer; 'seed': a generator seed (the range lib/util/rng.ts honours). */
+export type FlagKind = 'string' | 'number' | 'boolean' | 'int' | 'count' | 'seed';
 export type FlagSpec = Record<string, FlagKind>;
 export type ParsedFlags = Record<string, string | number | boolean | undefined>;
 
@@ -11,9 +13,17 @@ export interface ParsedArgs {
   positional: string[];
 }
 
+const NUMERIC: Record<Exclude<FlagKind, 'string' | 'boolean'>, { allowed: string; ok: (n: number) => boolean }> = {
+  number: { allowed: 'a number', ok: () => true },
+  int: { allowed: 'an integer', ok: Number.isInteger },
+  count: { allowed: 'a positive integer', ok: (n) => Number.isInteger(n) && n > 0 },
+  seed: { allowed: SEED_ALLOWED, ok: isSeed },
+};
+
 /** Parses `--name value`, `--name=value` and boolean `--name`; flag names in kebab-case. */
 export function parseArgs(argv: string[], spec: FlagSpec): ParsedArgs {
-  const flags: ParsedFlags = {};
+  // No prototype: a flag value can never shadow or reach Object.prototype's members.
+  const flags: ParsedFlags = Object.create(null);
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -28,7 +38,8 @@ export function parseArgs(argv: string[], spec: FlagSpec): ParsedArgs {
       value = name.slice(eq + 1);
       name = name.slice(0, eq);
     }
-    const kind = spec[name];
+    // Own keys only: '--constructor' or '--__proto__' must not find Object.prototype's members.
+    const kind = Object.hasOwn(spec, name) ? spec[name] : undefined;
     if (!kind) throw new UsageError(`unknown flag --${name}`);
     if (kind === 'boolean') {
       if (value !== undefined && value !== 'true' && value !== 'false') {
@@ -41,10 +52,10 @@ export function parseArgs(argv: string[], spec: FlagSpec): ParsedArgs {
       if (i + 1 >= argv.length || argv[i + 1].startsWith('--')) throw new UsageError(`flag --${name} needs a value`);
       value = argv[++i];
     }
-    if (kind === 'number' || kind === 'int') {
+    if (kind !== 'string') {
       const n = Number(value);
-      if (value.trim() === '' || !Number.isFinite(n) || (kind === 'int' && !Number.isInteger(n))) {
-        throw new UsageError(`flag --${name} needs ${kind === 'int' ? 'an integer' : 'a number'}, got '${value}'`);
+      if (value.trim() === '' || !Number.isFinite(n) || !NUMERIC[kind].ok(n)) {
+        throw new UsageError(`flag --${name} needs ${NUMERIC[kind].allowed}, got '${value}'`);
       }
       flags[name] = n;
     } else {

@@ -4,6 +4,32 @@
 
 export type RngState = [number, number, number, number];
 
+/**
+ * splitmix32 reads a seed as a 32-bit unsigned integer, so these are the seeds the generator
+ * tells apart: 2^32 would repeat seed 0's stream, -1 seed 2^32 - 1's, 0.5 seed 0's.
+ */
+export const SEED_MAX = 0xffffffff;
+export const SEED_ALLOWED = `an integer in [0, ${SEED_MAX}]`;
+
+export function isSeed(v: unknown): v is number {
+  return Number.isInteger(v) && (v as number) >= 0 && (v as number) <= SEED_MAX;
+}
+
+/** The one check of every seed that enters the kit (configs, flags, the Rng constructor). */
+export function checkSeed(seed: unknown, what = 'seed'): number {
+  if (!isSeed(seed)) throw new Error(`${what} must be ${SEED_ALLOWED} (the generator's 32-bit seeds), got ${String(seed)}`);
+  return seed;
+}
+
+/**
+ * The seed of a stream computed from a checked seed (seed + 1, seed * K + epoch): reduced
+ * to 32 bits exactly as the generator always read such values, so derived streams are unchanged.
+ */
+export function derivedSeed(x: number): number {
+  if (!Number.isSafeInteger(x)) throw new Error(`derived seed must be a safe integer, got ${x}`);
+  return x >>> 0;
+}
+
 function splitmix32(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
@@ -23,8 +49,7 @@ export class Rng {
   constructor(seed: number | RngState) {
     this.s = new Uint32Array(4);
     if (typeof seed === 'number') {
-      if (!Number.isFinite(seed)) throw new Error(`Rng: seed must be a finite number, got ${seed}`);
-      const sm = splitmix32(Math.floor(seed));
+      const sm = splitmix32(checkSeed(seed, 'Rng: seed'));
       for (let i = 0; i < 4; i++) this.s[i] = sm();
     } else {
       this.s.set(seed);
@@ -83,7 +108,8 @@ export class Rng {
 
   /** A generator derived from this one (advances this one by one step). */
   fork(): Rng {
-    return new Rng(this.nextU32() ^ 0x5bd1e995);
+    // XOR yields a signed 32-bit value; >>> 0 is the same seed as an unsigned one.
+    return new Rng((this.nextU32() ^ 0x5bd1e995) >>> 0);
   }
 
   getState(): { s: RngState; spare: number | null } {
