@@ -7,6 +7,11 @@ import { repoRoot } from '../lib/util/paths';
 import {
   HostArray,
   bf16ToF32,
+  checkedNumel,
+  isMaterialized,
+  lazyHostArray,
+  nameTable,
+  ownEntry,
   f16ToF32,
   f32ToBf16,
   f32ToF16,
@@ -125,6 +130,33 @@ test('array: numel, validation and conversions', () => {
   assert.throws(() => toInt32(hostArray('int64', [1], new BigInt64Array([2n ** 31n]))), /2147483648 at flat index 0 does not fit in int32/);
   assert.throws(() => toInt32(hostArray('float32', [1], new Float32Array(1))), /integer or bool/);
   assert.deepEqual(Array.from(toInt32(hostArray('uint8', [2], new Uint8Array([255, 1])))), [255, 1]);
+});
+
+test('array: checkedNumel, nameTable and lazyHostArray', () => {
+  assert.equal(checkedNumel([2 ** 40, 0], 'z'), 0, 'a zero dimension makes any shape empty');
+  assert.equal(checkedNumel([1024, 1024, 4], 'ok'), 4 << 20);
+  assert.throws(() => checkedNumel([2 ** 20, 2 ** 20], 'big'), /big \[1048576, 1048576\] has 1099511627776 elements, more than the \d+ one array can hold/);
+  assert.throws(() => checkedNumel(new Array(65).fill(1), 'deep'), /deep has 65 dimensions, more than the 64 supported/);
+  assert.throws(() => checkedNumel([2.5], 'frac'), /invalid dimension 2\.5/);
+  const t = nameTable<number>();
+  t['__proto__'] = 1;
+  t['constructor'] = 2;
+  assert.deepEqual(Object.keys(t), ['__proto__', 'constructor']);
+  assert.equal(ownEntry(t, 'toString'), undefined);
+  assert.equal(ownEntry({} as Record<string, number>, 'constructor'), undefined, 'never an inherited member');
+  let calls = 0;
+  const lazy = lazyHostArray('float32', [2], () => {
+    calls++;
+    return new Float32Array([1, 2]);
+  });
+  assert.equal(isMaterialized(lazy), false);
+  assert.deepEqual(Object.keys(lazy), ['dtype', 'shape', 'data']);
+  assert.equal(lazy.data, lazy.data);
+  assert.equal(calls, 1, 'computed once');
+  assert.equal(isMaterialized(lazy), true);
+  const replaced = lazyHostArray('float32', [1], () => assert.fail('not computed when assigned first'));
+  replaced.data = new Float32Array([5]);
+  assert.deepEqual(Array.from(replaced.data as Float32Array), [5]);
 });
 
 test('array: float16 encode/decode is exact on every half and rounds to nearest even', () => {
