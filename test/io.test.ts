@@ -7,6 +7,11 @@ import { repoRoot } from '../lib/util/paths';
 import {
   HostArray,
   bf16ToF32,
+  checkedNumel,
+  isMaterialized,
+  lazyHostArray,
+  nameTable,
+  ownEntry,
   f16ToF32,
   f32ToBf16,
   f32ToF16,
@@ -125,6 +130,33 @@ test('array: numel, validation and conversions', () => {
   assert.throws(() => toInt32(hostArray('int64', [1], new BigInt64Array([2n ** 31n]))), /2147483648 at flat index 0 does not fit in int32/);
   assert.throws(() => toInt32(hostArray('float32', [1], new Float32Array(1))), /integer or bool/);
   assert.deepEqual(Array.from(toInt32(hostArray('uint8', [2], new Uint8Array([255, 1])))), [255, 1]);
+});
+
+test('array: checkedNumel, nameTable and lazyHostArray', () => {
+  assert.equal(checkedNumel([2 ** 40, 0], 'z'), 0, 'a zero dimension makes any shape empty');
+  assert.equal(checkedNumel([1024, 1024, 4], 'ok'), 4 << 20);
+  assert.throws(() => checkedNumel([2 ** 20, 2 ** 20], 'big'), /big \[1048576, 1048576\] has 1099511627776 elements, more than the \d+ one array can hold/);
+  assert.throws(() => checkedNumel(new Array(65).fill(1), 'deep'), /deep has 65 dimensions, more than the 64 supported/);
+  assert.throws(() => checkedNumel([2.5], 'frac'), /invalid dimension 2\.5/);
+  const t = nameTable<number>();
+  t['__proto__'] = 1;
+  t['constructor'] = 2;
+  assert.deepEqual(Object.keys(t), ['__proto__', 'constructor']);
+  assert.equal(ownEntry(t, 'toString'), undefined);
+  assert.equal(ownEntry({} as Record<string, number>, 'constructor'), undefined, 'never an inherited member');
+  let calls = 0;
+  const lazy = lazyHostArray('float32', [2], () => {
+    calls++;
+    return new Float32Array([1, 2]);
+  });
+  assert.equal(isMaterialized(lazy), false);
+  assert.deepEqual(Object.keys(lazy), ['dtype', 'shape', 'data']);
+  assert.equal(lazy.data, lazy.data);
+  assert.equal(calls, 1, 'computed once');
+  assert.equal(isMaterialized(lazy), true);
+  const replaced = lazyHostArray('float32', [1], () => assert.fail('not computed when assigned first'));
+  replaced.data = new Float32Array([5]);
+  assert.deepEqual(Array.from(replaced.data as Float32Array), [5]);
 });
 
 test('array: float16 encode/decode is exact on every half and rounds to nearest even', () => {
@@ -337,7 +369,7 @@ test('torch: truncated and corrupt checkpoints give clear errors', () => {
   assert.throws(() => readTorchStateDict(buf.subarray(0, buf.length - 200)), /truncated/);
   assert.throws(() => readTorchStateDict(buf.subarray(0, 0)), /empty file/);
   assert.throws(() => readTorchStateDict(Buffer.from('not a checkpoint at all')), /not a torch checkpoint/);
-  assert.throws(() => readTorchStateDict(Buffer.from([0x80, 0x02, 0x8a, 0x0a])), /legacy \(pre-1\.6, non-zip\)/);
+  assert.throws(() => readTorchStateDict(Buffer.from([0x80, 0x02, 0x8a, 0x0a])), /legacy torch\.save format \(not a zip archive\)/);
 
   // A flipped byte in a storage: caught by the CRC, readable when verification is off.
   const z = openZip(buf);
@@ -537,7 +569,7 @@ test('safetensors: a hand-built byte layout decodes exactly', () => {
     m: { dtype: 'BOOL', shape: [2], data_offsets: [18, 20] },
   };
   const st = readSafetensors(safetensorsBytes(header, data));
-  assert.deepEqual(st.metadata, { format: 'pt', note: 'hand-built' });
+  assert.deepEqual({ ...st.metadata }, { format: 'pt', note: 'hand-built' });
   assert.equal(st.tensors.b.dtype, 'bfloat16');
   assert.deepEqual(Array.from(st.tensors.b.data as Float32Array), [1, -2]);
   assert.equal(st.tensors.a.dtype, 'int64');
@@ -554,7 +586,7 @@ test('safetensors: round-trip every dtype with metadata, on disk, atomically', (
   const buf = encodeSafetensors(arrays, { step: '42' });
   assert.equal(Number(buf.readBigUInt64LE(0)) % 8, 0, 'header padded to 8 bytes');
   const back = readSafetensors(buf);
-  assert.deepEqual(back.metadata, { step: '42' });
+  assert.deepEqual({ ...back.metadata }, { step: '42' });
   for (const [k, a] of Object.entries(arrays)) assertSameArray(back.tensors[k], a, `st:${k}`);
   const dir = tmpDir();
   const file = path.join(dir, 'w.safetensors');
@@ -562,7 +594,7 @@ test('safetensors: round-trip every dtype with metadata, on disk, atomically', (
   assert.deepEqual(fs.readdirSync(dir), ['w.safetensors']);
   const tf = readTensorFile(file);
   assert.equal(tf.format, 'safetensors');
-  assert.deepEqual(tf.metadata, { step: '42' });
+  assert.deepEqual({ ...tf.metadata }, { step: '42' });
   for (const [k, a] of Object.entries(arrays)) assertSameArray(tf.tensors[k], a, `file:${k}`);
   fs.rmSync(dir, { recursive: true });
   assert.throws(() => encodeSafetensors(arrays, { step: 42 as unknown as string }), /metadata 'step' must be a string/);
@@ -635,6 +667,6 @@ test('readTensorFile: missing, empty, truncated and unknown files give errors na
   assert.throws(() => readTensorFile(otherZip), /neither a torch checkpoint \(no data\.pkl\) nor an npz \(members: readme\.txt\)/);
   assert.throws(() => readTensorFile(fixture('plain.npy')), /a single \.npy array/);
   const legacy = write('legacy.pt', Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8]));
-  assert.throws(() => readTensorFile(legacy), /legacy pre-1\.6 torch\.save format/);
+  assert.throws(() => readTensorFile(legacy), /legacy\.pt: legacy torch\.save format \(not a zip archive\).*torch < 1\.6/);
   fs.rmSync(dir, { recursive: true });
 });

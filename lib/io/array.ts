@@ -2,6 +2,7 @@
 // Data is always C-ordered and held in a JS typed array; float16 and bfloat16 are
 // upcast to Float32Array on read while `dtype` keeps the stored type, so a
 // round-trip writes the same dtype back.
+import { constants as bufferConstants } from 'buffer';
 
 export type DType =
   | 'float32'
@@ -75,6 +76,42 @@ export function checkShape(shape: readonly number[], what = 'shape'): void {
   }
 }
 
+/** Most dimensions a file may declare (numpy 2 and torch allow 64). */
+export const MAX_RANK = 64;
+
+/** Most elements one typed array can hold on this Node (buffer.constants.MAX_LENGTH). */
+export const MAX_ELEMENTS = bufferConstants.MAX_LENGTH;
+
+/**
+ * Validates a shape read from a file and returns its element count. Refuses a rank
+ * over MAX_RANK and a count over MAX_ELEMENTS up front, so a hostile shape gives a
+ * message instead of "Invalid typed array length" or a huge allocation.
+ */
+export function checkedNumel(shape: readonly number[], what = 'shape'): number {
+  if (shape.length > MAX_RANK) throw new Error(`${what} has ${shape.length} dimensions, more than the ${MAX_RANK} supported`);
+  checkShape(shape, what);
+  const n = numel(shape);
+  if (n > MAX_ELEMENTS) {
+    const count = Number.isSafeInteger(n) ? String(n) : `about ${n.toExponential(2)}`;
+    throw new Error(`${what} [${shape.join(', ')}] has ${count} elements, more than the ${MAX_ELEMENTS} one array can hold`);
+  }
+  return n;
+}
+
+/**
+ * An empty name -> value table with no prototype, for names read from files: a key
+ * such as '__proto__' or 'constructor' is then an ordinary entry, never a lookup of
+ * (or write to) Object.prototype.
+ */
+export function nameTable<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+/** Own entry `key` of a table, never one inherited from Object.prototype. */
+export function ownEntry<T>(table: Record<string, T>, key: string): T | undefined {
+  return Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined;
+}
+
 type HostDataCtor =
   | Float32ArrayConstructor
   | Float64ArrayConstructor
@@ -120,6 +157,35 @@ export function validateHostArray(a: HostArray, name = 'array'): HostArray {
     throw new Error(`${name}: shape [${a.shape.join(', ')}] has ${n} elements but data has ${a.data.length}`);
   }
   return a;
+}
+
+/**
+ * A HostArray whose data is computed on first access and then kept as a plain
+ * property: listing the shapes of a file does not decode, or allocate, views that
+ * are larger than the bytes behind them (torch stride-0 or overlapping views).
+ */
+export function lazyHostArray(dtype: DType, shape: readonly number[], compute: () => HostData): HostArray {
+  const a = { dtype, shape: [...shape] } as HostArray;
+  const settle = (data: HostData) => Object.defineProperty(a, 'data', { value: data, writable: true, enumerable: true, configurable: true });
+  Object.defineProperty(a, 'data', {
+    enumerable: true,
+    configurable: true,
+    get() {
+      const data = compute();
+      settle(data);
+      return data;
+    },
+    set(data: HostData) {
+      settle(data);
+    },
+  });
+  return a;
+}
+
+/** False while a lazyHostArray's data has not been computed yet. */
+export function isMaterialized(a: HostArray): boolean {
+  const d = Object.getOwnPropertyDescriptor(a, 'data');
+  return d !== undefined && 'value' in d;
 }
 
 /** A validated HostArray. */
@@ -220,8 +286,7 @@ function alignedCopy(bytes: Uint8Array): ArrayBuffer {
  */
 export function fromBytes(dtype: DType, shape: number[], bytes: Uint8Array, what = 'array'): HostArray {
   requireLittleEndianHost();
-  checkShape(shape, `${what}: shape`);
-  const n = numel(shape);
+  const n = checkedNumel(shape, `${what}: shape`);
   const need = n * ITEM_SIZE[dtype];
   if (bytes.length !== need) {
     throw new Error(

@@ -1,11 +1,10 @@
 // One entry point for "a file of named tensors": sniffs the content (never the file
 // extension) and dispatches to the torch, npz or safetensors reader.
-import * as fs from 'fs';
 import { HostArray } from './array';
 import { isNpy, readNpz } from './npy';
 import { looksLikeSafetensors, readSafetensors } from './safetensors';
 import { ByteSource, fileSource } from './source';
-import { TorchReadOptions, readTorchCheckpoint } from './torch';
+import { TorchReadOptions, describeBarePickle, readTorchCheckpoint } from './torch';
 import { ZipReader, looksLikeZip } from './zip';
 
 export type TensorFileFormat = 'torch' | 'safetensors' | 'npz';
@@ -24,13 +23,15 @@ export interface ReadTensorFileOptions {
   key?: string;
   /** Check zip CRC-32s (default true). */
   verify?: boolean;
+  /** torch and npz: largest zip member to inflate or read; see ZipReadOptions.maxBytes. */
+  maxBytes?: number;
 }
 
 /** Which format a source holds, or an error that says why none fits. */
 export function sniffFormat(src: ByteSource): TensorFileFormat {
   const file = src.name;
   if (src.size === 0) throw new Error(`${file}: empty file; expected a torch, safetensors or npz tensor file`);
-  const head = src.read(0, Math.min(src.size, 16));
+  const head = src.read(0, Math.min(src.size, 32));
   if (looksLikeZip(head)) {
     const names = new ZipReader(src).names();
     if (names.some((n) => n === 'data.pkl' || /^[^/]+\/data\.pkl$/.test(n))) return 'torch';
@@ -41,27 +42,27 @@ export function sniffFormat(src: ByteSource): TensorFileFormat {
   }
   if (isNpy(head)) throw new Error(`${file}: a single .npy array, not a file of named tensors; use readNpy`);
   if (looksLikeSafetensors(head, src.size)) return 'safetensors';
-  if (head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) {
-    throw new Error(`${file}: a bare pickle (legacy pre-1.6 torch.save format?); re-save it with a current torch`);
-  }
+  // A JSON object after 8 bytes is a safetensors file with a bad length: let its reader say what is wrong.
+  if (head.length > 8 && head[8] === 0x7b) return 'safetensors';
+  const pickle = describeBarePickle(head);
+  if (pickle) throw new Error(`${file}: ${pickle}`);
   if (src.size < 10) throw new Error(`${file}: truncated or unknown tensor file (${src.size} bytes)`);
   throw new Error(`${file}: unknown tensor file format (not a torch zip checkpoint, safetensors or npz)`);
 }
 
 /** Reads every tensor of a torch (.pt/.pth), safetensors or npz file. */
 export function readTensorFile(path: string, opts: ReadTensorFileOptions = {}): TensorFile {
-  if (!fs.existsSync(path)) throw new Error(`${path}: no such file`);
-  if (fs.statSync(path).isDirectory()) throw new Error(`${path}: is a directory, not a tensor file`);
-  const src = fileSource(path);
+  // Regular files only: a FIFO would block the open, a device would never end.
+  const src = fileSource(path, 'tensor file');
   try {
     const format = sniffFormat(src);
     if (format === 'torch') {
-      const torchOpts: TorchReadOptions = { key: opts.key, verify: opts.verify };
+      const torchOpts: TorchReadOptions = { key: opts.key, verify: opts.verify, maxBytes: opts.maxBytes };
       const ck = readTorchCheckpoint(src, torchOpts);
       return { format, tensors: ck.tensors, skipped: ck.skipped };
     }
     if (opts.key !== undefined) throw new Error(`${path}: the key option applies to torch checkpoints, not ${format}`);
-    if (format === 'npz') return { format, tensors: readNpz(src) };
+    if (format === 'npz') return { format, tensors: readNpz(src, { verify: opts.verify, maxBytes: opts.maxBytes }) };
     const st = readSafetensors(src);
     return st.metadata ? { format, tensors: st.tensors, metadata: st.metadata } : { format, tensors: st.tensors };
   } finally {

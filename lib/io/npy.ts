@@ -1,13 +1,20 @@
 // NumPy .npy and .npz files (format versions 1.0, 2.0 and 3.0), little-endian,
 // C order. Fortran order and big-endian data are refused rather than guessed at.
-import * as fs from 'fs';
-import { DType, HostArray, fromBytes, itemSize, numel, toBytes, validateHostArray } from './array';
-import { openZip, writeZip } from './zip';
-import { ByteSource, withSource } from './source';
+import { DType, HostArray, checkedNumel, fromBytes, itemSize, nameTable, ownEntry, toBytes, validateHostArray } from './array';
+import { ZipReadOptions, openZip, writeZip } from './zip';
+import { ByteSource, bufferSource, withSource } from './source';
 import { writeFileAtomic } from '../util/paths';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 const ALIGN = 64; // numpy pads headers so data starts 64-byte aligned
+
+/**
+ * Longest header read. numpy itself refuses headers over 10000 bytes by default
+ * (max_header_size); only structured dtypes, which are not supported, come close.
+ */
+const MAX_HEADER = 1 << 16;
+/** Deepest bracket nesting in a header; numpy writes at most two ({ and the shape's (). */
+const MAX_HEADER_DEPTH = 8;
 
 const DESCR_TO_DTYPE: Record<string, DType> = {
   '<f4': 'float32',
@@ -33,11 +40,13 @@ export function isNpy(head: Uint8Array): boolean {
 
 type PyLit = string | number | boolean | null | PyLit[] | { [k: string]: PyLit };
 
-/** Parses the small Python literal subset numpy writes in headers. */
+/** Parses the small Python literal subset numpy writes in headers (depth-limited recursion). */
 function parsePyLiteral(src: string, what: string): PyLit {
   let i = 0;
+  let depth = 0;
   const fail = (msg: string): never => {
-    throw new Error(`${what}: bad .npy header (${msg} at column ${i}): ${src.trim()}`);
+    const text = src.trim();
+    throw new Error(`${what}: bad .npy header (${msg} at column ${i}): ${text.length > 120 ? text.slice(0, 120) + '...' : text}`);
   };
   const ws = () => {
     while (i < src.length && /\s/.test(src[i])) i++;
@@ -47,9 +56,11 @@ function parsePyLiteral(src: string, what: string): PyLit {
     const c = src[i];
     if (c === '{' || c === '(' || c === '[') {
       const close = c === '{' ? '}' : c === '(' ? ')' : ']';
+      if (++depth > MAX_HEADER_DEPTH) fail(`nested more than ${MAX_HEADER_DEPTH} deep`);
       i++;
       const items: PyLit[] = [];
-      const dict: { [k: string]: PyLit } = {};
+      // No prototype: a '__proto__' key is data, not a prototype to inherit 'descr' from.
+      const dict = nameTable<PyLit>();
       for (;;) {
         ws();
         if (src[i] === close) {
@@ -70,6 +81,7 @@ function parsePyLiteral(src: string, what: string): PyLit {
         if (src[i] === ',') i++;
         else if (src[i] !== close) fail(`expected ',' or '${close}'`);
       }
+      depth--;
       return c === '{' ? dict : items;
     }
     if (c === "'" || c === '"') {
@@ -99,7 +111,9 @@ interface NpyHeader {
   dataOffset: number;
 }
 
-function parseHeader(buf: Uint8Array, what: string): NpyHeader {
+/** Reads and checks the header of the .npy in `src`; `what` names it in errors. */
+function parseHeader(src: ByteSource, what: string): NpyHeader {
+  const buf = src.read(0, Math.min(src.size, 12));
   if (!isNpy(buf)) throw new Error(`${what}: not a .npy file (missing \\x93NUMPY magic)`);
   if (buf.length < 10) throw new Error(`${what}: truncated .npy header`);
   const major = buf[6];
@@ -116,10 +130,14 @@ function parseHeader(buf: Uint8Array, what: string): NpyHeader {
   } else {
     throw new Error(`${what}: unsupported .npy format version ${major}.${buf[7]}`);
   }
-  if (start + hlen > buf.length) throw new Error(`${what}: truncated .npy header (needs ${hlen} bytes)`);
-  const text = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(buf.subarray(start, start + hlen));
+  if (hlen > MAX_HEADER) throw new Error(`${what}: .npy header length ${hlen} is implausible (more than ${MAX_HEADER} bytes)`);
+  if (start + hlen > src.size) throw new Error(`${what}: truncated .npy header (needs ${hlen} bytes)`);
+  const text = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(src.read(start, hlen));
   const h = parsePyLiteral(text, what);
   if (h === null || typeof h !== 'object' || Array.isArray(h)) throw new Error(`${what}: .npy header is not a dict: ${text.trim()}`);
+  for (const k of ['descr', 'fortran_order', 'shape']) {
+    if (!(k in h)) throw new Error(`${what}: .npy header has no '${k}': ${text.trim().slice(0, 120)}`);
+  }
   const { descr, fortran_order: fortran, shape } = h;
   if (typeof descr !== 'string') {
     throw new Error(`${what}: structured .npy dtypes are not supported (descr ${JSON.stringify(descr)})`);
@@ -132,33 +150,35 @@ function parseHeader(buf: Uint8Array, what: string): NpyHeader {
   }
   // 1-byte types may be written with '|', '<' or '='; normalise before lookup.
   const norm = /^[<=|]?[iub]1$/.test(descr) ? '|' + descr.replace(/^[<=|]/, '') : descr.replace(/^=/, '<');
-  const dtype = DESCR_TO_DTYPE[norm];
+  const dtype = ownEntry(DESCR_TO_DTYPE, norm);
   if (!dtype) {
     throw new Error(`${what}: .npy dtype '${descr}' is not supported (supported: ${Object.keys(DESCR_TO_DTYPE).join(' ')})`);
   }
   if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
     throw new Error(`${what}: bad .npy shape ${JSON.stringify(shape)}`);
   }
+  checkedNumel(shape as number[], `${what}: .npy shape`);
   return { dtype, shape: shape as number[], dataOffset: start + hlen };
+}
+
+/** Decodes the .npy in a source: the header's shape is checked against the data length before the data is read. */
+function readNpySource(src: ByteSource, name = src.name): HostArray {
+  const h = parseHeader(src, name);
+  const have = src.size - h.dataOffset;
+  const need = checkedNumel(h.shape) * itemSize(h.dtype);
+  if (have < need) throw new Error(`${name}: truncated .npy data: needs ${need} bytes, has ${have}`);
+  if (have > need) throw new Error(`${name}: .npy has ${have - need} unexpected bytes after the data`);
+  return fromBytes(h.dtype, h.shape, src.read(h.dataOffset, need), name);
 }
 
 /** Decodes .npy bytes. `name` is used in error messages. */
 export function decodeNpy(buf: Uint8Array, name = '<buffer>'): HostArray {
-  const h = parseHeader(buf, name);
-  const data = buf.subarray(h.dataOffset);
-  const need = numel(h.shape) * itemSize(h.dtype);
-  if (data.length < need) throw new Error(`${name}: truncated .npy data: needs ${need} bytes, has ${data.length}`);
-  if (data.length > need) throw new Error(`${name}: .npy has ${data.length - need} unexpected bytes after the data`);
-  return fromBytes(h.dtype, h.shape, data, name);
+  return readNpySource(bufferSource(buf, name));
 }
 
-/** Reads a .npy file (path) or bytes. */
+/** Reads a .npy file (path, a regular file) or bytes. */
 export function readNpy(input: string | Uint8Array): HostArray {
-  if (typeof input === 'string') {
-    if (!fs.existsSync(input)) throw new Error(`${input}: no such file`);
-    return decodeNpy(fs.readFileSync(input), input);
-  }
-  return decodeNpy(input);
+  return withSource(input, (src) => readNpySource(src), '.npy file');
 }
 
 function shapeRepr(shape: number[]): string {
@@ -206,18 +226,19 @@ export function writeNpy(path: string, a: HostArray): void {
  * Reads an .npz (np.savez or np.savez_compressed) from a path or bytes.
  * Keys are the array names without the '.npy' suffix.
  */
-export function readNpz(input: string | Uint8Array | ByteSource): Record<string, HostArray> {
+export function readNpz(input: string | Uint8Array | ByteSource, opts: ZipReadOptions = {}): Record<string, HostArray> {
   return withSource(input, (src) => {
     if (src.size === 0) throw new Error(`${src.name}: empty file, not an .npz`);
     const zip = openZip(src);
-    const out: Record<string, HostArray> = {};
+    // No prototype: members named __proto__.npy or constructor.npy are ordinary keys.
+    const out = nameTable<HostArray>();
     for (const e of zip.entries) {
       if (e.name.endsWith('/')) continue; // directory entries carry no array
       if (!e.name.endsWith('.npy')) throw new Error(`${src.name}: .npz member '${e.name}' is not a .npy array`);
-      out[e.name.slice(0, -4)] = decodeNpy(zip.read(e), `${src.name}:${e.name}`);
+      out[e.name.slice(0, -4)] = decodeNpy(zip.read(e, opts), `${src.name}:${e.name}`);
     }
     return out;
-  });
+  }, '.npz file');
 }
 
 /** .npz bytes (stored, like np.savez) for named arrays. */

@@ -42,6 +42,13 @@ export const NO_GLOBALS: UnpickleHooks = {
 
 export class UnpickleError extends Error {}
 
+/**
+ * Deepest nesting of MARKs and containers accepted. CPython cannot pickle anything
+ * deeper than its recursion limit (1000), so a deeper pickle was crafted; refusing
+ * it keeps later consumers (which may recurse) away from stack overflows.
+ */
+export const MAX_PICKLE_DEPTH = 1000;
+
 /** Unpickles `data`; `name` (a file or archive member) prefixes every error. */
 export function unpickle(data: Uint8Array, hooks: UnpickleHooks = NO_GLOBALS, name = '<pickle>'): unknown {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
@@ -51,6 +58,8 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks = NO_GLOBALS, na
   let stack: unknown[] = [];
   const marks: unknown[][] = [];
   const memo = new Map<number, unknown>();
+  // Nesting depth of each container built so far (absent: a leaf, depth 0).
+  const depths = new WeakMap<object, number>();
 
   const fail = (msg: string): never => {
     throw new UnpickleError(`${name}: ${msg} (at byte ${pos} of ${data.length})`);
@@ -130,8 +139,31 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks = NO_GLOBALS, na
     if (!Array.isArray(l)) fail(`corrupt pickle: APPEND on ${typeName(l)}`);
     return l as unknown[];
   };
+  const depthOf = (v: unknown): number => (typeof v === 'object' && v !== null ? depths.get(v) ?? 0 : 0);
+  /** Records that container c holds v (c's depth is at least one more than v's). */
+  const holds = <T extends object>(c: T, v: unknown): T => {
+    const d = depthOf(v) + 1;
+    if (d > MAX_PICKLE_DEPTH) fail(`pickle nests containers more than ${MAX_PICKLE_DEPTH} deep; not a state_dict`);
+    if (d > (depths.get(c) ?? 1)) depths.set(c, d);
+    else if (!depths.has(c)) depths.set(c, 1);
+    return c;
+  };
+  const holdsAll = <T extends object>(c: T, items: unknown[]): T => {
+    let deepest: unknown = undefined;
+    for (const it of items) if (depthOf(it) > depthOf(deepest)) deepest = it;
+    return holds(c, deepest);
+  };
+  const key = (k: unknown): unknown => {
+    try {
+      return hashable(k);
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+  };
   const setItem = (d: PyDict, k: unknown, v: unknown) => {
-    d.map.set(hashable(k), v);
+    d.map.set(key(k), v);
+    holds(d, k);
+    holds(d, v);
   };
   const memoGet = (i: number) => {
     if (!memo.has(i)) fail(`corrupt pickle: memo ${i} is not set`);
@@ -139,8 +171,8 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks = NO_GLOBALS, na
   };
   const long = (b: Uint8Array): number | bigint => {
     if (b.length === 0) return 0;
-    let v = 0n;
-    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+    // Via hex, linear in the length (a shift-and-or loop is quadratic on a crafted LONG4).
+    let v = BigInt('0x' + Buffer.from(b).reverse().toString('hex'));
     if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
     return Number.isSafeInteger(Number(v)) && BigInt(Number(v)) === v ? Number(v) : v;
   };
@@ -167,6 +199,7 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks = NO_GLOBALS, na
         if (marks.length) fail('corrupt pickle: MARK left open at STOP');
         return pop();
       case 0x28: // MARK
+        if (marks.length >= MAX_PICKLE_DEPTH) fail(`pickle nests MARKs more than ${MAX_PICKLE_DEPTH} deep; not a state_dict`);
         marks.push(stack);
         stack = [];
         break;
@@ -242,14 +275,17 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks = NO_GLOBALS, na
       case 0x29: // EMPTY_TUPLE
         stack.push(new PyTuple([]));
         break;
-      case 0x85: // TUPLE1
-        stack.push(new PyTuple([pop()]));
+      case 0x85: {
+        // TUPLE1
+        const a = pop();
+        stack.push(holds(new PyTuple([a]), a));
         break;
+      }
       case 0x86: {
         // TUPLE2
         const b = pop();
         const a = pop();
-        stack.push(new PyTuple([a, b]));
+        stack.push(holdsAll(new PyTuple([a, b]), [a, b]));
         break;
       }
       case 0x87: {
@@ -257,13 +293,13 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks = NO_GLOBALS, na
         const c = pop();
         const b = pop();
         const a = pop();
-        stack.push(new PyTuple([a, b, c]));
+        stack.push(holdsAll(new PyTuple([a, b, c]), [a, b, c]));
         break;
       }
       case 0x74: {
         // TUPLE (popMark swaps `stack`, so take the items before pushing)
         const items = popMark();
-        stack.push(new PyTuple(items));
+        stack.push(holdsAll(new PyTuple(items), items));
         break;
       }
       case 0x5d: // EMPTY_LIST
@@ -272,19 +308,20 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks = NO_GLOBALS, na
       case 0x6c: {
         // LIST
         const items = popMark();
-        stack.push(items);
+        stack.push(holdsAll(items, items));
         break;
       }
       case 0x61: {
         // APPEND
         const v = pop();
-        asList(top()).push(v);
+        holds(asList(top()), v).push(v);
         break;
       }
       case 0x65: {
-        // APPENDS
+        // APPENDS (a loop: spreading a huge MARK group into push() overflows the call stack)
         const items = popMark();
-        asList(top()).push(...items);
+        const l = holdsAll(asList(top()), items);
+        for (const it of items) l.push(it);
         break;
       }
       case 0x7d: // EMPTY_DICT
@@ -321,13 +358,13 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks = NO_GLOBALS, na
         const items = popMark();
         const s = top();
         if (!(s instanceof Set)) fail(`corrupt pickle: ADDITEMS on ${typeName(s)}`);
-        for (const it of items) (s as Set<unknown>).add(hashable(it));
+        for (const it of items) (s as Set<unknown>).add(key(it));
         break;
       }
       case 0x91: {
         // FROZENSET
         const items = popMark();
-        stack.push(new Set(items.map(hashable)));
+        stack.push(new Set(items.map(key)));
         break;
       }
       case 0x71: // BINPUT
@@ -395,9 +432,19 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks = NO_GLOBALS, na
   }
 }
 
-/** Map/Set keys: tuples of plain values become a string so equal tuples collide as in Python. */
-function hashable(k: unknown): unknown {
-  if (k instanceof PyTuple) return `(${k.items.map((x) => String(hashable(x))).join(', ')})`;
+/**
+ * Map/Set keys: tuples of plain values become a string so equal tuples collide as in
+ * Python. Lists, dicts and sets are unhashable in Python, so no real pickle uses them
+ * as keys; refusing them (and bounding tuple depth) keeps this from recursing far.
+ */
+function hashable(k: unknown, depth = 0): unknown {
+  if (Array.isArray(k) || k instanceof PyDict || k instanceof Set) {
+    throw new Error(`corrupt pickle: unhashable ${typeName(k)} used as a dict key or set member`);
+  }
+  if (k instanceof PyTuple) {
+    if (depth >= 100) throw new Error('corrupt pickle: a dict key nests tuples more than 100 deep');
+    return `(${k.items.map((x) => String(hashable(x, depth + 1))).join(', ')})`;
+  }
   return k;
 }
 

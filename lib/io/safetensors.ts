@@ -4,7 +4,7 @@
 // then the data buffer; offsets are relative to its start. Validation follows the
 // reference implementation: tensors must tile the buffer exactly, with no gaps or
 // overlaps, and each byte range must match dtype x shape.
-import { DType, HostArray, fromBytes, itemSize, numel, toBytes, validateHostArray } from './array';
+import { DType, HostArray, checkedNumel, fromBytes, itemSize, nameTable, ownEntry, toBytes, validateHostArray } from './array';
 import { ByteSource, withSource } from './source';
 import { writeFileAtomic } from '../util/paths';
 
@@ -74,6 +74,7 @@ export function readSafetensorsHeader(src: ByteSource): SafetensorsHeader {
   const dataLen = src.size - dataStart;
   const entries: SafetensorsEntry[] = [];
   let metadata: Record<string, string> | undefined;
+  // JSON.parse makes '__proto__' an own key, so Object.entries sees every name.
   for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') {
       metadata = parseMetadata(v, file);
@@ -97,29 +98,43 @@ export function readSafetensorsHeader(src: ByteSource): SafetensorsHeader {
   return { entries, metadata, dataStart };
 }
 
+/** A short, non-recursive rendering of a JSON value for error messages (a nested one can be a million levels deep). */
+function brief(v: unknown): string {
+  if (Array.isArray(v)) {
+    const flat = v.every((x) => x === null || typeof x !== 'object');
+    const s = flat ? JSON.stringify(v) : `[${v.length} items, some nested]`;
+    return s.length > 80 ? s.slice(0, 80) + '...' : s;
+  }
+  if (v !== null && typeof v === 'object') return 'an object';
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 80 ? s.slice(0, 80) + '...' : s;
+}
+
 function parseMetadata(v: unknown, file: string): Record<string, string> {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${file}: __metadata__ is not an object`);
+  const out = nameTable<string>();
   for (const [k, x] of Object.entries(v)) {
     if (typeof x !== 'string') throw new Error(`${file}: __metadata__ value for '${k}' is not a string`);
+    out[k] = x;
   }
-  return { ...(v as Record<string, string>) };
+  return out;
 }
 
 function parseEntry(name: string, v: unknown, file: string): SafetensorsEntry {
   const where = `${file}: tensor '${name}'`;
   if (v === null || typeof v !== 'object') throw new Error(`${where}: header entry is not an object`);
   const { dtype: code, shape, data_offsets: off } = v as Record<string, unknown>;
-  const dtype = typeof code === 'string' ? CODE_TO_DTYPE[code] : undefined;
+  const dtype = typeof code === 'string' ? ownEntry(CODE_TO_DTYPE, code) : undefined;
   if (!dtype) {
-    throw new Error(`${where}: dtype ${JSON.stringify(code)} is not supported (supported: ${Object.keys(CODE_TO_DTYPE).join(' ')})`);
+    throw new Error(`${where}: dtype ${brief(code)} is not supported (supported: ${Object.keys(CODE_TO_DTYPE).join(' ')})`);
   }
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw new Error(`${where}: bad shape ${JSON.stringify(shape)}`);
+    throw new Error(`${where}: bad shape ${brief(shape)}`);
   }
   if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0) || off[0] > off[1]) {
-    throw new Error(`${where}: bad data_offsets ${JSON.stringify(off)}`);
+    throw new Error(`${where}: bad data_offsets ${brief(off)}`);
   }
-  const need = numel(shape) * itemSize(dtype);
+  const need = checkedNumel(shape, `${where}: shape`) * itemSize(dtype);
   if (off[1] - off[0] !== need) {
     throw new Error(`${where}: data_offsets span ${off[1] - off[0]} bytes but ${dtype} [${shape.join(', ')}] needs ${need}`);
   }
@@ -136,19 +151,20 @@ export function readSafetensors(input: string | Uint8Array | ByteSource, opts: {
       const missing = [...want].filter((n) => !have.has(n));
       if (missing.length) throw new Error(`${src.name}: no tensor named ${missing.map((m) => `'${m}'`).join(', ')}`);
     }
-    const tensors: Record<string, HostArray> = {};
+    const tensors = nameTable<HostArray>();
     for (const e of h.entries) {
       if (want && !want.has(e.name)) continue;
       const bytes = src.read(h.dataStart + e.begin, e.end - e.begin);
       tensors[e.name] = fromBytes(e.dtype, e.shape, bytes, `${src.name}: tensor '${e.name}'`);
     }
     return h.metadata ? { tensors, metadata: h.metadata } : { tensors };
-  });
+  }, 'safetensors file');
 }
 
 /** Safetensors bytes for named arrays; the header is space-padded to 8 bytes like the reference writer. */
 export function encodeSafetensors(tensors: Record<string, HostArray>, metadata?: Record<string, string>): Buffer {
-  const header: Record<string, unknown> = {};
+  // No prototype: a tensor named '__proto__' must become a header key, not vanish.
+  const header = nameTable<unknown>();
   if (metadata) {
     for (const [k, v] of Object.entries(metadata)) {
       if (typeof v !== 'string') throw new Error(`safetensors metadata '${k}' must be a string, got ${typeof v}`);

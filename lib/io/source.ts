@@ -2,6 +2,10 @@
 // checkpoint larger than what fs.readFileSync allows (2 GiB) can still be read piece
 // by piece (DiT-XL/2 in float32 is 2.7 GB).
 import * as fs from 'fs';
+import { assertRegularFile, checkRegular } from '../util/paths';
+
+// Re-exported so the package API offers it as io.assertRegularFile.
+export { assertRegularFile };
 
 export interface ByteSource {
   /** Names the source in error messages (a path, or '<buffer>'). */
@@ -40,10 +44,26 @@ export function bufferSource(buf: Uint8Array, name = '<buffer>'): ByteSource {
 /** Largest single read; Node refuses buffers over 2 GiB from one readSync call. */
 const CHUNK = 1 << 30;
 
-/** A source over an open file; each read copies from disk. Call close() when done. */
-export function fileSource(path: string): ByteSource {
-  let fd: number | null = fs.openSync(path, 'r');
-  const size = fs.fstatSync(fd).size;
+/**
+ * A source over an open file; each read copies from disk. Call close() when done.
+ * Only regular files are opened (see assertRegularFile): `what` names the expected
+ * content in that error.
+ */
+export function fileSource(path: string, what = 'file'): ByteSource {
+  assertRegularFile(path, what);
+  // O_NONBLOCK so that a path swapped for a FIFO after the check cannot block the
+  // open; fstat then checks what was actually opened. No effect on regular files.
+  const opened = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  let size: number;
+  try {
+    const st = fs.fstatSync(opened);
+    checkRegular(path, st, what);
+    size = st.size;
+  } catch (err) {
+    fs.closeSync(opened);
+    throw err;
+  }
+  let fd: number | null = opened;
   const src: ByteSource = {
     name: path,
     size,
@@ -69,11 +89,13 @@ export function fileSource(path: string): ByteSource {
   return src;
 }
 
-/** Runs fn on a source for a path or bytes, closing a file source afterwards. */
-export function withSource<T>(input: string | Uint8Array | ByteSource, fn: (src: ByteSource) => T): T {
+/**
+ * Runs fn on a source for a path or bytes, closing a file source afterwards. A path
+ * must be a regular file; `what` names the expected content in that error.
+ */
+export function withSource<T>(input: string | Uint8Array | ByteSource, fn: (src: ByteSource) => T, what = 'file'): T {
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) return fn(input);
-  if (typeof input === 'string' && !fs.existsSync(input)) throw new Error(`${input}: no such file`);
-  const src = typeof input === 'string' ? fileSource(input) : bufferSource(input);
+  const src = typeof input === 'string' ? fileSource(input, what) : bufferSource(input);
   try {
     return fn(src);
   } finally {

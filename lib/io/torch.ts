@@ -5,7 +5,20 @@
 // The unpickler only admits what a plain state_dict needs, and tensors are kept as
 // references until selected, so reading {'model','ema','opt'} for 'ema' decodes only
 // the EMA weights.
-import { DType, HostArray, HostData, dataCtor, decodeElements, fromBytes, itemSize, numel } from './array';
+import {
+  DType,
+  HostArray,
+  HostData,
+  checkedNumel,
+  dataCtor,
+  decodeElements,
+  fromBytes,
+  itemSize,
+  lazyHostArray,
+  nameTable,
+  numel,
+  ownEntry,
+} from './array';
 import { PyDict, PyTuple, UnpickleHooks, typeName, unpickle } from './pickle';
 import { ByteSource, withSource } from './source';
 import { ZipReader, looksLikeZip } from './zip';
@@ -67,11 +80,14 @@ function findGlobal(module: string, name: string): unknown {
   if (module === 'torch._utils' && name === '_rebuild_parameter') return REBUILD_PARAMETER;
   if (module === 'torch.serialization' && name === '_get_layout') return GET_LAYOUT;
   if (module === 'torch' && name === 'strided') return new Layout('torch.strided');
-  if (module === 'torch' && name in STORAGE_DTYPES) return new StorageType(name, STORAGE_DTYPES[name]);
+  // ownEntry: `name in` would also admit inherited names such as torch.constructor.
+  const storage = module === 'torch' ? ownEntry(STORAGE_DTYPES, name) : undefined;
+  if (storage) return new StorageType(name, storage);
   throw new Error(`pickle content outside a plain state_dict: ${module}.${name}`);
 }
 
 function int(v: unknown, what: string): number {
+  if (typeof v === 'bigint') throw new Error(`${what} is too large (${v})`);
   if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new Error(`${what} is not an integer (${typeName(v)})`);
   return v;
 }
@@ -132,7 +148,9 @@ function makeHooks(): UnpickleHooks {
         if (prev.dtype !== type.dtype) throw new Error(`storage '${key}' is used as both ${prev.dtype} and ${type.dtype}`);
         return prev;
       }
-      const ref: StorageRef = { key, dtype: type.dtype, numel: int(n, 'storage size'), location: String(location) };
+      const count = int(n, `storage '${key}' size`);
+      if (count < 0) throw new Error(`storage '${key}' has a negative size (${count})`);
+      const ref: StorageRef = { key, dtype: type.dtype, numel: count, location: String(location) };
       storages.set(key, ref);
       return ref;
     },
@@ -157,6 +175,8 @@ export class TorchArchive {
   constructor(
     readonly zip: ZipReader,
     private readonly verify = true,
+    /** Largest zip member (pickle or storage) to read; see ZipReadOptions.maxBytes. */
+    private readonly maxBytes?: number,
   ) {
     const pkls = zip.names().filter((n) => n === 'data.pkl' || /^[^/]+\/data\.pkl$/.test(n));
     if (pkls.length !== 1) {
@@ -167,18 +187,22 @@ export class TorchArchive {
     this.prefix = pkls[0].slice(0, -'data.pkl'.length);
     const bo = this.prefix + 'byteorder';
     if (zip.has(bo)) {
-      const order = new TextDecoder().decode(zip.read(bo, { verify })).trim();
+      const order = new TextDecoder().decode(zip.read(bo, { verify, maxBytes: 64 })).trim();
       if (order !== 'little') throw new Error(`${zip.name}: checkpoint byte order is '${order}'; only little-endian is supported`);
     }
-    this.root = unpickle(zip.read(pkls[0], { verify }), makeHooks(), `${zip.name}:${pkls[0]}`);
+    this.root = unpickle(zip.read(pkls[0], { verify, maxBytes }), makeHooks(), `${zip.name}:${pkls[0]}`);
   }
 
-  /** Raw bytes of a storage, checked against the size the pickle declares. */
+  /** Raw bytes of a storage, checked against the size the pickle declares before reading. */
   storageBytes(s: StorageRef): Uint8Array {
-    const entry = `${this.prefix}data/${s.key}`;
-    if (!this.zip.has(entry)) throw new Error(`${this.zip.name}: storage '${s.key}' is missing from the archive (${entry})`);
-    const bytes = this.zip.read(entry, { verify: this.verify });
+    const name = `${this.prefix}data/${s.key}`;
+    if (!this.zip.has(name)) throw new Error(`${this.zip.name}: storage '${s.key}' is missing from the archive (${name})`);
+    const entry = this.zip.entry(name);
     const need = s.numel * itemSize(s.dtype);
+    if (entry.size < need) {
+      throw new Error(`${this.zip.name}: storage '${s.key}' has ${entry.size} bytes, needs ${need} for ${s.numel} ${s.dtype}`);
+    }
+    const bytes = this.zip.read(entry, { verify: this.verify, maxBytes: this.maxBytes });
     if (bytes.length < need) {
       throw new Error(`${this.zip.name}: storage '${s.key}' has ${bytes.length} bytes, needs ${need} for ${s.numel} ${s.dtype}`);
     }
@@ -186,19 +210,39 @@ export class TorchArchive {
   }
 }
 
+// torch.save's legacy format opens with a pickled magic number, 0x1950a86a20f9469cfc6c:
+// as LONG1 after PROTO at protocol 2+, as a text LONG at protocols 0 and 1.
+const LEGACY_MAGIC = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+const LEGACY_MAGIC_TEXT = 'L119547037146038801333356L';
+
+/** What a file that is not a zip but starts like a pickle is, or null when it does not. */
+export function describeBarePickle(head: Uint8Array): string | null {
+  const text = new TextDecoder('latin1').decode(head.subarray(0, LEGACY_MAGIC_TEXT.length));
+  const binary = head.length >= 2 && head[0] === 0x80 && head[1] >= 2 && head[1] <= 5;
+  const magic =
+    text === LEGACY_MAGIC_TEXT ||
+    (binary && head[2] === 0x8a && head[3] === 0x0a && LEGACY_MAGIC.every((b, i) => 4 + i >= head.length || head[4 + i] === b));
+  if (magic) {
+    return (
+      'legacy torch.save format (not a zip archive): a bare pickle stream written by torch < 1.6 or with ' +
+      '_use_new_zipfile_serialization=False, which this reader does not read; re-save it with a current torch ' +
+      '(torch.save(torch.load(old), new))'
+    );
+  }
+  if (binary) return 'a bare pickle stream (not a zip archive), not a torch.save checkpoint';
+  return null;
+}
+
 /** Opens a torch.save zip checkpoint; errors name the file and what is wrong. */
-export function openTorchArchive(src: ByteSource, opts: { verify?: boolean } = {}): TorchArchive {
+export function openTorchArchive(src: ByteSource, opts: { verify?: boolean; maxBytes?: number } = {}): TorchArchive {
   if (src.size === 0) throw new Error(`${src.name}: empty file, not a torch checkpoint`);
-  const head = src.read(0, Math.min(src.size, 8));
+  const head = src.read(0, Math.min(src.size, 32));
   if (!looksLikeZip(head)) {
-    if (head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) {
-      throw new Error(
-        `${src.name}: legacy (pre-1.6, non-zip) torch.save format is not supported; re-save it with a current torch`,
-      );
-    }
+    const pickle = describeBarePickle(head);
+    if (pickle) throw new Error(`${src.name}: ${pickle}`);
     throw new Error(`${src.name}: not a torch checkpoint (not a zip archive)`);
   }
-  return new TorchArchive(new ZipReader(src), opts.verify !== false);
+  return new TorchArchive(new ZipReader(src), opts.verify !== false, opts.maxBytes);
 }
 
 // ---- tensors -----------------------------------------------------------------
@@ -242,36 +286,60 @@ function gather(src: HostData, dtype: DType, shape: number[], stride: number[], 
   return out;
 }
 
-/** Checks a view stays inside its storage. */
-function checkView(t: TensorRef, what: string): void {
-  if (numel(t.shape) === 0) return;
-  if (t.offset < 0 || t.stride.some((s) => s < 0) || t.shape.some((d) => d < 0)) {
-    throw new Error(`${what}: negative offset, size or stride`);
+/**
+ * Checks a view against its storage and returns its element count: a sane shape
+ * (checkedNumel), no negative offset or stride, and its last element inside the
+ * storage. Stride 0 and overlapping strides are legal (torch expand, as_strided).
+ */
+function checkView(t: TensorRef, what: string): number {
+  const n = checkedNumel(t.shape, `${what}: size`);
+  if (t.offset < 0 || t.stride.some((s) => s < 0)) {
+    throw new Error(`${what}: negative storage offset or stride (offset ${t.offset}, stride [${t.stride}])`);
   }
+  if (n === 0) return 0;
   let last = t.offset;
   for (let d = 0; d < t.shape.length; d++) last += (t.shape[d] - 1) * t.stride[d];
-  if (last >= t.storage.numel) {
+  if (!(last < t.storage.numel)) {
     throw new Error(
       `${what}: view (offset ${t.offset}, size [${t.shape}], stride [${t.stride}]) reaches element ${last} of a storage of ${t.storage.numel}`,
     );
   }
+  return n;
+}
+
+/**
+ * How many times its storage's bytes the views of one storage may decode eagerly.
+ * Honest files stay far below it (tied weights, q/k/v views of a fused matrix).
+ */
+const EAGER_FACTOR = 4;
+
+/** The data of a view in C order: a slice when contiguous, else gathered from the decoded storage. */
+function viewData(t: TensorRef, n: number, bytes: Uint8Array, decode: () => HostData, what: string): HostData {
+  if (isCContiguous(t.shape, t.stride)) {
+    const sz = itemSize(t.dtype);
+    return fromBytes(t.dtype, t.shape, bytes.subarray(t.offset * sz, (t.offset + n) * sz), what).data;
+  }
+  return gather(decode(), t.dtype, t.shape, t.stride, t.offset);
 }
 
 /**
  * Decodes tensors from an archive into C-ordered HostArrays. Storage bytes shared by
- * several selected tensors are read once and dropped after their last user.
+ * several selected tensors are read once and dropped after their last user. Views
+ * that would decode to more than their storage holds (stride 0, overlapping, or one
+ * of many over the same bytes) are lazy (lazyHostArray): their data is built on first
+ * access, so reading or listing a small crafted file cannot allocate gigabytes.
  */
 export function materialize(archive: TorchArchive, tensors: Array<[string, TensorRef]>): Record<string, HostArray> {
   const uses = new Map<string, number>();
   for (const [, t] of tensors) uses.set(t.storage.key, (uses.get(t.storage.key) ?? 0) + 1);
   const raw = new Map<string, Uint8Array>();
   const decoded = new Map<string, HostData>();
-  const out: Record<string, HostArray> = {};
+  const spent = new Map<string, number>();
+  const out = nameTable<HostArray>();
   for (const [name, t] of tensors) {
     const key = t.storage.key;
     const what = `${archive.zip.name}: tensor '${name}'`;
-    checkView(t, what);
-    const n = numel(t.shape);
+    const n = checkView(t, what);
     if (n === 0) {
       out[name] = { dtype: t.dtype, shape: [...t.shape], data: new (dataCtor(t.dtype))(0) };
     } else {
@@ -280,16 +348,26 @@ export function materialize(archive: TorchArchive, tensors: Array<[string, Tenso
         bytes = archive.storageBytes(t.storage);
         if ((uses.get(key) ?? 0) > 1) raw.set(key, bytes);
       }
-      if (isCContiguous(t.shape, t.stride)) {
-        const sz = itemSize(t.dtype);
-        out[name] = fromBytes(t.dtype, t.shape, bytes.subarray(t.offset * sz, (t.offset + n) * sz), what);
+      const sz = itemSize(t.dtype);
+      const budget = EAGER_FACTOR * t.storage.numel * sz;
+      const used = spent.get(key) ?? 0;
+      if (n <= t.storage.numel && used + n * sz <= budget) {
+        spent.set(key, used + n * sz);
+        const held = bytes;
+        const decode = () => {
+          let d = decoded.get(key);
+          if (!d) {
+            d = decodeElements(t.dtype, held, t.storage.numel);
+            if ((uses.get(key) ?? 0) > 1) decoded.set(key, d);
+          }
+          return d;
+        };
+        out[name] = { dtype: t.dtype, shape: [...t.shape], data: viewData(t, n, held, decode, what) };
       } else {
-        let src = decoded.get(key);
-        if (!src) {
-          src = decodeElements(t.dtype, bytes, t.storage.numel);
-          if ((uses.get(key) ?? 0) > 1) decoded.set(key, src);
-        }
-        out[name] = { dtype: t.dtype, shape: [...t.shape], data: gather(src, t.dtype, t.shape, t.stride, t.offset) };
+        const held = bytes;
+        out[name] = lazyHostArray(t.dtype, t.shape, () =>
+          viewData(t, n, held, () => decodeElements(t.dtype, held, t.storage.numel), what),
+        );
       }
     }
     const left = (uses.get(key) ?? 1) - 1;
@@ -312,6 +390,8 @@ export interface TorchReadOptions {
   key?: string;
   /** Check zip CRC-32s (default true). */
   verify?: boolean;
+  /** Largest zip member (the pickle or one storage) to read; see ZipReadOptions.maxBytes. */
+  maxBytes?: number;
 }
 
 export interface TorchCheckpoint {
@@ -365,7 +445,7 @@ export function readTorchCheckpoint(input: string | Uint8Array | ByteSource, opt
       else skipped.push(`${String(k)} (${typeName(v)})`);
     }
     return { tensors: materialize(archive, tensors), skipped, topKeys: keysOf(archive.root) };
-  });
+  }, 'torch checkpoint');
 }
 
 /** The tensors of a torch.save state_dict (see TorchReadOptions.key for wrapped ones). */

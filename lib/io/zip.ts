@@ -2,6 +2,7 @@
 // Reading goes through the central directory (never local headers alone, since
 // np.savez writes local headers with zip64 placeholder sizes), supports stored and
 // deflate entries and zip64. Writing produces stored entries, zip64 when needed.
+import { constants as bufferConstants } from 'buffer';
 import * as zlib from 'zlib';
 import { ByteSource, bufferSource } from './source';
 
@@ -17,6 +18,16 @@ const U16_MAX = 0xffff;
 
 export const METHOD_STORED = 0;
 export const METHOD_DEFLATE = 8;
+
+/**
+ * Deflate's best case is about 1032:1 (258-byte matches in ~2 bits), so a member
+ * declaring more than this times its compressed size plus a little is lying.
+ */
+export const MAX_DEFLATE_RATIO = 1032;
+const RATIO_SLACK = 1024;
+
+/** Largest member one read returns: what one Node buffer can hold. */
+const MAX_MEMBER = bufferConstants.MAX_LENGTH;
 
 // ---- CRC-32 (IEEE, as zip uses), slicing-by-8 for speed on big checkpoints ----
 
@@ -148,6 +159,11 @@ function findDirectory(src: ByteSource): Directory {
 }
 
 function parseDirectory(src: ByteSource, dir: Directory): ZipEntry[] {
+  if (dir.count * 46 > dir.size) {
+    throw new Error(
+      `${src.name}: corrupt zip: declares ${dir.count} entries but its central directory (${dir.size} bytes) has room for at most ${Math.floor(dir.size / 46)}`,
+    );
+  }
   const buf = src.read(dir.offset, dir.size);
   const view = dv(buf);
   const entries: ZipEntry[] = [];
@@ -195,13 +211,40 @@ function parseDirectory(src: ByteSource, dir: Directory): ZipEntry[] {
   return entries;
 }
 
+export interface ZipReadOptions {
+  /** Check the CRC-32 (default true; skipped anyway when the writer left it 0). */
+  verify?: boolean;
+  /**
+   * Largest uncompressed size the caller accepts. Always bounded besides by the
+   * declared size, MAX_DEFLATE_RATIO x the compressed size, and one buffer.
+   */
+  maxBytes?: number;
+}
+
 export class ZipReader {
   readonly entries: ZipEntry[];
   private readonly byName = new Map<string, ZipEntry>();
+  /** Where each member's data must end: the next local header (named), or the central directory. */
+  private readonly dataEnd = new Map<ZipEntry, { at: number; what: string }>();
 
   constructor(readonly src: ByteSource) {
-    this.entries = parseDirectory(src, findDirectory(src));
-    for (const e of this.entries) this.byName.set(e.name, e);
+    const dir = findDirectory(src);
+    this.entries = parseDirectory(src, dir);
+    for (const e of this.entries) {
+      // Two members of one name would make a lookup pick one of them silently.
+      if (this.byName.has(e.name)) throw new Error(`${src.name}: corrupt zip: two entries are named '${e.name}'`);
+      this.byName.set(e.name, e);
+    }
+    const byOffset = [...this.entries].sort((a, b) => a.localHeaderOffset - b.localHeaderOffset);
+    byOffset.forEach((e, i) => {
+      const next = byOffset[i + 1];
+      this.dataEnd.set(
+        e,
+        next
+          ? { at: next.localHeaderOffset, what: `member '${next.name}' (local header at byte ${next.localHeaderOffset})` }
+          : { at: dir.offset, what: `the central directory (at byte ${dir.offset})` },
+      );
+    });
   }
 
   get name(): string {
@@ -235,33 +278,60 @@ export class ZipReader {
   }
 
   /**
-   * The uncompressed bytes of an entry. Checks the CRC unless verify is false or the
-   * writer left it 0 (torch can skip computing it).
+   * The uncompressed bytes of an entry. Sizes are checked before anything is read
+   * (see ZipReadOptions.maxBytes) and deflate output is capped at the declared size
+   * while inflating, so a bomb stops at that size instead of filling memory. Checks
+   * the CRC unless verify is false or the writer left it 0 (torch can skip it).
    */
-  read(nameOrEntry: string | ZipEntry, opts: { verify?: boolean } = {}): Uint8Array {
+  read(nameOrEntry: string | ZipEntry, opts: ZipReadOptions = {}): Uint8Array {
     const e = typeof nameOrEntry === 'string' ? this.entry(nameOrEntry) : nameOrEntry;
     const where = `${this.src.name}: zip entry '${e.name}'`;
     if (e.flags & 1) throw new Error(`${where} is encrypted`);
+    if (e.method !== METHOD_STORED && e.method !== METHOD_DEFLATE) {
+      throw new Error(`${where} uses compression method ${e.method}; only stored (0) and deflate (8) are supported`);
+    }
+    const cap = Math.min(opts.maxBytes ?? MAX_MEMBER, MAX_MEMBER);
+    if (e.size > cap) {
+      throw new Error(
+        `${where}: declares ${e.size} bytes uncompressed, more than the ${cap} ${opts.maxBytes !== undefined && opts.maxBytes <= MAX_MEMBER ? 'allowed here' : 'one buffer can hold'}`,
+      );
+    }
+    if (e.method === METHOD_STORED && e.compressedSize !== e.size) {
+      throw new Error(`${where}: stored entry with different sizes (${e.compressedSize} stored, ${e.size} declared)`);
+    }
+    if (e.method === METHOD_DEFLATE && e.size > MAX_DEFLATE_RATIO * e.compressedSize + RATIO_SLACK) {
+      throw new Error(
+        `${where}: declares ${e.size} bytes from ${e.compressedSize} compressed, more than deflate can produce; a zip bomb or a corrupt size field`,
+      );
+    }
     const start = this.dataOffset(e);
     if (start + e.compressedSize > this.src.size) {
       throw new Error(`${where}: truncated: data runs past the end of the file (${start + e.compressedSize} > ${this.src.size})`);
     }
+    const end = this.dataEnd.get(e);
+    if (end && start + e.compressedSize > end.at) {
+      // Members sharing bytes are the "overlapping zip bomb": each re-inflates the same data.
+      throw new Error(
+        `${where}: data (bytes ${start}..${start + e.compressedSize}) overlaps ${end.what}; the zip is corrupt or a zip bomb`,
+      );
+    }
     const raw = this.src.read(start, e.compressedSize);
     let data: Uint8Array;
     if (e.method === METHOD_STORED) {
-      if (e.compressedSize !== e.size) throw new Error(`${where}: stored entry with different sizes`);
       data = raw;
-    } else if (e.method === METHOD_DEFLATE) {
+    } else {
       try {
-        data = zlib.inflateRawSync(raw);
+        // maxOutputLength stops inflating as soon as the output passes the declared size.
+        data = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
       } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+          throw new Error(`${where}: inflates to more than its declared ${e.size} bytes; refused (a zip bomb or a corrupt size field)`);
+        }
         throw new Error(`${where}: deflate data is corrupt (${(err as Error).message})`);
       }
       if (data.length !== e.size) {
         throw new Error(`${where}: deflate data is corrupt (inflated to ${data.length} bytes, expected ${e.size})`);
       }
-    } else {
-      throw new Error(`${where} uses compression method ${e.method}; only stored (0) and deflate (8) are supported`);
     }
     if (opts.verify !== false && e.crc32 !== 0) {
       const c = crc32(data);
@@ -283,10 +353,10 @@ export function openZip(input: Uint8Array | ByteSource, name?: string): ZipReade
 }
 
 /** All entries of an in-memory zip, uncompressed, in archive order. */
-export function readZip(buf: Uint8Array, name?: string): Map<string, Uint8Array> {
+export function readZip(buf: Uint8Array, name?: string, opts: ZipReadOptions = {}): Map<string, Uint8Array> {
   const z = openZip(buf, name);
   const out = new Map<string, Uint8Array>();
-  for (const e of z.entries) out.set(e.name, z.read(e));
+  for (const e of z.entries) out.set(e.name, z.read(e, opts));
   return out;
 }
 

@@ -1,7 +1,7 @@
 // DiT <-> PyTorch-style state_dicts: load published checkpoints (.pt, .safetensors)
 // with per-tensor shape checks, save to safetensors, infer the architecture.
 import * as tf from '@tensorflow/tfjs-core';
-import { HostArray, toFloat32 } from '../io/array';
+import { HostArray, nameTable, ownEntry, toFloat32 } from '../io/array';
 import { readTensorFile, TensorFile } from '../io/checkpoint';
 import { writeSafetensors } from '../io/safetensors';
 import { DiTConfig, PAPER_SIZES, MINI_SIZES, Variant, validateConfig } from './config';
@@ -42,8 +42,9 @@ export function loadStateDict(model: DiT, tensors: Record<string, HostArray>, so
   const mismatched: string[] = [];
   const known = new Set(specs.map((s) => s.name));
   const unexpected = Object.keys(tensors).filter((k) => !known.has(k));
+  // ownEntry: a plain-object table must not answer 'constructor' from its prototype.
   for (const spec of specs) {
-    const t = tensors[spec.name];
+    const t = ownEntry(tensors, spec.name);
     if (!t) missing.push(spec.name);
     else if (t.shape.length !== spec.torchShape.length || t.shape.some((d, i) => d !== spec.torchShape[i])) {
       mismatched.push(`${spec.name}: checkpoint ${shapeStr(t.shape)} vs model ${shapeStr(spec.torchShape)}`);
@@ -64,7 +65,7 @@ export function loadStateDict(model: DiT, tensors: Record<string, HostArray>, so
 
 /** The model's parameters as a PyTorch-layout state_dict (float32). */
 export function stateDict(model: DiT): Record<string, HostArray> {
-  const out: Record<string, HostArray> = {};
+  const out = nameTable<HostArray>();
   for (const spec of paramSpecs(model.config)) {
     const data = toTorchLayout(spec, model.params[spec.name].dataSync() as Float32Array);
     out[spec.name] = { dtype: 'float32', shape: spec.torchShape.slice(), data };
@@ -85,8 +86,9 @@ export interface InferredArchitecture {
 
 /** Infers a DiT config from a state_dict's keys and shapes. */
 export function inferConfig(tensors: Record<string, HostArray>, name = 'checkpoint'): InferredArchitecture {
+  const has = (k: string) => ownEntry(tensors, k) !== undefined;
   const need = (k: string): HostArray => {
-    const t = tensors[k];
+    const t = ownEntry(tensors, k);
     if (!t) throw new Error(`${name}: not a DiT state_dict (no '${k}')`);
     return t;
   };
@@ -98,12 +100,12 @@ export function inferConfig(tensors: Record<string, HostArray>, name = 'checkpoi
   const table = need('y_embedder.embedding_table.weight').shape[0];
   const finalOut = need('final_layer.linear.weight').shape[0];
   let depth = 0;
-  while (tensors[`blocks.${depth}.attn.qkv.weight`]) depth++;
+  while (has(`blocks.${depth}.attn.qkv.weight`)) depth++;
   const fc1 = need('blocks.0.mlp.fc1.weight').shape[0];
   let variant: Variant = 'in-context';
-  const ada = tensors['blocks.0.adaLN_modulation.1.weight'];
+  const ada = ownEntry(tensors, 'blocks.0.adaLN_modulation.1.weight');
   if (ada) variant = ada.shape[0] === 6 * D ? 'adaln-zero' : 'adaln';
-  else if (tensors['blocks.0.cross_attn.q.weight']) variant = 'cross-attention';
+  else if (has('blocks.0.cross_attn.q.weight')) variant = 'cross-attention';
   // Heads are not stored in the weights: match the paper's / mini family's width, else 64-wide heads.
   const known = [...Object.values(PAPER_SIZES), ...Object.values(MINI_SIZES)].find((s) => s.hiddenSize === D);
   const numHeads = known ? known.numHeads : Math.max(1, Math.round(D / 64));
@@ -133,7 +135,23 @@ export function inferConfig(tensors: Record<string, HostArray>, name = 'checkpoi
  */
 export function ditFromTensorFile(f: TensorFile, file: string, config?: DiTConfig): DiT {
   let cfg = config;
-  if (!cfg && f.metadata?.dit_config) cfg = validateConfig(JSON.parse(f.metadata.dit_config));
+  const stored = f.metadata ? ownEntry(f.metadata, 'dit_config') : undefined;
+  if (!cfg && stored) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(stored);
+    } catch (err) {
+      throw new Error(`${file}: metadata dit_config is not valid JSON (${(err as Error).message})`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new Error(`${file}: metadata dit_config is not a JSON object`);
+    }
+    try {
+      cfg = validateConfig(parsed as DiTConfig);
+    } catch (err) {
+      throw new Error(`${file}: metadata dit_config: ${(err as Error).message}`);
+    }
+  }
   if (!cfg) cfg = inferConfig(f.tensors, file).config;
   const model = createDiT(cfg, 0);
   try {

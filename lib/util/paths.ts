@@ -43,3 +43,40 @@ export function readJsonFile(file: string): unknown {
     throw new Error(`${file}: not valid JSON (${(err as Error).message})`);
   }
 }
+
+/** What a non-regular file is, for error messages. */
+function fileKind(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'a special file';
+}
+
+/**
+ * Checks that `file` (symlinks followed) is a regular file and returns its stats.
+ * Pipes and devices are refused: opening a FIFO blocks until a writer comes, and
+ * /dev/zero or /dev/urandom never end. `what` names the expected content in the
+ * error ("tensor file", "checkpoint").
+ */
+export function assertRegularFile(file: string, what = 'file'): fs.Stats {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new Error(`${file}: no such file`);
+    throw new Error(`${file}: cannot read (${(err as Error).message})`);
+  }
+  checkRegular(file, st, what);
+  return st;
+}
+
+/** The check of assertRegularFile on stats already taken (e.g. fstat of an open descriptor). */
+export function checkRegular(file: string, st: fs.Stats, what = 'file'): void {
+  if (st.isFile()) return;
+  const kind = fileKind(st);
+  const tail = st.isDirectory() ? '' : '; only regular files are read';
+  throw new Error(`${file}: is ${kind}, not a ${what}${tail}`);
+}
