@@ -8,7 +8,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend';
 import { ditConfig } from '../lib/model/config';
 import { adamWStep, clipGradNorm, createAdamW, DIT_ADAMW } from '../lib/train/adamw';
+import { EpochOrder, StreamOrder, drawFlips, epochPermutation } from '../lib/train/order';
 import { closeRun, openRun, train, TrainingDiverged } from '../lib/train/trainer';
+import { Rng } from '../lib/util/rng';
 import { tinyRun } from './helpers';
 import { repoRoot } from '../lib/util/paths';
 import { truncateStepCsv } from '../lib/util/step_csv';
@@ -147,4 +149,50 @@ test('a resumed run keeps the loss rows up to its checkpoint step and rewrites t
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the data order: a permutation per epoch from the seed alone, the same from any sample', () => {
+  const n = 7;
+  const a = new EpochOrder(n, 5);
+  const seq = Array.from({ length: 4 * n }, (_, k) => a.index(k));
+  // Pinned: the order of runs already under way must not change.
+  assert.deepEqual(seq.slice(0, 16), [0, 2, 3, 1, 6, 5, 4, 6, 5, 2, 4, 3, 1, 0, 3, 2]);
+  for (let e = 0; e < 4; e++) {
+    const epoch = seq.slice(e * n, (e + 1) * n);
+    assert.deepEqual([...epoch].sort(), [0, 1, 2, 3, 4, 5, 6], `epoch ${e} is a permutation`);
+    assert.deepEqual(Array.from(epochPermutation(n, 5, e)), epoch);
+  }
+  assert.notDeepEqual(seq.slice(0, n), seq.slice(n, 2 * n), 'epochs are shuffled anew');
+  // Resumed anywhere, in any order of access: the same samples.
+  for (const k of [25, 3, 13, 14, 0, 27]) assert.equal(new EpochOrder(n, 5).index(k), seq[k]);
+  assert.deepEqual(Array.from(new EpochOrder(n, 5).batch(3, 4)), seq.slice(12, 16), 'batch 3 runs across the epoch boundary');
+  assert.notDeepEqual(Array.from({ length: n }, (_, k) => new EpochOrder(n, 6).index(k)), seq.slice(0, n), 'another seed, another order');
+  assert.throws(() => new EpochOrder(0, 1), /positive number of samples/);
+});
+
+test('flips are drawn from the run stream: one uniform per sample, nothing when off', () => {
+  const rng = new Rng(3);
+  const state = JSON.stringify(rng.getState());
+  assert.equal(drawFlips(rng, 5, false), undefined);
+  assert.equal(JSON.stringify(rng.getState()), state, 'no draws when off');
+  const ref = Rng.fromState(rng.getState());
+  const f = drawFlips(rng, 64, true)!;
+  assert.deepEqual(Array.from(f), Array.from({ length: 64 }, () => (ref.uniform() < 0.5 ? 1 : 0)));
+  assert.equal(JSON.stringify(rng.getState()), JSON.stringify(ref.getState()));
+  assert.ok(f.includes(0) && f.includes(1));
+});
+
+test('the stream order: whole batches, remainder dropped, reshuffled from the run stream between its flips', () => {
+  const rng = new Rng(12);
+  const order = new StreamOrder(7, rng);
+  const idx: number[] = [], flips: number[] = [];
+  for (let step = 0; step < 5; step++) {
+    idx.push(...order.next(3));
+    flips.push(...drawFlips(rng, 3, true)!);
+  }
+  // Pinned to the feature network's order before it moved here (its cached networks depend on it).
+  assert.deepEqual(idx, [0, 4, 2, 5, 1, 6, 4, 3, 6, 1, 0, 5, 0, 2, 4]);
+  assert.deepEqual(flips, [1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1, 0, 1]);
+  for (const e of [idx.slice(0, 6), idx.slice(6, 12)]) assert.equal(new Set(e).size, 6, 'no sample twice in an epoch');
+  assert.throws(() => order.next(8), /batch of 8 from 7/);
 });

@@ -1,6 +1,7 @@
-// Training: AdamW, EMA, the training source, the resumable trainer, its checkpoints and
-// the validation loss.
+// Training: AdamW, the data order, EMA, the training source, the resumable trainer, its
+// checkpoints and the validation loss.
 export * from './adamw';
+export * from './order';
 export * from './ema';
 export * from './source';
 export * from './trainer';

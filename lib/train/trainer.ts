@@ -11,6 +11,7 @@ import { trainingGflops } from '../model/gflops';
 import { AdamWConfig, AdamWState, DIT_ADAMW, adamWStep, clipGradNorm, createAdamW, disposeAdamW } from './adamw';
 import { EmaConfig, createEma, emaDecayAt, updateEma } from './ema';
 import { readTrainingCheckpoint, restoreTrainingTensors, saveTrainingCheckpoint } from './checkpoint';
+import { EpochOrder, drawFlips } from './order';
 import { TrainingSource } from './source';
 import { configHash, gitCommit } from '../util/provenance';
 import { progress } from '../util/progress';
@@ -93,27 +94,6 @@ function runHash(o: TrainOptions, source: TrainingSource): string {
   return configHash({ ...rest, data: source.id });
 }
 
-/** Epoch-wise shuffling from the seed alone, so a resumed run sees the same order. */
-class EpochOrder {
-  private epoch = -1;
-  private perm = new Int32Array(0);
-  constructor(private readonly n: number, private readonly seed: number) {}
-  index(k: number): number {
-    const e = Math.floor(k / this.n);
-    if (e !== this.epoch) {
-      const rng = new Rng(this.seed * 1000003 + e + 1);
-      const p = Int32Array.from({ length: this.n }, (_, i) => i);
-      for (let i = this.n - 1; i > 0; i--) {
-        const j = rng.int(i + 1);
-        [p[i], p[j]] = [p[j], p[i]];
-      }
-      this.perm = p;
-      this.epoch = e;
-    }
-    return this.perm[k % this.n];
-  }
-}
-
 /** Fresh state, or the state of the checkpoint in `dir` when there is one. */
 export function openRun(dir: string, options: TrainOptions, source: TrainingSource): TrainState {
   const o = { ...options, model: validateConfig(options.model) };
@@ -185,9 +165,8 @@ export function trainStep(state: TrainState, source: TrainingSource, order: Epoc
   const o = state.options;
   const B = o.batchSize;
   const rng = state.rng;
-  const idx = Int32Array.from({ length: B }, (_, i) => order.index(state.step * B + i));
-  const flips = o.flip ? Uint8Array.from({ length: B }, () => (rng.uniform() < 0.5 ? 1 : 0)) : undefined;
-  const batch = source.read(idx, flips);
+  // The stream's draws, in this order: flips, label dropout, timesteps, noise.
+  const batch = source.read(order.batch(state.step, B), drawFlips(rng, B, o.flip));
   const y = dropLabels(batch.y, o.model.classDropoutProb, o.model.numClasses, rng);
   const t = state.diffusion.sampleTimesteps(rng, B);
   const noise = rng.fillNormal(new Float32Array(batch.x.length));
@@ -267,4 +246,5 @@ export async function train(dir: string, options: TrainOptions, source: Training
   return state;
 }
 
+// Re-exported where it was first defined, for existing importers.
 export { EpochOrder };
