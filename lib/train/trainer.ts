@@ -8,11 +8,12 @@ import { createDiffusion, GaussianDiffusion } from '../diffusion';
 import { DiTConfig, validateConfig } from '../model/config';
 import { createDiT, DiT, ditForward, disposeDiT, dropLabels } from '../model/dit';
 import { trainingGflops } from '../model/gflops';
-import { AdamWConfig, AdamWState, DIT_ADAMW, adamWStep, clipGradNorm, createAdamW, disposeAdamW } from './adamw';
+import { AdamWConfig, AdamWState, DIT_ADAMW, createAdamW, disposeAdamW } from './adamw';
 import { EmaConfig, createEma, emaDecayAt, updateEma } from './ema';
 import { readTrainingCheckpoint, restoreTrainingTensors, saveTrainingCheckpoint } from './checkpoint';
 import { EpochOrder, drawFlips } from './order';
 import { TrainingSource } from './source';
+import { TrainingDiverged, optimizerStep } from './step';
 import { configHash, gitCommit } from '../util/provenance';
 import { progress } from '../util/progress';
 import { Rng } from '../util/rng';
@@ -82,8 +83,6 @@ export interface TrainState {
   diffusion: GaussianDiffusion;
   dir: string;
 }
-
-export class TrainingDiverged extends Error {}
 
 const CKPT = 'checkpoint.safetensors';
 const LOSS_CSV = 'loss.csv';
@@ -171,40 +170,19 @@ export function trainStep(state: TrainState, source: TrainingSource, order: Epoc
   const t = state.diffusion.sampleTimesteps(rng, B);
   const noise = rng.fillNormal(new Float32Array(batch.x.length));
   const [c, h, w] = source.shape;
-
-  const params = state.model.params;
-  const names = Object.keys(params).filter((k) => params[k].trainable);
-  const vars = names.map((k) => params[k]);
-  const terms = { mse: 0, vb: 0 };
-  const { value, grads } = tf.tidy(() => {
+  const r = optimizerStep(() => {
     const x = tf.tensor4d(batch.x, [B, c, h, w]);
-    const tt = tf.tensor1d(t, 'int32');
     const yy = tf.tensor1d(y, 'int32');
-    const eps = tf.tensor4d(noise, [B, c, h, w]);
     const modelFn = (xt: tf.Tensor, ts: tf.Tensor) => ditForward(state.model, xt, ts, yy);
-    return tf.variableGrads(() => {
-      const l = state.diffusion.trainingLosses(modelFn, x, tt, { noise: eps });
-      // Side values for logging (not differentiated).
-      terms.mse = l.mse ? tf.mean(l.mse).dataSync()[0] : NaN;
-      terms.vb = l.vb ? tf.mean(l.vb).dataSync()[0] : 0;
-      return tf.mean(l.loss) as tf.Scalar;
-    }, vars);
+    const l = state.diffusion.trainingLosses(modelFn, x, tf.tensor1d(t, 'int32'), { noise: tf.tensor4d(noise, [B, c, h, w]) });
+    return { loss: tf.mean(l.loss) as tf.Scalar, terms: { mse: l.mse && tf.mean(l.mse), vb: l.vb && tf.mean(l.vb) } };
+  }, {
+    params: state.model.params, opt: state.opt, step: state.step + 1, lr: lrAt(o, state.step), gradClip: o.gradClip,
+    label: 'DiT training', kept: `the last good checkpoint in ${state.dir} is kept`,
   });
-  const loss = value.dataSync()[0];
-  value.dispose();
-  if (!Number.isFinite(loss)) {
-    tf.dispose(Object.values(grads));
-    throw new TrainingDiverged(`loss is ${loss} at step ${state.step + 1}; stopping (the last good checkpoint in ${state.dir} is kept)`);
-  }
-  // variableGrads keys gradients by the variables' engine names; map back to state_dict keys.
-  let byKey: Record<string, tf.Tensor> = {};
-  names.forEach((k, i) => (byKey[k] = grads[vars[i].name]));
-  if (o.gradClip) byKey = clipGradNorm(byKey, o.gradClip).grads;
-  adamWStep(state.opt, params, byKey, lrAt(o, state.step));
-  tf.dispose(Object.values(byKey));
-  updateEma(state.ema, params, emaDecayAt(o.ema, state.step));
+  updateEma(state.ema, state.model.params, emaDecayAt(o.ema, state.step));
   state.step += 1;
-  return { loss, ...terms };
+  return { loss: r.loss, mse: r.terms.mse ?? NaN, vb: r.terms.vb ?? 0 };
 }
 
 /**
@@ -246,5 +224,5 @@ export async function train(dir: string, options: TrainOptions, source: Training
   return state;
 }
 
-// Re-exported where it was first defined, for existing importers.
-export { EpochOrder };
+// Re-exported where they were first defined, for existing importers.
+export { EpochOrder, TrainingDiverged };
