@@ -1,10 +1,15 @@
-// Times the reference mini DiT (the issue's config) on the active tfjs backend: one AdamW
-// training step (forward, MSE loss, backward, update) and one forward pass. The same
-// step is timed in PyTorch by bench/torch_dit.py.
+// Times the reference mini DiT (the issue's config) on the active tfjs backend: one step of
+// the kit's trainer (lib/train trainStep on an opened run: label dropout, timesteps, the
+// hybrid loss, backward, AdamW, EMA) and one forward pass. bench/torch_dit.py times a
+// plainer PyTorch step (MSE loss and AdamW only), so the kit's side does the more work.
+import * as os from 'os';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { ditConfig, DiTConfig, outChannels } from '../lib/model/config';
-import { createDiT, ditForward, disposeDiT, trainableVariables } from '../lib/model/dit';
-import { adamWStep, createAdamW, disposeAdamW, DIT_ADAMW } from '../lib/train/adamw';
+import { ditConfig, DiTConfig } from '../lib/model/config';
+import { ditForward } from '../lib/model/dit';
+import { EpochOrder } from '../lib/train/order';
+import { arraySource } from '../lib/train/source';
+import { closeRun, DEFAULT_TRAIN, openRun, trainStep } from '../lib/train/trainer';
 import { Rng } from '../lib/util/rng';
 
 export interface BenchConfig {
@@ -47,21 +52,20 @@ export async function timeDiT(opts: { config?: BenchConfig; reps?: number; warmu
   const c = benchDiTConfig(bc);
   const B = bc.batch, I = c.inputSize;
   const rng = new Rng(0);
-  const model = createDiT(c, 0);
-  const opt = createAdamW(model.params, DIT_ADAMW);
-  const vars = trainableVariables(model);
-  const names = new Map(Object.entries(model.params).map(([k, v]) => [v, k]));
+  // A run on B random samples that is never saved (trainStep writes nothing; the folder does not exist).
+  const source = arraySource(rng.fillNormal(new Float32Array(B * c.inChannels * I * I)), Int32Array.from({ length: B }, (_, i) => i % c.numClasses),
+    [c.inChannels, I, I], c.numClasses, 'bench');
+  const state = openRun(path.join(os.tmpdir(), `dit-bench-${process.pid}-unsaved`), {
+    ...DEFAULT_TRAIN, model: c, steps: Number.MAX_SAFE_INTEGER, batchSize: B, seed: 0, ckptEvery: Number.MAX_SAFE_INTEGER,
+  }, source);
+  const order = new EpochOrder(source.size, 0);
+  const model = state.model;
   const x = tf.tensor(rng.fillNormal(new Float32Array(B * c.inChannels * I * I), 0, 1), [B, c.inChannels, I, I]);
-  const target = tf.tensor(rng.fillNormal(new Float32Array(B * outChannels(c) * I * I), 0, 1), [B, outChannels(c), I, I]);
   const t = tf.tensor(Int32Array.from({ length: B }, (_, i) => (i * 37) % 1000), [B], 'int32');
   const y = tf.tensor(Int32Array.from({ length: B }, (_, i) => i % c.numClasses), [B], 'int32');
 
-  const trainStep = () => {
-    const { grads } = tf.variableGrads(() => tf.mean(tf.squaredDifference(ditForward(model, x, t, y), target)) as tf.Scalar, vars);
-    const byName: Record<string, tf.Tensor> = {};
-    for (const v of vars) byName[names.get(v)!] = grads[v.name];
-    adamWStep(opt, model.params, byName);
-    tf.dispose(Object.values(grads));
+  const step = () => {
+    trainStep(state, source, order);
   };
   const forward = () => {
     const out = ditForward(model, x, t, y);
@@ -80,22 +84,24 @@ export async function timeDiT(opts: { config?: BenchConfig; reps?: number; warmu
     }
     return [median(wall), median(cpu)];
   };
-  const [trainWall, trainCpu] = time(trainStep);
-  const [fwdWall, fwdCpu] = time(forward);
-  const out: DiTTimes = { train_step_s: trainWall, forward_s: fwdWall, train_step_cpu_s: trainCpu, forward_cpu_s: fwdCpu };
-  if (opts.profile) {
-    const info = await tf.profile(() => { trainStep(); });
-    const byKernel = new Map<string, { ms: number; calls: number }>();
-    for (const k of info.kernels) {
-      const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
-      e.ms += Number(await k.kernelTimeMs);
-      e.calls += 1;
-      byKernel.set(k.name, e);
+  try {
+    const [trainWall, trainCpu] = time(step);
+    const [fwdWall, fwdCpu] = time(forward);
+    const out: DiTTimes = { train_step_s: trainWall, forward_s: fwdWall, train_step_cpu_s: trainCpu, forward_cpu_s: fwdCpu };
+    if (opts.profile) {
+      const info = await tf.profile(step);
+      const byKernel = new Map<string, { ms: number; calls: number }>();
+      for (const k of info.kernels) {
+        const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+        e.ms += Number(await k.kernelTimeMs);
+        e.calls += 1;
+        byKernel.set(k.name, e);
+      }
+      out.kernels = [...byKernel.entries()].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms);
     }
-    out.kernels = [...byKernel.entries()].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms);
+    return out;
+  } finally {
+    closeRun(state);
+    tf.dispose([x, t, y]);
   }
-  disposeAdamW(opt);
-  disposeDiT(model);
-  tf.dispose([x, target, t, y]);
-  return out;
 }

@@ -1,7 +1,7 @@
 // `npm run bench`: how fast the kit's CPU backends are against PyTorch on this machine.
 //   1. matmul GFLOP/s of each CPU backend vs PyTorch on one thread, same shapes, same run;
-//   2. the reference mini DiT (bench/dit_step.ts): one AdamW training step and one forward
-//      on each backend vs bench/torch_dit.py (PyTorch, one thread). Target: ratio <= 2.
+//   2. the reference mini DiT (bench/dit_step.ts): one step of the kit's trainer and one
+//      forward on each backend vs bench/torch_dit.py (PyTorch, one thread). Target: ratio <= 2.
 //   3. memory over 1000 steps of the kit's trainer (tensor count and RSS);
 //   4. FID + precision/recall for 10k vs 10k 2048-d features (target 60 s);
 //   5. feature-extraction throughput of the default feature network.

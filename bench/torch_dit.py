@@ -3,8 +3,10 @@
 Same architecture as the kit's DiT (the official DiT models.py, adaLN-Zero): patch embed,
 sin-cos positions, timestep and label embedders, N blocks of adaLN-Zero attention + MLP
 (GELU tanh), final adaLN layer, unpatchify to 2C channels. Times one AdamW training step
-(forward, MSE loss, backward, update) and one no-grad forward, as bench/dit_step.ts does.
-Prints one JSON object. Needs torch (Debian: python3-torch).
+(forward, MSE loss, backward, update) and one no-grad forward. bench/dit_step.ts times the
+kit's real training step, which does more (label dropout, the hybrid loss's vb term, EMA),
+so the train ratio errs against the kit. Prints one JSON object. Needs torch (Debian:
+python3-torch).
 
   python3 bench/torch_dit.py [--depth 6 --hidden 128 --heads 4 --batch 32 --reps 5]
 """

@@ -12,6 +12,7 @@ import {
 import { DEFAULT_VAE_TRAIN, VAETrainOptions, latentStats, lrAt, trainAutoencoder } from '../lib/autoencoder/train';
 import { MemoryDataset } from '../lib/data/dataset';
 import { setConvImpl } from '../lib/features/conv';
+import { TrainingDiverged } from '../lib/train/step';
 import { Rng } from '../lib/util/rng';
 
 const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), p));
@@ -223,6 +224,16 @@ test('an interrupted run resumes from its checkpoint to the same weights', async
   const c = tmp('vae-c-');
   await trainAutoencoder(c, ds, data, trainOpts(), { quiet: true, stopAfter: 2 });
   await assert.rejects(trainAutoencoder(c, ds, data, trainOpts({ seed: 1 }), { quiet: true }), /different run/);
+});
+
+test('a diverging run stops at the shared optimiser step with its error, writing no weights', async () => {
+  const ds = squares(24);
+  const dir = tmp('vae-nan-');
+  // An infinite learning rate: step 1 ruins the weights, step 2's loss is not finite.
+  await assert.rejects(trainAutoencoder(dir, ds, { sha256: datasetHash(ds), path: 'memory' }, trainOpts({ lr: Infinity }), { quiet: true }),
+    (e: Error) => e instanceof TrainingDiverged &&
+      /^autoencoder training diverged: loss is (NaN|-?Infinity) at step 2; stopping \(the last checkpoint is kept\); try a lower --lr$/.test(e.message));
+  assert.ok(!fs.existsSync(path.join(dir, 'vae.safetensors')) && !fs.existsSync(path.join(dir, 'vae.json')));
 });
 
 test('weights: round trip in PyTorch layout, clear errors for damaged or mismatched files', () => {

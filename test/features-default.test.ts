@@ -18,6 +18,7 @@ import {
   saveDefaultFeatureNet,
 } from '../lib/features/default_store';
 import { classifierAccuracy } from '../lib/features/default_train';
+import { TrainingDiverged } from '../lib/train/step';
 import { Rng } from '../lib/util/rng';
 
 test.before(async () => {
@@ -99,6 +100,12 @@ test('training is reproducible from the seed and moves the weights', () => {
   assert.ok(Number.isFinite(a.finalLoss));
   const c = trainDefaultCnn(ds, { ...opts, seed: 12 });
   assert.notDeepEqual(c.weights['fc.weight'].data, a.weights['fc.weight'].data);
+});
+
+test('a diverging run stops at the shared optimiser step with its error', () => {
+  // An infinite learning rate: step 1 ruins the weights, step 2's loss is not finite.
+  assert.throws(() => trainDefaultCnn(tiny(), { steps: 3, batchSize: 8, lr: Infinity }),
+    (e: Error) => e instanceof TrainingDiverged && /^default CNN training diverged: loss is (NaN|-?Infinity) at step 2; stopping \(nothing is written\)$/.test(e.message));
 });
 
 test('learning rate: linear warm-up to the peak, cosine to zero', () => {

@@ -11,8 +11,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ImageDataset } from '../data/dataset';
 import { HostArray, toFloat32 } from '../io/array';
 import { encodeSafetensors, readSafetensors } from '../io/safetensors';
-import { AdamWConfig, AdamWState, adamWStep, createAdamW, disposeAdamW } from '../train/adamw';
-import { EpochOrder } from '../train/trainer';
+import { AdamWConfig, AdamWState, createAdamW, disposeAdamW } from '../train/adamw';
+import { EpochOrder, drawFlips } from '../train/order';
+import { optimizerStep } from '../train/step';
 import { writeFileAtomic } from '../util/paths';
 import { progress } from '../util/progress';
 import { computeEnvironment, configHash, gitCommit } from '../util/provenance';
@@ -202,38 +203,19 @@ export function disposeVAETrainState(s: VAETrainState): void {
 export function vaeTrainStep(s: VAETrainState, ds: ImageDataset, order: EpochOrder): VAEStepLog {
   const o = s.options;
   const B = o.batchSize;
-  const idx = Int32Array.from({ length: B }, (_, i) => order.index(s.step * B + i));
-  const flips = Uint8Array.from({ length: B }, () => (o.flip && s.rng.uniform() < 0.5 ? 1 : 0));
+  const idx = order.batch(s.step, B);
+  const flips = drawFlips(s.rng, B, o.flip);
   const [zc, zh, zw] = klLatentShape(o.config);
   const noise = s.rng.fillNormal(new Float32Array(B * zh * zw * zc));
   const batch = ds.readIndices(idx);
   const lr = lrAt(o, s.step);
-  s.opt.config = { ...s.opt.config, lr };
-  const names = Object.keys(s.model.params);
-  const vars = names.map((k) => s.model.params[k]);
-  const terms = { rec: NaN, kl: NaN };
-  const { value, grads } = tf.tidy(() => {
+  const r = optimizerStep(() => {
     const x = tf.transpose(imagesToTensor(batch.images, B, ds.imageSize, ds.channels, flips), [0, 2, 3, 1]) as tf.Tensor4D;
-    const eps = tf.tensor4d(noise, [B, zh, zw, zc]);
-    return tf.variableGrads(() => {
-      const l = klLoss(s.model, x, eps, { klWeight: o.klWeight, recLoss: o.recLoss });
-      terms.rec = l.rec.dataSync()[0];
-      terms.kl = l.kl.dataSync()[0];
-      return l.loss;
-    }, vars);
-  });
-  const loss = value.dataSync()[0];
-  value.dispose();
-  if (!Number.isFinite(loss)) {
-    tf.dispose(Object.values(grads));
-    throw new Error(`autoencoder training diverged: loss is ${loss} at step ${s.step + 1} (the last checkpoint is kept); try a lower --lr`);
-  }
-  const byKey: Record<string, tf.Tensor> = {};
-  names.forEach((k, i) => (byKey[k] = grads[vars[i].name]));
-  adamWStep(s.opt, s.model.params, byKey);
-  tf.dispose(Object.values(byKey));
+    const l = klLoss(s.model, x, tf.tensor4d(noise, [B, zh, zw, zc]), { klWeight: o.klWeight, recLoss: o.recLoss });
+    return { loss: l.loss, terms: { rec: l.rec, kl: l.kl } };
+  }, { params: s.model.params, opt: s.opt, step: s.step + 1, lr, label: 'autoencoder training', kept: 'the last checkpoint is kept', hint: 'try a lower --lr' });
   s.step += 1;
-  return { step: s.step, loss, rec: terms.rec, kl: terms.kl, lr };
+  return { step: s.step, loss: r.loss, rec: r.terms.rec, kl: r.terms.kl, lr };
 }
 
 /**

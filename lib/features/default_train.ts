@@ -6,10 +6,12 @@
 // network is plain conv + bias + ReLU. Everything random comes from the seed, so the same
 // seed on the same backend gives the same weights.
 import * as tf from '@tensorflow/tfjs-core';
-import { Batch, ImageDataset, imageBytes } from '../data/dataset';
+import { Batch, ImageDataset, flipImage, imageBytes } from '../data/dataset';
 import { HostArray } from '../io/array';
 import { conv2d } from './conv';
-import { AdamWConfig, adamWStep, createAdamW, disposeAdamW } from '../train/adamw';
+import { AdamWConfig, createAdamW, disposeAdamW } from '../train/adamw';
+import { StreamOrder, drawFlips } from '../train/order';
+import { optimizerStep } from '../train/step';
 import { derivedSeed, Rng } from '../util/rng';
 import {
   DEFAULT_CNN_CONFIG, DefaultCnnConfig, DefaultCnn, checkDefaultCnnConfig, defaultCnnInput, defaultCnnShapes,
@@ -132,21 +134,6 @@ function preload(ds: ImageDataset): Batch | null {
   return ds.size * imageBytes(ds) <= 512 * 1024 * 1024 ? ds.readBatch(0, ds.size) : null;
 }
 
-function mirror(images: Uint8Array, i: number, s: number): void {
-  const base = i * s * s * 3;
-  for (let y = 0; y < s; y++) {
-    const row = base + y * s * 3;
-    for (let x = 0; x < s >> 1; x++) {
-      const a = row + x * 3, b = row + (s - 1 - x) * 3;
-      for (let c = 0; c < 3; c++) {
-        const t = images[a + c];
-        images[a + c] = images[b + c];
-        images[b + c] = t;
-      }
-    }
-  }
-}
-
 /** Trains the default CNN on a labelled dataset of square RGB images. */
 export function trainDefaultCnn(ds: ImageDataset, options: DefaultCnnTrainOptions = {}): DefaultCnnTrainResult {
   const config = checkDefaultCnnConfig(options.config ?? DEFAULT_CNN_CONFIG);
@@ -177,27 +164,16 @@ export function trainDefaultCnn(ds: ImageDataset, options: DefaultCnnTrainOption
   };
   const adam: AdamWConfig = { lr: recipe.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: recipe.weightDecay };
   const opt = createAdamW(params, adam);
-  const byVar = new Map(Object.entries(params).map(([k, v]) => [v.name, k]));
   const all = preload(ds);
   const labelsAll = ds.allLabels();
+  // One stream for the batch order and the flips, in that order each step.
   const rng = new Rng(derivedSeed(recipe.seed + 1));
-  const order = Int32Array.from({ length: ds.size }, (_, i) => i);
-  let pos = ds.size; // forces a shuffle before the first batch
+  const order = new StreamOrder(ds.size, rng);
   const s = ds.imageSize, stride = imageBytes(ds), bs = recipe.batchSize;
   const recent: number[] = [];
   try {
     for (let step = 0; step < recipe.steps; step++) {
-      if (pos + bs > ds.size) {
-        for (let i = order.length - 1; i > 0; i--) {
-          const j = rng.int(i + 1);
-          const t = order[i];
-          order[i] = order[j];
-          order[j] = t;
-        }
-        pos = 0;
-      }
-      const idx = order.subarray(pos, pos + bs);
-      pos += bs;
+      const idx = order.next(bs);
       let images: Uint8Array;
       const labels = new Int32Array(bs);
       if (all) {
@@ -211,16 +187,11 @@ export function trainDefaultCnn(ds: ImageDataset, options: DefaultCnnTrainOption
         images = b.images;
         labels.set(b.labels);
       }
-      if (recipe.flip) for (let k = 0; k < bs; k++) if (rng.uniform() < 0.5) mirror(images, k, s);
-      opt.config = { ...adam, lr: learningRate(step, recipe.steps, recipe.lr, recipe.warmup) };
-      const x = defaultCnnInput(images, bs, s, s, config);
-      const { value, grads } = tf.variableGrads(() => crossEntropy(trainingLogits(params, config, x, updateStats), labels));
-      const byKey: Record<string, tf.Tensor> = {};
-      for (const [name, g] of Object.entries(grads)) byKey[byVar.get(name) ?? name] = g;
-      adamWStep(opt, params, byKey);
-      const loss = value.dataSync()[0];
-      tf.dispose([x, value, ...Object.values(grads)]);
-      if (!Number.isFinite(loss)) throw new Error(`default CNN: loss became ${loss} at step ${step}`);
+      const flips = drawFlips(rng, bs, recipe.flip);
+      if (flips) for (let k = 0; k < bs; k++) if (flips[k]) flipImage(images, k, s, 3);
+      const { loss } = optimizerStep(() => crossEntropy(trainingLogits(params, config, defaultCnnInput(images, bs, s, s, config), updateStats), labels), {
+        params, opt, step: step + 1, lr: learningRate(step, recipe.steps, recipe.lr, recipe.warmup), label: 'default CNN training', kept: 'nothing is written',
+      });
       recent.push(loss);
       if (recent.length > 100) recent.shift();
       options.onStep?.(step + 1, recipe.steps, loss);

@@ -59,9 +59,16 @@ export function disposeAdamW(state: AdamWState): void {
   for (const t of [...Object.values(state.m), ...Object.values(state.v)]) t.dispose();
 }
 
-/** Scales gradients so their global L2 norm is at most maxNorm (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping. */
-export function clipGradNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; norm: number } {
-  const norm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
+/** The global L2 norm of a set of gradients (NaN or Infinity when any of them is not finite). */
+export function gradNorm(grads: Record<string, tf.Tensor>): number {
+  return tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
+}
+
+/**
+ * Scales gradients so their global L2 norm is at most maxNorm (torch.nn.utils.clip_grad_norm_).
+ * Returns the norm before clipping; `norm` skips recomputing it when the caller has it.
+ */
+export function clipGradNorm(grads: Record<string, tf.Tensor>, maxNorm: number, norm = gradNorm(grads)): { grads: Record<string, tf.Tensor>; norm: number } {
   const coef = maxNorm / (norm + 1e-6);
   if (coef >= 1) return { grads, norm };
   const out: Record<string, tf.Tensor> = {};

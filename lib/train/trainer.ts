@@ -8,10 +8,12 @@ import { createDiffusion, GaussianDiffusion } from '../diffusion';
 import { DiTConfig, validateConfig } from '../model/config';
 import { createDiT, DiT, ditForward, disposeDiT, dropLabels } from '../model/dit';
 import { trainingGflops } from '../model/gflops';
-import { AdamWConfig, AdamWState, DIT_ADAMW, adamWStep, clipGradNorm, createAdamW, disposeAdamW } from './adamw';
+import { AdamWConfig, AdamWState, DIT_ADAMW, createAdamW, disposeAdamW } from './adamw';
 import { EmaConfig, createEma, emaDecayAt, updateEma } from './ema';
 import { readTrainingCheckpoint, restoreTrainingTensors, saveTrainingCheckpoint } from './checkpoint';
+import { EpochOrder, drawFlips } from './order';
 import { TrainingSource } from './source';
+import { TrainingDiverged, optimizerStep } from './step';
 import { configHash, gitCommit } from '../util/provenance';
 import { progress } from '../util/progress';
 import { derivedSeed, Rng } from '../util/rng';
@@ -82,8 +84,6 @@ export interface TrainState {
   dir: string;
 }
 
-export class TrainingDiverged extends Error {}
-
 const CKPT = 'checkpoint.safetensors';
 const LOSS_CSV = 'loss.csv';
 
@@ -91,27 +91,6 @@ const LOSS_CSV = 'loss.csv';
 function runHash(o: TrainOptions, source: TrainingSource): string {
   const { steps: _s, ckptEvery: _c, ...rest } = o;
   return configHash({ ...rest, data: source.id });
-}
-
-/** Epoch-wise shuffling from the seed alone, so a resumed run sees the same order. */
-class EpochOrder {
-  private epoch = -1;
-  private perm = new Int32Array(0);
-  constructor(private readonly n: number, private readonly seed: number) {}
-  index(k: number): number {
-    const e = Math.floor(k / this.n);
-    if (e !== this.epoch) {
-      const rng = new Rng(derivedSeed(this.seed * 1000003 + e + 1));
-      const p = Int32Array.from({ length: this.n }, (_, i) => i);
-      for (let i = this.n - 1; i > 0; i--) {
-        const j = rng.int(i + 1);
-        [p[i], p[j]] = [p[j], p[i]];
-      }
-      this.perm = p;
-      this.epoch = e;
-    }
-    return this.perm[k % this.n];
-  }
 }
 
 /** Fresh state, or the state of the checkpoint in `dir` when there is one. */
@@ -185,47 +164,25 @@ export function trainStep(state: TrainState, source: TrainingSource, order: Epoc
   const o = state.options;
   const B = o.batchSize;
   const rng = state.rng;
-  const idx = Int32Array.from({ length: B }, (_, i) => order.index(state.step * B + i));
-  const flips = o.flip ? Uint8Array.from({ length: B }, () => (rng.uniform() < 0.5 ? 1 : 0)) : undefined;
-  const batch = source.read(idx, flips);
+  // The stream's draws, in this order: flips, label dropout, timesteps, noise.
+  const batch = source.read(order.batch(state.step, B), drawFlips(rng, B, o.flip));
   const y = dropLabels(batch.y, o.model.classDropoutProb, o.model.numClasses, rng);
   const t = state.diffusion.sampleTimesteps(rng, B);
   const noise = rng.fillNormal(new Float32Array(batch.x.length));
   const [c, h, w] = source.shape;
-
-  const params = state.model.params;
-  const names = Object.keys(params).filter((k) => params[k].trainable);
-  const vars = names.map((k) => params[k]);
-  const terms = { mse: 0, vb: 0 };
-  const { value, grads } = tf.tidy(() => {
+  const r = optimizerStep(() => {
     const x = tf.tensor4d(batch.x, [B, c, h, w]);
-    const tt = tf.tensor1d(t, 'int32');
     const yy = tf.tensor1d(y, 'int32');
-    const eps = tf.tensor4d(noise, [B, c, h, w]);
     const modelFn = (xt: tf.Tensor, ts: tf.Tensor) => ditForward(state.model, xt, ts, yy);
-    return tf.variableGrads(() => {
-      const l = state.diffusion.trainingLosses(modelFn, x, tt, { noise: eps });
-      // Side values for logging (not differentiated).
-      terms.mse = l.mse ? tf.mean(l.mse).dataSync()[0] : NaN;
-      terms.vb = l.vb ? tf.mean(l.vb).dataSync()[0] : 0;
-      return tf.mean(l.loss) as tf.Scalar;
-    }, vars);
+    const l = state.diffusion.trainingLosses(modelFn, x, tf.tensor1d(t, 'int32'), { noise: tf.tensor4d(noise, [B, c, h, w]) });
+    return { loss: tf.mean(l.loss) as tf.Scalar, terms: { mse: l.mse && tf.mean(l.mse), vb: l.vb && tf.mean(l.vb) } };
+  }, {
+    params: state.model.params, opt: state.opt, step: state.step + 1, lr: lrAt(o, state.step), gradClip: o.gradClip,
+    label: 'DiT training', kept: `the last good checkpoint in ${state.dir} is kept`,
   });
-  const loss = value.dataSync()[0];
-  value.dispose();
-  if (!Number.isFinite(loss)) {
-    tf.dispose(Object.values(grads));
-    throw new TrainingDiverged(`loss is ${loss} at step ${state.step + 1}; stopping (the last good checkpoint in ${state.dir} is kept)`);
-  }
-  // variableGrads keys gradients by the variables' engine names; map back to state_dict keys.
-  let byKey: Record<string, tf.Tensor> = {};
-  names.forEach((k, i) => (byKey[k] = grads[vars[i].name]));
-  if (o.gradClip) byKey = clipGradNorm(byKey, o.gradClip).grads;
-  adamWStep(state.opt, params, byKey, lrAt(o, state.step));
-  tf.dispose(Object.values(byKey));
-  updateEma(state.ema, params, emaDecayAt(o.ema, state.step));
+  updateEma(state.ema, state.model.params, emaDecayAt(o.ema, state.step));
   state.step += 1;
-  return { loss, ...terms };
+  return { loss: r.loss, mse: r.terms.mse ?? NaN, vb: r.terms.vb ?? 0 };
 }
 
 /**
@@ -267,4 +224,5 @@ export async function train(dir: string, options: TrainOptions, source: Training
   return state;
 }
 
-export { EpochOrder };
+// Re-exported where they were first defined, for existing importers.
+export { EpochOrder, TrainingDiverged };
