@@ -50,7 +50,8 @@ test('the eight notebooks are committed as tslab notebooks with cell ids, cleare
     assert.ok(src(code[0]).includes(MODE_LINE), `${name}: the first code cell must hold the switch: ${MODE_LINE}`);
     const all = code.map(src).join('\n');
     assert.equal(all.split('process.env.DIT_NOTEBOOK_MODE').length - 1, 1, `${name}: one switch only`);
-    assert.match(all, /from '\.\.\/dist\/lib\/notebook'/, `${name}: imports the compiled kit`);
+    assert.match(all, /import \* as kit from '\.\.\/dist\/lib';/, `${name}: imports the package entry point of the compiled kit`);
+    assert.doesNotMatch(all, /from '\.\.\/dist\/lib\//, `${name}: import the package entry point (../dist/lib), not deep paths`);
     assert.doesNotMatch(all, /from '\.\.\/lib\//, `${name}: import the compiled kit (../dist/lib), not the sources`);
   }
 });

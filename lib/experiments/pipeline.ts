@@ -80,7 +80,7 @@ export async function prepareTrainingData(e: ExperimentConfig, log: (m: string) 
   } else {
     // A shard folder made by `dit data pack` from an image folder, CIFAR-10 or ADM npz batches.
     dataDir = path.isAbsolute(e.data.path) ? e.data.path : path.join(repoRoot(), e.data.path);
-    if (!isShardFolder(dataDir)) throw new Error(`${e.name}: ${dataDir} is not a dataset shard folder; make one with: npx dit data pack SOURCE --out ${e.data.path} --size ${e.data.size}`);
+    if (!isShardFolder(dataDir)) throw new Error(`${e.name}: ${dataDir} is not a dataset shard folder; make one with: npx dit-kit data pack SOURCE --out ${e.data.path} --size ${e.data.size}`);
     const ds = openShardDataset(dataDir);
     if (ds.imageSize !== e.data.size) throw new Error(`${dataDir} holds ${ds.imageSize}x${ds.imageSize} images; the experiment wants ${e.data.size}`);
     dataset = ds;

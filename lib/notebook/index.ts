@@ -9,3 +9,4 @@ export * from './paper';
 export * from './findings';
 export * from './throughput';
 export * from './compare';
+export * from './scaling_law';

@@ -127,7 +127,7 @@ export async function notebookResults(mode: string, o: NotebookResultsOptions = 
     const resultsFile = path.join(dir, `${name}.csv`);
     if (!fs.existsSync(resultsFile)) {
       print(`MODE 'committed': ${rel(resultsFile)} does not exist yet, so there is nothing to plot; the cells below skip their analysis.`);
-      print(`To make it, run the '${name}' experiment (\`npx dit sweep ${name}\`, or this notebook with DIT_NOTEBOOK_MODE=${name}); ` +
+      print(`To make it, run the '${name}' experiment (\`npx dit-kit sweep ${name}\`, or this notebook with DIT_NOTEBOOK_MODE=${name}); ` +
         `for a quick look at everything, use DIT_NOTEBOOK_MODE=smoke.`);
       return null;
     }
