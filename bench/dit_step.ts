@@ -7,6 +7,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ditConfig, DiTConfig } from '../lib/model/config';
 import { ditForward } from '../lib/model/dit';
+import { median } from '../lib/figures/stats';
 import { EpochOrder } from '../lib/train/order';
 import { arraySource } from '../lib/train/source';
 import { closeRun, DEFAULT_TRAIN, openRun, trainStep } from '../lib/train/trainer';
@@ -43,7 +44,6 @@ export interface DiTTimes {
   kernels?: Array<{ name: string; ms: number; calls: number }>;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Median seconds of `reps` training steps and forward passes (after `warmup` of each). */
 export async function timeDiT(opts: { config?: BenchConfig; reps?: number; warmup?: number; profile?: boolean } = {}): Promise<DiTTimes> {

@@ -2,6 +2,7 @@
 // single-core float32 reference), on the shapes a DiT training step produces.
 import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs-core';
+import { median } from '../lib/figures/stats';
 
 export interface MatmulShape {
   name: string;
@@ -36,10 +37,6 @@ export const SMALL_SHAPES: MatmulShape[] = [
 
 export const flops = (s: MatmulShape) => 2 * s.batch * s.M * s.N * s.K;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /**
  * GFLOP/s of tf.matMul on the active backend, median over reps after a warmup: by wall time

@@ -116,3 +116,10 @@ describe('figures/stats vs scipy', () => {
     assert.throws(() => powerLawFit([1, 0, 2], [1, 2, 3]), /positive/);
   });
 });
+
+test('median: the middle value, the mean of the two middle ones for an even count', async () => {
+  const { median } = await import('../lib/figures/stats');
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.throws(() => median([]), /no values/);
+});

@@ -6,7 +6,7 @@
 // one experiment (the one named, else the most recent), one feature network, and the
 // newest row wherever a cell was evaluated twice with the same settings.
 import type { ResultRow } from '../results/registry';
-import { familyPatchSizes } from '../model/config';
+import { familyPatchSizes, parseModelName } from '../model/config';
 import { bootstrapLogPearson, onScale, seedSpread, stdRatio, STD_RATIO_GATE } from './resolution';
 import { Correlation, logspace, pearson, powerLawBand, powerLawFit, spearman, Band } from './stats';
 
@@ -96,18 +96,8 @@ export function variantLabel(v: string): string {
   return VARIANT_LABEL[v] ?? v;
 }
 
-export interface ModelName {
-  /** 'DiT', 'mini', ... */
-  family: string;
-  size: string;
-  patch: number;
-}
-
-/** 'mini-XL/2' -> { family: 'mini', size: 'XL', patch: 2 }; null for names outside the grid. */
-export function parseModelName(name: string): ModelName | null {
-  const m = /^(.*)-(S|B|L|XL)\/(\d+)$/.exec(name);
-  return m ? { family: m[1], size: m[2], patch: Number(m[3]) } : null;
-}
+export { parseModelName } from '../model/config';
+export type { ModelName } from '../model/config';
 
 // ---- row access -------------------------------------------------------------------------
 

@@ -330,3 +330,11 @@ export function logspace(lo: number, hi: number, n: number): number[] {
   const b = Math.log10(hi);
   return Array.from({ length: n }, (_, i) => 10 ** (n === 1 ? a : a + ((b - a) * i) / (n - 1)));
 }
+
+/** The median (the mean of the two middle values for an even count). */
+export function median(xs: readonly number[]): number {
+  if (!xs.length) throw new Error('median: no values');
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}

@@ -93,20 +93,33 @@ export const DIT_CONFIG_FIELDS = {
 
 const CONFIG_KEYS = Object.keys(DIT_CONFIG_FIELDS) as (keyof DiTConfig)[];
 
+export interface ModelName {
+  /** 'DiT', 'mini', ... */
+  family: string;
+  size: string;
+  patch: number;
+}
+
+/** 'mini-XL/2' -> { family: 'mini', size: 'XL', patch: 2 }; null for names outside the S/B/L/XL grid. */
+export function parseModelName(name: string): ModelName | null {
+  const m = /^(.+)-(S|B|L|XL)\/(\d+)$/.exec(name);
+  return m ? { family: m[1], size: m[2], patch: Number(m[3]) } : null;
+}
+
 /**
  * Builds a config from a name ('DiT-XL/2', 'mini-B/4') with optional overrides
  * (inputSize, inChannels, numClasses, variant, ...). Unknown keys are errors.
  */
 export function ditConfig(name: string, overrides: Partial<DiTConfig> = {}): DiTConfig {
-  const m = /^(DiT|mini)-(S|B|L|XL)\/(\d+)$/.exec(name);
-  if (!m) {
+  const m = parseModelName(name);
+  if (!m || (m.family !== 'DiT' && m.family !== 'mini')) {
     throw new Error(`unknown model '${name}': use one of ${configNames().join(', ')} (or pass a full config)`);
   }
-  const fam = FAMILY_DEFAULTS[m[1] as 'DiT' | 'mini'];
-  const size = fam.sizes[m[2]];
-  const patchSize = Number(m[3]);
+  const fam = FAMILY_DEFAULTS[m.family];
+  const size = fam.sizes[m.size];
+  const patchSize = m.patch;
   if (!(fam.patchSizes as readonly number[]).includes(patchSize)) {
-    throw new Error(`unknown patch size ${patchSize} in '${name}': the ${m[1]} family has p = ${fam.patchSizes.join(', ')}`);
+    throw new Error(`unknown patch size ${patchSize} in '${name}': the ${m.family} family has p = ${fam.patchSizes.join(', ')}`);
   }
   const base: DiTConfig = {
     name,

@@ -2,6 +2,7 @@
 // so the notebooks can put the paper's numbers beside the runs' and compute the same
 // statistics on both. Facts of the paper only: nothing here is a result of this kit.
 import { GflopsFidStats } from '../figures/specs';
+import { parseModelName } from '../model/config';
 import { pearson, powerLawFit, spearman, studentTPpf } from '../figures/stats';
 
 /** Table 4: forward Gflops and FID-50K after 400K steps (no guidance), by config name (S/8 ... XL/2). */
@@ -39,8 +40,8 @@ export const FIG10_SAMPLING_STEPS = [16, 32, 64, 128, 256, 1000] as const;
 
 /** 'mini-XL/2' or 'DiT-XL/2' -> 'XL/2' (the Table 4 key of the same grid cell), else null. */
 export function table4Key(model: string): string | null {
-  const m = /-(S|B|L|XL)\/(\d+)$/.exec(model);
-  return m && TABLE4[`${m[1]}/${m[2]}`] ? `${m[1]}/${m[2]}` : null;
+  const m = parseModelName(model);
+  return m && TABLE4[`${m.size}/${m.patch}`] ? `${m.size}/${m.patch}` : null;
 }
 
 /** Two-sided confidence interval of a power-law exponent b (t quantile with n - 2 degrees of freedom). */

@@ -12,6 +12,7 @@ import { DIT_ADAMW } from '../train/adamw';
 import { arraySource } from '../train/source';
 import { closeRun, DEFAULT_TRAIN, EpochOrder, openRun, trainStep } from '../train/trainer';
 import { Rng } from '../util/rng';
+import { median } from '../figures/stats';
 
 export interface Throughput extends Record<string, string | number> {
   model: string;
@@ -40,11 +41,6 @@ export interface ThroughputOptions {
   seed?: number;
 }
 
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 function timeIt(fn: () => void, warmup: number, repeats: number): number {
   for (let i = 0; i < warmup; i++) fn();
