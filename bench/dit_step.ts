@@ -1,4 +1,4 @@
-// Times the reference mini DiT (the config) on the active tfjs backend: one step of
+// Times the reference mini DiT (the benchmark's reference config) on the active tfjs backend: one step of
 // the kit's trainer (lib/train trainStep on an opened run: label dropout, timesteps, the
 // hybrid loss, backward, AdamW, EMA) and one forward pass. bench/torch_dit.py times a
 // plainer PyTorch step (MSE loss and AdamW only), so the kit's side does the more work.

@@ -1,4 +1,4 @@
-"""PyTorch reference for `npm run bench`: the issue's mini DiT on one CPU thread.
+"""PyTorch reference for `npm run bench`: the benchmark's reference mini DiT on one CPU thread.
 
 Same architecture as the kit's DiT (the official DiT models.py, adaLN-Zero): patch embed,
 sin-cos positions, timestep and label embedders, N blocks of adaLN-Zero attention + MLP
