@@ -132,3 +132,18 @@ test("notebook 06's default configs are valid models of the family", async () =>
   assert.ok(names.length >= 2);
   for (const n of names) assert.doesNotThrow(() => ditConfig(n), n);
 });
+
+test('a cell not yet at the study\'s last step (a run in progress) is left out of final-step comparisons and said so', async () => {
+  const rows = [
+    ...grid({ 'mini-S/4': [100, 1], 'mini-S/2': [90, 1], 'mini-B/4': [95, 1] }),
+    // mini-B/2 has only reached step 50: its FID there must not be compared with the others' step-100 FIDs.
+    row({ study: 'scaling', model: 'mini-B/2', cell: 'mini-B_2-adaln-zero', gflops: 12, train_step: 50, fid: 150, fid_se: 1, sample_std_ratio: 1 }),
+  ];
+  const f = scalingFinding(rows);
+  assert.equal(f.numbers.resolvedAgainst, 0);
+  assert.ok(f.caveats.some((c) => /Not yet at the study's last step .*mini-B\/2 \(step 50\)/.test(c)), f.caveats.join('\n'));
+  const { fig8GflopsVsFid } = await import('../lib/figures/specs');
+  const s = fig8GflopsVsFid(rows).stats;
+  assert.deepEqual(s.unfinished, ['mini-B/2']);
+  assert.ok(!s.points.some((p) => p.model === 'mini-B/2'));
+});

@@ -241,6 +241,19 @@ export function trainingCurve(cell: Cell): ResultRow[] {
   return [...scored[0].rs].sort((a, b) => num(a, 'train_step')! - num(b, 'train_step')!);
 }
 
+/**
+ * The study's last evaluated training step: a cell whose curve ends earlier has not
+ * finished training (a run in progress), and final-step comparisons leave it out.
+ */
+export function studyLastStep(rows: readonly ResultRow[]): number | null {
+  let last: number | null = null;
+  for (const r of rows) {
+    const t = num(r, 'train_step');
+    if (t !== null && (last === null || t > last)) last = t;
+  }
+  return last;
+}
+
 /** The last evaluated training step of a curve (Fig. 8: the final FID of each cell). */
 export function finalPoint(curve: ResultRow[]): ResultRow | null {
   return curve.length ? curve[curve.length - 1] : null;
@@ -469,6 +482,8 @@ export interface GflopsFidStats {
   pearsonCi: [number, number];
   /** Between-seed spread of FID used for the interval (0 without replicates). */
   seSeed: number;
+  /** Models not yet evaluated at the study's last step (a run in progress): not drawn, not fitted. */
+  unfinished: string[];
   /** Correlation of log10 Gflops with log10 FID (the figure's axes), and of the plain values. */
   log: { pearson: Correlation; spearman: Correlation };
   plain: { pearson: Correlation; spearman: Correlation };
@@ -494,9 +509,12 @@ export function fig8GflopsVsFid(rows: readonly ResultRow[], opts: FigureOptions 
   const sel = selectRows(rows, 'scaling', figure, opts);
   const cells = groupCells(sel.rows);
   const all: Array<{ cell: Cell; row: ResultRow }> = [];
+  const lastStep = studyLastStep(sel.rows);
+  const unfinished: string[] = [];
   for (const cell of cells) {
     const row = finalPoint(trainingCurve(cell));
-    if (row && cell.gflops !== null && cell.gflops > 0) all.push({ cell, row });
+    if (row && num(row, 'train_step') !== lastStep) unfinished.push(cell.model);
+    else if (row && cell.gflops !== null && cell.gflops > 0) all.push({ cell, row });
   }
   // Off-scale models are drawn but left out of every statistic.
   const finals = all.filter((f) => onScale(stdRatio(f.row, opts.sampleScale)) !== false);
@@ -521,6 +539,7 @@ export function fig8GflopsVsFid(rows: readonly ResultRow[], opts: FigureOptions 
     excluded: off.map((f) => ({ model: f.cell.model, variant: f.cell.variant, gflops: f.cell.gflops!, fid: num(f.row, 'fid')!, stdRatio: stdRatio(f.row, opts.sampleScale)! })),
     pearsonCi: bootstrapLogPearson(gflops, fid, fidSe, seSeed),
     seSeed,
+    unfinished,
     log: { pearson: pearson(lg, lf), spearman: spearman(lg, lf) },
     plain: { pearson: pearson(gflops, fid), spearman: spearman(gflops, fid) },
     powerLaw: { a: pl.a, b: pl.b, bStderr: pl.bStderr, log10aStderr: pl.log10aStderr, r2: pl.logFit.r ** 2, level: 0.95, band },
@@ -575,7 +594,7 @@ export function fig8GflopsVsFid(rows: readonly ResultRow[], opts: FigureOptions 
   const note = [
     `log Gflops vs log FID: Pearson r = ${s.log.pearson.r.toFixed(3)} (bootstrap 95% CI ${s.pearsonCi[0].toFixed(3)} .. ${s.pearsonCi[1].toFixed(3)}; p ${fmtP(s.log.pearson.p)}), Spearman ρ = ${s.log.spearman.r.toFixed(3)} (p ${fmtP(s.log.spearman.p)})`,
     `plain values: Pearson r = ${s.plain.pearson.r.toFixed(3)} (p ${fmtP(s.plain.pearson.p)}), Spearman ρ = ${s.plain.spearman.r.toFixed(3)}`,
-    `FID = ${pl.a.toPrecision(3)} · Gflops^(${pl.b.toFixed(3)} ± ${pl.bStderr.toFixed(3)}), R² = ${s.powerLaw.r2.toFixed(3)}, n = ${finals.length} on-scale models${off.length ? ` (${off.length} off-scale left out)` : ''}; band: 95% CI of the mean`,
+    `FID = ${pl.a.toPrecision(3)} · Gflops^(${pl.b.toFixed(3)} ± ${pl.bStderr.toFixed(3)}), R² = ${s.powerLaw.r2.toFixed(3)}, n = ${finals.length} on-scale models at step ${lastStep}${off.length ? ` (${off.length} off-scale left out)` : ''}${unfinished.length ? `; not yet at step ${lastStep}: ${unfinished.join(', ')}` : ''}; band: 95% CI of the mean`,
   ].join('<br>');
   const layout = baseLayout('Fig. 8: transformer Gflops vs FID', subtitle(sel, finals.map((f) => f.row)), 1200, 640, opts.headline);
   // The legend sits right of the plot: it is long (fit, band, sizes, calibration lines) and must not hide points.
@@ -653,8 +672,10 @@ export function fig10SamplingCompute(rows: readonly ResultRow[], opts: FigureOpt
   const sel = selectRows(rows, 'sampling-compute', figure, opts);
   const cells = groupCells(sel.rows);
   const lines: Array<{ cell: Cell; setting: string; rows: ResultRow[] }> = [];
+  const studyLast = studyLastStep(sel.rows);
   for (const cell of cells) {
     const last = Math.max(...cell.rows.map((r) => num(r, 'train_step') ?? -Infinity));
+    if (last !== studyLast) continue; // not finished: its final checkpoint is not the study's
     const final = cell.rows.filter((r) => num(r, 'train_step') === last && (samplingGflopsPerImage(r) ?? 0) > 0);
     // Lines: one per guidance scale and sampler; points: the sampling step counts.
     const bySetting = new Map<string, ResultRow[]>();

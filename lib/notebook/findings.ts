@@ -2,7 +2,7 @@
 // measured on the runs, and whether the claim held at this scale. The notebooks print
 // these; nothing here knows what the runs will show.
 import {
-  calibrationFids, Cell, FigureOptions, MissingDataError, fig5Conditioning, fig6Scaling, fig9TrainingCompute, fig10SamplingCompute, PATCH_ORDER, SIZE_ORDER, VARIANT_ORDER, fidAxisTitle, fig8GflopsVsFid,
+  calibrationFids, Cell, FigureOptions, MissingDataError, studyLastStep, fig5Conditioning, fig6Scaling, fig9TrainingCompute, fig10SamplingCompute, PATCH_ORDER, SIZE_ORDER, VARIANT_ORDER, fidAxisTitle, fig8GflopsVsFid,
   formatGflops, parseModelName, samplingGflopsPerImage, selectRows, trainGflops, trainingCurve, variantLabel,
 } from '../figures/specs';
 import type { ResultRow } from '../results/registry';
@@ -46,6 +46,8 @@ export interface StudyCell extends Cell {
   curve: ResultRow[];
   /** The last point of the curve. */
   final: ResultRow | null;
+  /** Not yet evaluated at the study's last step (a run in progress): final is null. */
+  unfinished: boolean;
   /** The final samples' std over the data's (null: not measured) and whether it is inside the gate. */
   stdRatio: number | null;
   onScale: boolean | null;
@@ -73,6 +75,7 @@ function rank(list: readonly (string | number)[], v: string | number | null): nu
 /** The rows of one study grouped into (model, variant) cells, in the figures' order. Throws MissingDataError. */
 export function studyData(rows: readonly ResultRow[], study: string, opts: FindingOptions = {}, figure = study): StudyData {
   const sel = selectRows(rows, study, figure, opts);
+  const lastStep = studyLastStep(sel.rows);
   const byKey = new Map<string, ResultRow[]>();
   for (const r of sel.rows) {
     const k = `${r.model}|${r.variant}`;
@@ -82,9 +85,12 @@ export function studyData(rows: readonly ResultRow[], study: string, opts: Findi
     const p = parseModelName(String(rs[0].model));
     const base: Cell = { model: String(rs[0].model), variant: String(rs[0].variant), size: p?.size ?? null, patch: p?.patch ?? null, gflops: num(rs[0], 'gflops'), rows: rs };
     const curve = trainingCurve(base);
-    const final = curve.length ? curve[curve.length - 1] : null;
+    const end = curve.length ? curve[curve.length - 1] : null;
+    // A cell that has not reached the study's last step (a run in progress) has no final point yet.
+    const unfinished = end !== null && num(end, 'train_step') !== lastStep;
+    const final = unfinished ? null : end;
     const ratio = final ? stdRatio(final, opts.sampleScale) : null;
-    return { ...base, params: num(rs[0], 'params'), curve, final, stdRatio: ratio, onScale: onScale(ratio) };
+    return { ...base, params: num(rs[0], 'params'), curve, final, unfinished, stdRatio: ratio, onScale: onScale(ratio) };
   });
   cells.sort((a, b) =>
     rank(SIZE_ORDER, a.size) - rank(SIZE_ORDER, b.size) || rank(PATCH_ORDER, a.patch) - rank(PATCH_ORDER, b.patch) ||
@@ -174,6 +180,10 @@ function caveats(d: StudyData): string[] {
     const atNoise = noise === undefined ? [] : d.cells.filter((c) => (finalFid(c) ?? -Infinity) >= NOISE_LEVEL * noise);
     out.push(`FID's scale under this same evaluation: ${scale}.` +
       (atNoise.length ? ` ${atNoise.map((c) => name(c, d.study === 'conditioning')).join(', ')} end${atNoise.length === 1 ? 's' : ''} at the noise level (final FID >= ${NOISE_LEVEL} x ${fid(noise)}): learned next to nothing, so their order says nothing.` : ''));
+  }
+  const unfinished = d.cells.filter((c) => c.unfinished);
+  if (unfinished.length) {
+    out.push(`Not yet at the study's last step (a run in progress): ${unfinished.map((c) => `${name(c, d.study === 'conditioning')} (step ${num(c.curve[c.curve.length - 1], 'train_step')})`).join(', ')}; left out of the final-step comparisons.`);
   }
   // Samples off the data's scale: their FID measures something other than quality.
   const off = offScaleList(d.cells, d.study === 'conditioning');
@@ -559,7 +569,7 @@ interface Fig10Point {
 /** Each model's final checkpoint at every sampling step count (lowest guidance scale when there are several), by Gflops. */
 function fig10Points(d: StudyData): Array<{ c: StudyCell; pts: Fig10Point[] }> {
   return d.cells
-    .filter((c) => c.gflops !== null)
+    .filter((c) => c.gflops !== null && !c.unfinished)
     .map((c) => {
       const last = Math.max(...c.rows.map((r) => num(r, 'train_step') ?? -Infinity));
       const finals = c.rows.filter((r) => num(r, 'train_step') === last && num(r, 'fid') !== null && samplingGflopsPerImage(r) !== null);
