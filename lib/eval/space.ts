@@ -79,13 +79,18 @@ export function studySpace(net: FeatureNet, refPool: Float32Array, refPix: Float
   return { id: `${net.id}+pix${Math.round(Math.sqrt(dx / 3))}-z${h}`, net, mean, std, dim };
 }
 
+/** [pool || pixel means] rows z-scored by the space's reference mean and std. */
+function zScored(space: StudySpace, pool: Float32Array, pix: Float32Array, n: number): Float32Array {
+  const z = concatRows(pool, pix, n, space.net.poolDim, pix.length / n);
+  const d = space.dim;
+  for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) z[i * d + k] = (z[i * d + k] - space.mean[k]) / space.std[k];
+  return z;
+}
+
 /** Features of images in the space (z-scored), plus the CNN's own outputs. */
 export function spaceFeatures(space: StudySpace, images: Uint8Array, n: number, h: number, w: number) {
   const f = extractFeatures(space.net, imageSource(images, n, h, w));
-  const pix = pixelMeans(images, n, h, w);
-  const z = concatRows(f.pool, pix, n, space.net.poolDim, pix.length / n);
-  for (let i = 0; i < n; i++) for (let k = 0; k < space.dim; k++) z[i * space.dim + k] = (z[i * space.dim + k] - space.mean[k]) / space.std[k];
-  return { cnn: f, z };
+  return { cnn: f, z: zScored(space, f.pool, pixelMeans(images, n, h, w), n) };
 }
 
 /**
@@ -125,8 +130,7 @@ export function studyReference(net: FeatureNet, cnn: ReferenceFeatures, refImage
   const n = cnn.n;
   const pix = pixelMeans(refImages, n, h, w);
   const space = studySpace(net, cnn.pool.data, pix, n);
-  const z = concatRows(cnn.pool.data, pix, n, net.poolDim, pix.length / n);
-  for (let i = 0; i < n; i++) for (let k = 0; k < space.dim; k++) z[i * space.dim + k] = (z[i * space.dim + k] - space.mean[k]) / space.std[k];
+  const z = zScored(space, cnn.pool.data, pix, n);
   return { space, z, zStats: featureStats(z, n, space.dim), cnn, n };
 }
 

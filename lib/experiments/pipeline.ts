@@ -147,6 +147,7 @@ export async function buildPipeline(e: ExperimentConfig, log: (m: string) => voi
     net = loadFeatureNet({ features: 'inception', log });
     notes.push('features: FID Inception-v3 (pt_inception-2015-12-05)');
   }
+  // (validateExperiment checks refSeed against the data and the space.)
   // Reference images: a held-out synthetic set (eval.refSeed) that neither the DiTs nor the
   // feature network trained on, else the first refImages training images.
   const held = heldOutCount(e);
@@ -154,16 +155,12 @@ export async function buildPipeline(e: ExperimentConfig, log: (m: string) => voi
   let refName = `${dataId} (first ${e.eval.refImages})`;
   let heldStart = e.eval.refImages;
   if (e.eval.refSeed !== undefined) {
-    if (e.data.kind !== 'synthetic') throw new Error(`${e.name}: eval.refSeed draws held-out images from the synthetic generator; the data is a shard`);
-    if (e.eval.refSeed === e.data.seed) throw new Error(`${e.name}: eval.refSeed ${e.eval.refSeed} is the training data's seed; use another`);
     const num = e.eval.refImages + held;
     const dir = path.join(repoRoot(), 'data', `synthetic-${e.data.size}-n${num}-s${e.eval.refSeed}`);
     const r = ensureSyntheticDataset({ dir, num, seed: e.eval.refSeed, size: e.data.size });
     refData = r.dataset;
     refName = `synthetic seed ${e.eval.refSeed} (first ${e.eval.refImages} of ${num}, held out)`;
     notes.push(`reference data: ${r.regenerated ? 'generated' : 'cached'} ${dir}`);
-  } else if (e.eval.space === 'study') {
-    throw new Error(`${e.name}: eval.space 'study' needs held-out reference images (eval.refSeed)`);
   }
   const heldOut = (n: number) => {
     if (heldStart + n > refData.size) throw new Error(`${e.name}: ${n} held-out images requested, ${refData.size - heldStart} available`);

@@ -4,11 +4,12 @@
 //   |delta| > 1.96 * sqrt(se1^2 + se2^2 + 2 * se_seed^2),
 // and a model whose samples are off the data's scale is flagged and left out of fits.
 import type { ResultRow } from '../results/registry';
+import { SAMPLE_STD_BAND } from '../sample/health';
 import { pearson } from './stats';
 import { Rng } from '../util/rng';
 
-/** Samples' std over the data's outside this band: the model has not learned the data's scale. */
-export const STD_RATIO_GATE: readonly [number, number] = [0.8, 1.25];
+/** Samples' std over the data's outside this band: the model has not learned the data's scale (sample/health). */
+export const STD_RATIO_GATE: readonly [number, number] = SAMPLE_STD_BAND;
 export const Z95 = 1.96;
 
 const num = (r: ResultRow, c: keyof ResultRow): number | null => {

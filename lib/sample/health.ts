@@ -5,8 +5,11 @@
 // sweep reports this ratio beside every FID and warns when it is off.
 import type { TrainingSource } from '../train/source';
 
-/** Outside this band of (samples' std / data's std) the sweep warns. */
-export const SAMPLE_STD_BAND: readonly [number, number] = [0.5, 2];
+/**
+ * Outside this band of (samples' std / data's std) the sweep warns, and the findings flag
+ * the model and leave it out of comparisons and fits (figures/resolution STD_RATIO_GATE).
+ */
+export const SAMPLE_STD_BAND: readonly [number, number] = [0.8, 1.25];
 
 /** Standard deviation over every value (float64 accumulation). */
 export function stdOf(x: ArrayLike<number>): number {
