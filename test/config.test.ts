@@ -1,6 +1,7 @@
 // Experiment configs, seeds and flags: hostile input is refused before any work starts,
 // with errors that name the file, the key path and what is allowed.
 import { test } from 'node:test';
+import { tinyExperimentJson } from './helpers';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -76,18 +77,7 @@ test('dit train --steps 0 or negative is an error before any config is read', as
 
 /** A small valid experiment, as parsed JSON (a fresh copy each call). */
 function good(): Record<string, any> {
-  return {
-    name: 'tiny',
-    data: { kind: 'synthetic', size: 32, num: 24, seed: 0 },
-    autoencoder: { kind: 'identity' },
-    modelOverrides: { inputSize: 8, hiddenSize: 16, numHeads: 2, depth: 1, numClasses: 3 },
-    train: { steps: 4, batchSize: 4, lr: 1e-3, emaDecay: 0.9, emaWarmup: true, seed: 1, ckptEvery: 2, flip: true, gradClip: null },
-    eval: { atSteps: [2, 4], numSamples: 6, sampler: 'ddpm', samplingSteps: 3, cfgScale: 1, guidanceChannels: 'first3', features: 'default', refImages: 24, seed: 0 },
-    studies: [
-      { name: 'scaling', models: ['mini-S/4', 'mini-S/2'], variants: ['adaln-zero'] },
-      { name: 'sampling-compute', models: ['mini-S/2'], variants: ['adaln-zero'], finalSamplingSteps: [2, 5] },
-    ],
-  };
+  return tinyExperimentJson();
 }
 
 

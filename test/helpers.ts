@@ -21,3 +21,19 @@ export function tinyRun(overrides: Partial<TrainOptions> = {}, poison = false): 
   return { options, source: arraySource(x, y, [4, 8, 8], 3, 'tiny') };
 }
 
+
+/** A tiny experiment as parsed JSON (a fresh copy each call): two cells, two studies, evaluation at two steps and extra final sampling steps. */
+export function tinyExperimentJson(): Record<string, any> {
+  return {
+    name: 'tiny',
+    data: { kind: 'synthetic', size: 32, num: 24, seed: 0 },
+    autoencoder: { kind: 'identity' },
+    modelOverrides: { inputSize: 8, hiddenSize: 16, numHeads: 2, depth: 1, numClasses: 3 },
+    train: { steps: 4, batchSize: 4, lr: 1e-3, emaDecay: 0.9, emaWarmup: true, seed: 1, ckptEvery: 2, flip: true, gradClip: null },
+    eval: { atSteps: [2, 4], numSamples: 6, sampler: 'ddpm', samplingSteps: 3, cfgScale: 1, guidanceChannels: 'first3', features: 'default', refImages: 24, seed: 0 },
+    studies: [
+      { name: 'scaling', models: ['mini-S/4', 'mini-S/2'], variants: ['adaln-zero'] },
+      { name: 'sampling-compute', models: ['mini-S/2'], variants: ['adaln-zero'], finalSamplingSteps: [2, 5] },
+    ],
+  };
+}

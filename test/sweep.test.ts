@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { tinyExperimentJson } from './helpers';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,18 +16,7 @@ import { Rng } from '../lib/util/rng';
 
 /** A tiny experiment: two cells, two studies, evaluation at two steps and extra final sampling steps. */
 function tinyExperiment(): ExperimentConfig {
-  return validateExperiment({
-    name: 'tiny',
-    data: { kind: 'synthetic', size: 32, num: 24, seed: 0 },
-    autoencoder: { kind: 'identity' },
-    modelOverrides: { inputSize: 8, hiddenSize: 16, numHeads: 2, depth: 1, numClasses: 3 },
-    train: { steps: 4, batchSize: 4, lr: 1e-3, emaDecay: 0.9, emaWarmup: true, seed: 1, ckptEvery: 2, flip: true, gradClip: null },
-    eval: { atSteps: [2, 4], numSamples: 6, sampler: 'ddpm', samplingSteps: 3, cfgScale: 1, guidanceChannels: 'first3', features: 'default', refImages: 24, seed: 0 },
-    studies: [
-      { name: 'scaling', models: ['mini-S/4', 'mini-S/2'], variants: ['adaln-zero'] },
-      { name: 'sampling-compute', models: ['mini-S/2'], variants: ['adaln-zero'], finalSamplingSteps: [2, 5] },
-    ],
-  });
+  return validateExperiment(tinyExperimentJson());
 }
 
 /** Real pieces, small scale: pixels in [-1, 1] are both the latents and the features. */
