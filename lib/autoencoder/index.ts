@@ -9,7 +9,10 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../util/rng';
 import { KLModel, disposeKL, klDecode, klLatentShape, klMoments, posterior, posteriorSample } from './kl';
-import { VAE_WEIGHTS, readKLWeights, readVAEManifest } from './weights';
+import { fileSource } from '../io/source';
+import { looksLikeSafetensors, readSafetensorsHeader } from '../io/safetensors';
+import { readSDVae } from './sd';
+import { VAE_FORMAT, VAE_MANIFEST, VAE_WEIGHTS, readKLWeights, readVAEManifest } from './weights';
 
 export interface EncodeOptions {
   /** Draw the posterior sample with this noise (NCHW, the latents' shape) ... */
@@ -105,14 +108,31 @@ export function klAutoencoder(model: KLModel, scale: number, weightsSha256: stri
   };
 }
 
+/** Is `file` a weights file written by the kit (encodeKLWeights), as opposed to a published one? */
+function isKitWeights(file: string): boolean {
+  const src = fileSource(file, 'autoencoder weights');
+  try {
+    const head = src.read(0, Math.min(src.size, 32));
+    return looksLikeSafetensors(head, src.size) && readSafetensorsHeader(src).metadata?.format === VAE_FORMAT;
+  } finally {
+    src.close();
+  }
+}
+
 /**
  * 'identity' (pixel space; imageSize/channels from opts, default 32x32 RGB), a folder
  * written by `dit vae train` (vae.safetensors checked against the sha256 in vae.json),
- * or a weights file.
+ * a weights file, or the Stable Diffusion autoencoder in the LDM or diffusers layout
+ * (lib/autoencoder/sd.ts; used at imageSize, default its config's or 256).
  */
 export function loadAutoencoder(spec: string, opts: { imageSize?: number; channels?: number } = {}): Autoencoder {
   if (spec === 'identity') return identityAutoencoder(opts.imageSize ?? 32, opts.channels ?? 3);
-  if (!fs.existsSync(spec)) throw new Error(`autoencoder not found: ${spec} (give a folder from 'dit vae train', a ${VAE_WEIGHTS} file, or 'identity')`);
+  if (!fs.existsSync(spec)) throw new Error(`autoencoder not found: ${spec} (give a folder from 'dit vae train', a ${VAE_WEIGHTS} file, the SD autoencoder, or 'identity')`);
+  const isDir = fs.statSync(spec).isDirectory();
+  if (isDir ? !fs.existsSync(path.join(spec, VAE_MANIFEST)) : !isKitWeights(spec)) {
+    const sd = readSDVae(spec, { resolution: opts.imageSize });
+    return checkImages(klAutoencoder(sd.model, sd.scale, sd.sha256), spec, opts);
+  }
   let file = spec;
   let want: string | null = null;
   if (fs.statSync(spec).isDirectory()) {
@@ -125,7 +145,10 @@ export function loadAutoencoder(spec: string, opts: { imageSize?: number; channe
     disposeKL(w.model);
     throw new Error(`${file} has sha256 ${w.sha256.slice(0, 12)}..., its manifest says ${want.slice(0, 12)}...: the weights were changed or damaged; train again`);
   }
-  const ae = klAutoencoder(w.model, w.scale, w.sha256);
+  return checkImages(klAutoencoder(w.model, w.scale, w.sha256), spec, opts);
+}
+
+function checkImages(ae: Autoencoder, spec: string, opts: { imageSize?: number; channels?: number }): Autoencoder {
   const [c, s] = [ae.imageShape[0], ae.imageShape[1]];
   if ((opts.imageSize !== undefined && opts.imageSize !== s) || (opts.channels !== undefined && opts.channels !== c)) {
     ae.dispose();
@@ -136,4 +159,5 @@ export function loadAutoencoder(spec: string, opts: { imageSize?: number; channe
 
 export * from './kl';
 export * from './weights';
+export * from './sd';
 export * from './data';

@@ -9,7 +9,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { HostArray, toFloat32 } from '../io/array';
+import { HostArray, ownEntry, toFloat32 } from '../io/array';
 import { encodeSafetensors, readSafetensors } from '../io/safetensors';
 import { readJsonFile, writeFileAtomic } from '../util/paths';
 import { KLConfig, KLModel, createKL, disposeKL, klParamSpecs, validateKLConfig } from './kl';
@@ -66,6 +66,38 @@ export interface LoadedKL {
   file: string;
 }
 
+/**
+ * A KL model from tensors under SD's state_dict names in PyTorch layout, checking that
+ * every name is present with its shape and nothing else is there; `what` names the
+ * source in errors.
+ */
+export function klFromTorchTensors(config: KLConfig, tensors: Record<string, HostArray>, what: string): KLModel {
+  const specs = klParamSpecs(config);
+  const problems: string[] = [];
+  for (const s of specs) {
+    const a = ownEntry(tensors, s.name);
+    if (!a) problems.push(`missing ${s.name}`);
+    else if (a.shape.join(',') !== s.torchShape.join(',')) problems.push(`${s.name}: [${a.shape}] but the config needs [${s.torchShape}]`);
+  }
+  const known = new Set(specs.map((s) => s.name));
+  for (const k of Object.keys(tensors)) if (!known.has(k)) problems.push(`unexpected tensor ${k}`);
+  if (problems.length) throw new Error(`${what} do not match their config: ${problems.slice(0, 6).join('; ')}${problems.length > 6 ? ` (+${problems.length - 6} more)` : ''}`);
+  const model = createKL(config, 0);
+  try {
+    for (const s of specs) {
+      const a = toFloat32(tensors[s.name]);
+      model.params[s.name].assign(tf.tidy(() => {
+        const t = tf.tensor(a, s.torchShape, 'float32');
+        return s.role === 'conv' ? tf.transpose(t, FROM_TORCH) : t;
+      }));
+    }
+  } catch (err) {
+    disposeKL(model);
+    throw err;
+  }
+  return model;
+}
+
 /** Reads vae.safetensors (or any file written by encodeKLWeights), checking every name and shape. */
 export function readKLWeights(file: string): LoadedKL {
   if (!fs.existsSync(file)) throw new Error(`autoencoder weights not found: ${file}`);
@@ -87,29 +119,7 @@ export function readKLWeights(file: string): LoadedKL {
     throw new Error(`corrupt autoencoder weights ${file}: bad config metadata (${(err as Error).message})`);
   }
   if (!(scale > 0 && Number.isFinite(scale))) throw new Error(`corrupt autoencoder weights ${file}: scale '${md.scale}' is not a positive number`);
-  const specs = klParamSpecs(config);
-  const problems: string[] = [];
-  for (const s of specs) {
-    const a = st.tensors[s.name];
-    if (!a) problems.push(`missing ${s.name}`);
-    else if (a.shape.join(',') !== s.torchShape.join(',')) problems.push(`${s.name}: [${a.shape}] but the config needs [${s.torchShape}]`);
-  }
-  const known = new Set(specs.map((s) => s.name));
-  for (const k of Object.keys(st.tensors)) if (!known.has(k)) problems.push(`unexpected tensor ${k}`);
-  if (problems.length) throw new Error(`autoencoder weights ${file} do not match their config: ${problems.slice(0, 6).join('; ')}${problems.length > 6 ? ` (+${problems.length - 6} more)` : ''}`);
-  const model = createKL(config, 0);
-  try {
-    for (const s of specs) {
-      const a = toFloat32(st.tensors[s.name]);
-      model.params[s.name].assign(tf.tidy(() => {
-        const t = tf.tensor(a, s.torchShape, 'float32');
-        return s.role === 'conv' ? tf.transpose(t, FROM_TORCH) : t;
-      }));
-    }
-  } catch (err) {
-    disposeKL(model);
-    throw err;
-  }
+  const model = klFromTorchTensors(config, st.tensors, `autoencoder weights ${file}`);
   return { model, scale, sha256: sha256Bytes(bytes), file };
 }
 

@@ -4,7 +4,7 @@ import { HostArray } from './array';
 import { isNpy, readNpz } from './npy';
 import { looksLikeSafetensors, readSafetensors } from './safetensors';
 import { ByteSource, fileSource } from './source';
-import { TorchReadOptions, describeBarePickle, readTorchCheckpoint } from './torch';
+import { TorchReadOptions, describeBarePickle, isLegacyTorch, readTorchCheckpoint } from './torch';
 import { ZipReader, looksLikeZip } from './zip';
 
 export type TensorFileFormat = 'torch' | 'safetensors' | 'npz';
@@ -16,6 +16,10 @@ export interface TensorFile {
   metadata?: Record<string, string>;
   /** torch: entries of the chosen dict that were not tensors. */
   skipped?: string[];
+  /** torch: the nested dict read ('ema', 'model', ...), null for the top level. */
+  chosen?: string | null;
+  /** torch: a train.py checkpoint's argparse.Namespace "args", as plain fields. */
+  args?: Record<string, unknown>;
 }
 
 export interface ReadTensorFileOptions {
@@ -41,6 +45,7 @@ export function sniffFormat(src: ByteSource): TensorFileFormat {
     );
   }
   if (isNpy(head)) throw new Error(`${file}: a single .npy array, not a file of named tensors; use readNpy`);
+  if (isLegacyTorch(head)) return 'torch';
   if (looksLikeSafetensors(head, src.size)) return 'safetensors';
   // A JSON object after 8 bytes is a safetensors file with a bad length: let its reader say what is wrong.
   if (head.length > 8 && head[8] === 0x7b) return 'safetensors';
@@ -59,7 +64,7 @@ export function readTensorFile(path: string, opts: ReadTensorFileOptions = {}): 
     if (format === 'torch') {
       const torchOpts: TorchReadOptions = { key: opts.key, verify: opts.verify, maxBytes: opts.maxBytes };
       const ck = readTorchCheckpoint(src, torchOpts);
-      return { format, tensors: ck.tensors, skipped: ck.skipped };
+      return { format, tensors: ck.tensors, skipped: ck.skipped, chosen: ck.chosen, ...(ck.args ? { args: ck.args } : {}) };
     }
     if (opts.key !== undefined) throw new Error(`${path}: the key option applies to torch checkpoints, not ${format}`);
     if (format === 'npz') return { format, tensors: readNpz(src, { verify: opts.verify, maxBytes: opts.maxBytes }) };

@@ -51,10 +51,18 @@ export const MAX_PICKLE_DEPTH = 1000;
 
 /** Unpickles `data`; `name` (a file or archive member) prefixes every error. */
 export function unpickle(data: Uint8Array, hooks: UnpickleHooks = NO_GLOBALS, name = '<pickle>'): unknown {
+  return unpickleAt(data, 0, hooks, name).value;
+}
+
+/**
+ * Unpickles the pickle that starts at byte `start` of `data` and says where it ended:
+ * legacy torch.save files are several pickles in a row, then raw storages.
+ */
+export function unpickleAt(data: Uint8Array, start: number, hooks: UnpickleHooks = NO_GLOBALS, name = '<pickle>'): { value: unknown; end: number } {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   const latin1 = new TextDecoder('latin1');
-  let pos = 0;
+  let pos = start;
   let stack: unknown[] = [];
   const marks: unknown[][] = [];
   const memo = new Map<number, unknown>();
@@ -197,7 +205,7 @@ export function unpickle(data: Uint8Array, hooks: UnpickleHooks = NO_GLOBALS, na
         break;
       case 0x2e: // STOP
         if (marks.length) fail('corrupt pickle: MARK left open at STOP');
-        return pop();
+        return { value: pop(), end: pos };
       case 0x28: // MARK
         if (marks.length >= MAX_PICKLE_DEPTH) fail(`pickle nests MARKs more than ${MAX_PICKLE_DEPTH} deep; not a state_dict`);
         marks.push(stack);

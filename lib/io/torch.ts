@@ -1,7 +1,11 @@
-// PyTorch checkpoints written by torch.save (the zip format, torch >= 1.6):
-//   <archive>/data.pkl     pickled object tree; tensors refer to storages by key
-//   <archive>/data/<key>   raw little-endian bytes of each storage
-//   <archive>/byteorder    'little' or 'big' (torch >= 2.1; absent means little)
+// PyTorch checkpoints written by torch.save, in both of its formats:
+//   zip (torch >= 1.6):
+//     <archive>/data.pkl     pickled object tree; tensors refer to storages by key
+//     <archive>/data/<key>   raw little-endian bytes of each storage
+//     <archive>/byteorder    'little' or 'big' (torch >= 2.1; absent means little)
+//   legacy (torch < 1.6, or _use_new_zipfile_serialization=False): five pickles in a
+//     row (magic number, protocol version 1001, sys_info, the object tree, the sorted
+//     storage keys), then for each key an int64 element count and the raw bytes.
 // The unpickler only admits what a plain state_dict needs, and tensors are kept as
 // references until selected, so reading {'model','ema','opt'} for 'ema' decodes only
 // the EMA weights.
@@ -19,7 +23,7 @@ import {
   numel,
   ownEntry,
 } from './array';
-import { PyDict, PyTuple, UnpickleHooks, typeName, unpickle } from './pickle';
+import { NO_GLOBALS, PyDict, PyTuple, UnpickleHooks, typeName, unpickle, unpickleAt } from './pickle';
 import { ByteSource, withSource } from './source';
 import { ZipReader, looksLikeZip } from './zip';
 
@@ -69,6 +73,8 @@ class Layout {
 }
 
 const ORDERED_DICT = new Fn('collections.OrderedDict');
+// DiT's train.py saves its argparse.Namespace as "args": kept as inert fields.
+const NAMESPACE = new Fn('argparse.Namespace');
 const REBUILD_TENSOR = new Fn('torch._utils._rebuild_tensor_v2');
 const REBUILD_PARAMETER = new Fn('torch._utils._rebuild_parameter');
 const GET_LAYOUT = new Fn('torch.serialization._get_layout');
@@ -76,6 +82,7 @@ const GET_LAYOUT = new Fn('torch.serialization._get_layout');
 /** The only globals a plain state_dict pickle needs; anything else is refused. */
 function findGlobal(module: string, name: string): unknown {
   if (module === 'collections' && name === 'OrderedDict') return ORDERED_DICT;
+  if (module === 'argparse' && name === 'Namespace') return NAMESPACE;
   if (module === 'torch._utils' && name === '_rebuild_tensor_v2') return REBUILD_TENSOR;
   if (module === 'torch._utils' && name === '_rebuild_parameter') return REBUILD_PARAMETER;
   if (module === 'torch.serialization' && name === '_get_layout') return GET_LAYOUT;
@@ -109,6 +116,10 @@ function reduce(fn: unknown, args: unknown[]): unknown {
     }
     return d;
   }
+  if (fn === NAMESPACE) {
+    if (args.length !== 0) throw new Error('argparse.Namespace is built with arguments, which pickle never does');
+    return new PyDict('argparse.Namespace');
+  }
   if (fn === REBUILD_TENSOR) {
     const [storage, offset, size, stride, requiresGrad] = args;
     if (!isStorageRef(storage)) throw new Error(`_rebuild_tensor_v2 got ${typeName(storage)} instead of a storage`);
@@ -130,17 +141,17 @@ function isStorageRef(v: unknown): v is StorageRef {
   return typeof v === 'object' && v !== null && 'key' in v && 'numel' in v && 'dtype' in v;
 }
 
-function makeHooks(): UnpickleHooks {
-  const storages = new Map<string, StorageRef>();
+function makeHooks(storages = new Map<string, StorageRef>()): UnpickleHooks {
   return {
     findGlobal,
     reduce,
     persistentLoad(pid) {
-      // ('storage', torch.FloatStorage, key, location, numel)
+      // ('storage', torch.FloatStorage, key, location, numel), legacy files add view_metadata
       if (!(pid instanceof PyTuple) || pid.items[0] !== 'storage' || pid.items.length < 5) {
         throw new Error(`unknown persistent id ${typeName(pid)}; expected ('storage', type, key, location, numel)`);
       }
-      const [, type, key, location, n] = pid.items;
+      const [, type, key, location, n, view] = pid.items;
+      if (view !== undefined && view !== null) throw new Error('storage views (torch < 0.4 view_metadata) are not supported; re-save the file with a current torch');
       if (!(type instanceof StorageType)) throw new Error(`storage type is ${typeName(type)}`);
       if (typeof key !== 'string') throw new Error(`storage key is ${typeName(key)}`);
       const prev = storages.get(key);
@@ -155,6 +166,11 @@ function makeHooks(): UnpickleHooks {
       return ref;
     },
     build(obj, state) {
+      // A Namespace's fields arrive as its BUILD state.
+      if (obj instanceof PyDict && obj.className === 'argparse.Namespace' && state instanceof PyDict) {
+        for (const [k, v] of state.map) obj.map.set(k, v);
+        return obj;
+      }
       // state_dict() attaches `_metadata` (module versions) to its OrderedDict this way.
       if (obj instanceof PyDict && state instanceof PyDict) {
         obj.attrs = state.map;
@@ -167,8 +183,16 @@ function makeHooks(): UnpickleHooks {
 
 // ---- the archive --------------------------------------------------------------
 
-/** An opened torch.save archive: the object tree with lazy tensors, and their bytes. */
-export class TorchArchive {
+/** An opened torch.save file of either format: the object tree with lazy tensors, and their bytes. */
+export interface TorchFile {
+  readonly name: string;
+  readonly root: unknown;
+  /** Raw bytes of a storage, checked against the size the pickle declares. */
+  storageBytes(s: StorageRef): Uint8Array;
+}
+
+/** An opened torch.save zip archive. */
+export class TorchArchive implements TorchFile {
   readonly root: unknown;
   private readonly prefix: string;
 
@@ -191,6 +215,10 @@ export class TorchArchive {
       if (order !== 'little') throw new Error(`${zip.name}: checkpoint byte order is '${order}'; only little-endian is supported`);
     }
     this.root = unpickle(zip.read(pkls[0], { verify, maxBytes }), makeHooks(), `${zip.name}:${pkls[0]}`);
+  }
+
+  get name(): string {
+    return this.zip.name;
   }
 
   /** Raw bytes of a storage, checked against the size the pickle declares before reading. */
@@ -222,22 +250,107 @@ export function describeBarePickle(head: Uint8Array): string | null {
   const magic =
     text === LEGACY_MAGIC_TEXT ||
     (binary && head[2] === 0x8a && head[3] === 0x0a && LEGACY_MAGIC.every((b, i) => 4 + i >= head.length || head[4 + i] === b));
-  if (magic) {
-    return (
-      'legacy torch.save format (not a zip archive): a bare pickle stream written by torch < 1.6 or with ' +
-      '_use_new_zipfile_serialization=False, which this reader does not read; re-save it with a current torch ' +
-      '(torch.save(torch.load(old), new))'
-    );
-  }
+  if (magic) return 'legacy torch.save format (not a zip archive), written by torch < 1.6 or with _use_new_zipfile_serialization=False';
   if (binary) return 'a bare pickle stream (not a zip archive), not a torch.save checkpoint';
   return null;
 }
 
-/** Opens a torch.save zip checkpoint; errors name the file and what is wrong. */
-export function openTorchArchive(src: ByteSource, opts: { verify?: boolean; maxBytes?: number } = {}): TorchArchive {
+const LEGACY_MAGIC_NUMBER = 0x1950a86a20f9469cfc6cn;
+const LEGACY_PROTOCOL_VERSION = 1001;
+const LEGACY = 'legacy torch.save file (torch < 1.6 or _use_new_zipfile_serialization=False)';
+
+/** True when `head` opens with the legacy format's pickled magic number. */
+export function isLegacyTorch(head: Uint8Array): boolean {
+  return describeBarePickle(head)?.startsWith('legacy') === true;
+}
+
+/**
+ * An opened legacy torch.save file. The pickles are parsed from a window at the start
+ * of the file that grows until they fit (they are small next to the storages); the
+ * storages are located by walking their 8-byte headers, and read only when selected.
+ */
+export class LegacyTorchFile implements TorchFile {
+  readonly root: unknown;
+  private readonly dataAt = new Map<string, number>();
+
+  constructor(private readonly src: ByteSource, private readonly maxBytes?: number) {
+    const name = src.name;
+    const fail = (msg: string): never => {
+      throw new Error(`${name}: ${LEGACY}: ${msg}`);
+    };
+    if (src.read(0, 1)[0] !== 0x80) fail('written with pickle protocol 0 or 1 (text), which this reader does not read; re-save it with torch.save (protocol 2 or later)');
+    let window = Math.min(src.size, 1 << 20);
+    let parsed: { root: unknown; keys: unknown; end: number; storages: Map<string, StorageRef> } | null = null;
+    while (!parsed) {
+      const head = src.read(0, window);
+      try {
+        parsed = LegacyTorchFile.parsePickles(head, name, fail);
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (window < src.size && msg.includes('truncated pickle')) window = Math.min(src.size, window * 4);
+        else fail(`${msg.includes('truncated pickle') ? 'truncated: ' : ''}${msg.startsWith(name + ': ') ? msg.slice(name.length + 2) : msg}`);
+      }
+    }
+    this.root = parsed.root;
+    const keys = parsed.keys;
+    if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) fail(`the storage key list is a ${typeName(keys)}, not a list of strings`);
+    let at = parsed.end;
+    for (const key of keys as string[]) {
+      const s = parsed.storages.get(key);
+      if (!s) fail(`storage '${key}' has data but no tensor refers to it`);
+      if (this.dataAt.has(key)) fail(`storage '${key}' is listed twice`);
+      if (at + 8 > src.size) fail(`truncated: storage '${key}' starts past the end of the file (byte ${at} of ${src.size})`);
+      const h = src.read(at, 8);
+      const count = new DataView(h.buffer, h.byteOffset, 8).getBigInt64(0, true);
+      if (count !== BigInt(s!.numel)) fail(`storage '${key}' holds ${count} elements, its tensors declare ${s!.numel}`);
+      const end = at + 8 + s!.numel * itemSize(s!.dtype);
+      if (end > src.size) fail(`truncated: storage '${key}' needs bytes ${at + 8}..${end} of a ${src.size}-byte file`);
+      this.dataAt.set(key, at + 8);
+      at = end;
+    }
+    for (const key of parsed.storages.keys()) if (!this.dataAt.has(key)) fail(`storage '${key}' is used by a tensor but has no data`);
+  }
+
+  private static parsePickles(head: Uint8Array, name: string, fail: (msg: string) => never) {
+    let at = 0;
+    const next = (hooks: UnpickleHooks = NO_GLOBALS): unknown => {
+      const r = unpickleAt(head, at, hooks, name);
+      at = r.end;
+      return r.value;
+    };
+    const magic = next();
+    if (magic !== LEGACY_MAGIC_NUMBER) fail(`bad magic number ${String(magic)}`);
+    const protocol = next();
+    if (protocol !== LEGACY_PROTOCOL_VERSION) fail(`protocol version ${String(protocol)}, expected ${LEGACY_PROTOCOL_VERSION}`);
+    const sysInfo = next();
+    if (sysInfo instanceof PyDict && sysInfo.get('little_endian') === false) fail('written on a big-endian machine; only little-endian is supported');
+    const storages = new Map<string, StorageRef>();
+    const root = next(makeHooks(storages));
+    const keys = next();
+    return { root, keys, end: at, storages };
+  }
+
+  get name(): string {
+    return this.src.name;
+  }
+
+  storageBytes(s: StorageRef): Uint8Array {
+    const at = this.dataAt.get(s.key);
+    if (at === undefined) throw new Error(`${this.name}: ${LEGACY}: storage '${s.key}' has no data`);
+    const n = s.numel * itemSize(s.dtype);
+    if (this.maxBytes !== undefined && n > this.maxBytes) {
+      throw new Error(`${this.name}: storage '${s.key}' has ${n} bytes, more than the ${this.maxBytes} allowed here`);
+    }
+    return this.src.read(at, n);
+  }
+}
+
+/** Opens a torch.save checkpoint (zip or legacy); errors name the file and what is wrong. */
+export function openTorchArchive(src: ByteSource, opts: { verify?: boolean; maxBytes?: number } = {}): TorchFile {
   if (src.size === 0) throw new Error(`${src.name}: empty file, not a torch checkpoint`);
   const head = src.read(0, Math.min(src.size, 32));
   if (!looksLikeZip(head)) {
+    if (isLegacyTorch(head)) return new LegacyTorchFile(src, opts.maxBytes);
     const pickle = describeBarePickle(head);
     if (pickle) throw new Error(`${src.name}: ${pickle}`);
     throw new Error(`${src.name}: not a torch checkpoint (not a zip archive)`);
@@ -329,7 +442,7 @@ function viewData(t: TensorRef, n: number, bytes: Uint8Array, decode: () => Host
  * of many over the same bytes) are lazy (lazyHostArray): their data is built on first
  * access, so reading or listing a small crafted file cannot allocate gigabytes.
  */
-export function materialize(archive: TorchArchive, tensors: Array<[string, TensorRef]>): Record<string, HostArray> {
+export function materialize(archive: TorchFile, tensors: Array<[string, TensorRef]>): Record<string, HostArray> {
   const uses = new Map<string, number>();
   for (const [, t] of tensors) uses.set(t.storage.key, (uses.get(t.storage.key) ?? 0) + 1);
   const raw = new Map<string, Uint8Array>();
@@ -338,7 +451,7 @@ export function materialize(archive: TorchArchive, tensors: Array<[string, Tenso
   const out = nameTable<HostArray>();
   for (const [name, t] of tensors) {
     const key = t.storage.key;
-    const what = `${archive.zip.name}: tensor '${name}'`;
+    const what = `${archive.name}: tensor '${name}'`;
     const n = checkView(t, what);
     if (n === 0) {
       out[name] = { dtype: t.dtype, shape: [...t.shape], data: new (dataCtor(t.dtype))(0) };
@@ -396,6 +509,10 @@ export interface TorchReadOptions {
 
 export interface TorchCheckpoint {
   tensors: Record<string, HostArray>;
+  /** The nested dict read ('ema', 'model', 'state_dict', ...), or null for the top level. */
+  chosen: string | null;
+  /** Inert fields of an argparse.Namespace saved as "args" (DiT's train.py), when present. */
+  args?: Record<string, unknown>;
   /** Entries of the chosen dict that are not tensors: "name (type)". */
   skipped: string[];
   /** Top-level keys when the file holds a dict, to show what `key` can be. */
@@ -410,7 +527,22 @@ function holdsTensors(v: unknown): boolean {
   return v instanceof PyDict && [...v.map.values()].some((x) => x instanceof TensorRef);
 }
 
-function pickStateDict(root: unknown, file: string, key?: string): PyDict {
+/** Plain JS data of an inert pickled value (dicts become objects; tensors and the rest become their type name). */
+function plainData(v: unknown, depth = 0): unknown {
+  if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
+  if (typeof v === 'bigint') return v.toString();
+  if (depth > 8) return '<nested>';
+  if (Array.isArray(v)) return v.map((x) => plainData(x, depth + 1));
+  if (v instanceof PyTuple) return v.items.map((x) => plainData(x, depth + 1));
+  if (v instanceof PyDict) {
+    const o: Record<string, unknown> = Object.create(null);
+    for (const [k, x] of v.map) o[String(k)] = plainData(x, depth + 1);
+    return o;
+  }
+  return `<${typeName(v)}>`;
+}
+
+function pickStateDict(root: unknown, file: string, key?: string): [PyDict, string | null] {
   if (root instanceof TensorRef) throw new Error(`${file}: holds a single tensor, not a state_dict`);
   if (!(root instanceof PyDict)) throw new Error(`${file}: holds a ${typeName(root)}, not a state_dict`);
   if (key !== undefined) {
@@ -422,11 +554,14 @@ function pickStateDict(root: unknown, file: string, key?: string): PyDict {
       cur = cur.map.get(part);
     }
     if (!(cur instanceof PyDict)) throw new Error(`${file}: entry '${key}' is a ${typeName(cur)}, not a state_dict`);
-    return cur;
+    return [cur, key];
   }
-  if (holdsTensors(root)) return root;
+  if (holdsTensors(root)) return [root, null];
   const nested = [...root.map.entries()].filter(([, v]) => holdsTensors(v));
-  if (nested.length === 1) return nested[0][1] as PyDict;
+  if (nested.length === 1) return [nested[0][1] as PyDict, String(nested[0][0])];
+  // DiT's train.py (and fast-DiT's) save {model, ema, opt, args}: EMA by default, as sample.py reads.
+  const ema = nested.find(([k]) => k === 'ema');
+  if (ema && nested.some(([k]) => k === 'model')) return [ema[1] as PyDict, 'ema'];
   if (nested.length === 0) throw new Error(`${file}: no tensors found (top-level keys: ${keysOf(root).join(', ') || 'none'})`);
   throw new Error(
     `${file}: holds several state_dicts (${nested.map(([k]) => String(k)).join(', ')}); choose one with the key option`,
@@ -437,14 +572,18 @@ function pickStateDict(root: unknown, file: string, key?: string): PyDict {
 export function readTorchCheckpoint(input: string | Uint8Array | ByteSource, opts: TorchReadOptions = {}): TorchCheckpoint {
   return withSource(input, (src) => {
     const archive = openTorchArchive(src, opts);
-    const sd = pickStateDict(archive.root, src.name, opts.key);
+    const [sd, chosen] = pickStateDict(archive.root, src.name, opts.key);
     const tensors: Array<[string, TensorRef]> = [];
     const skipped: string[] = [];
     for (const [k, v] of sd.map) {
       if (typeof k === 'string' && v instanceof TensorRef) tensors.push([k, v]);
       else skipped.push(`${String(k)} (${typeName(v)})`);
     }
-    return { tensors: materialize(archive, tensors), skipped, topKeys: keysOf(archive.root) };
+    const ns = archive.root instanceof PyDict ? archive.root.get('args') : undefined;
+    const args = ns instanceof PyDict && ns.className === 'argparse.Namespace' ? (plainData(ns) as Record<string, unknown>) : undefined;
+    const out: TorchCheckpoint = { tensors: materialize(archive, tensors), chosen, skipped, topKeys: keysOf(archive.root) };
+    if (args) out.args = args;
+    return out;
   }, 'torch checkpoint');
 }
 

@@ -1,0 +1,156 @@
+// The published models' file formats, on random-weight stand-ins written by PyTorch
+// (scripts/fixtures/make_pretrained_fixtures.py; every weight random and non-zero):
+// legacy and zip torch.save, DiT's train.py checkpoints, the diffusers DiT folder, and
+// the SD autoencoder in the LDM and diffusers layouts (old and new attention names).
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../lib/backend';
+import { klMoments, klDecode, posterior, disposeKL, loadAutoencoder, readSDVae, sdVaeConfig, klParamCount, ldmName } from '../lib/autoencoder';
+import { toFloat32 } from '../lib/io/array';
+import { readNpz } from '../lib/io/npy';
+import { readTorchCheckpoint } from '../lib/io/torch';
+import { repoRoot } from '../lib/util/paths';
+
+const FIX = path.join(repoRoot(), 'test', 'fixtures', 'pretrained');
+const fix = (name: string) => path.join(FIX, name);
+
+/** max |a - b| / max |b|: relative error at the scale of the reference. */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / den;
+}
+
+const nchwToNhwc = (a: { shape: number[] }, d: Float32Array) => tf.transpose(tf.tensor4d(d, a.shape as [number, number, number, number]), [0, 2, 3, 1]) as tf.Tensor4D;
+const nhwcToNchwData = (t: tf.Tensor4D) => tf.transpose(t, [0, 3, 1, 2]).dataSync() as Float32Array;
+
+test('the published SD autoencoder config has the published parameter count (83.65M)', () => {
+  // diffusers AutoencoderKL(sd-vae-ft-ema): 83,653,863 parameters.
+  assert.equal(klParamCount(sdVaeConfig(256)), 83653863);
+});
+
+test('diffusers AutoencoderKL names map onto LDM names, the decoder levels reversed', () => {
+  assert.equal(ldmName('decoder.up_blocks.0.resnets.2.conv_shortcut.weight', 4), 'decoder.up.3.block.2.nin_shortcut.weight');
+  assert.equal(ldmName('encoder.down_blocks.1.downsamplers.0.conv.bias', 4), 'encoder.down.1.downsample.conv.bias');
+  assert.equal(ldmName('decoder.up_blocks.2.upsamplers.0.conv.weight', 4), 'decoder.up.1.upsample.conv.weight');
+  assert.equal(ldmName('encoder.mid_block.attentions.0.to_out.0.weight', 4), 'encoder.mid.attn_1.proj_out.weight');
+  assert.equal(ldmName('decoder.mid_block.attentions.0.proj_attn.bias', 4), 'decoder.mid.attn_1.proj_out.bias');
+  assert.equal(ldmName('encoder.mid_block.resnets.1.norm2.weight', 4), 'encoder.mid.block_2.norm2.weight');
+  assert.equal(ldmName('decoder.conv_norm_out.bias', 4), 'decoder.norm_out.bias');
+  assert.equal(ldmName('encoder.something_else.weight', 4), null);
+});
+
+test('the SD autoencoder matches PyTorch in every layout (LDM ckpt/safetensors, full SD ckpt, diffusers old/new names)', async () => {
+  await initBackend();
+  const io = readNpz(fix('vae.io.npz'));
+  const layouts: Array<[string, string]> = [
+    ['vae_ldm.ckpt', 'ldm'], ['vae_ldm.safetensors', 'ldm'], ['sd_full.ckpt', 'ldm (first_stage_model)'],
+    ['vae_diffusers_old', 'diffusers'], ['vae_diffusers_new', 'diffusers'], ['dit_diffusers', 'diffusers'],
+  ];
+  for (const [name, layout] of layouts) {
+    // The LDM files do not record GroupNorm groups; the fixture uses 4 (SD: 32).
+    const vae = readSDVae(fix(name), { resolution: 16, normGroups: 4 });
+    assert.equal(vae.layout, layout, name);
+    assert.equal(vae.scale, 0.18215, name);
+    const [mean, logvar, dec] = tf.tidy(() => {
+      const p = posterior(klMoments(vae.model, nchwToNhwc(io.images, toFloat32(io.images))));
+      return [nhwcToNchwData(p.mean), nhwcToNchwData(p.logvar), nhwcToNchwData(klDecode(vae.model, nchwToNhwc(io.mean, toFloat32(io.mean))))];
+    });
+    assert.ok(relErr(mean, toFloat32(io.mean)) < 1e-4, `${name}: mean rel err ${relErr(mean, toFloat32(io.mean))}`);
+    assert.ok(relErr(logvar, toFloat32(io.logvar)) < 1e-4, `${name}: logvar rel err ${relErr(logvar, toFloat32(io.logvar))}`);
+    assert.ok(relErr(dec, toFloat32(io.decoded)) < 1e-4, `${name}: decode rel err ${relErr(dec, toFloat32(io.decoded))}`);
+    disposeKL(vae.model);
+  }
+});
+
+test('loadAutoencoder takes the SD autoencoder: latents are 0.18215 * the posterior mean', async () => {
+  await initBackend();
+  const io = readNpz(fix('vae.io.npz'));
+  const ae = loadAutoencoder(fix('vae_diffusers_new'), { imageSize: 16 });
+  assert.deepEqual(ae.latentShape, [4, 8, 8]);
+  const z = tf.tidy(() => ae.encode(tf.tensor4d(toFloat32(io.images), io.images.shape as [number, number, number, number])).dataSync() as Float32Array);
+  const want = toFloat32(io.mean).map((v) => v * 0.18215);
+  assert.ok(relErr(z, want) < 1e-4);
+  ae.dispose();
+});
+
+test('SD autoencoder errors name the problem', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sdvae-'));
+  try {
+    assert.throws(() => readSDVae(path.join(tmp, 'nope')), /SD autoencoder not found/);
+    assert.throws(() => readSDVae(tmp), /not a diffusers autoencoder folder \(no config\.json/);
+    // Diffusers weights without their config.
+    assert.throws(() => readSDVae(fix('vae_diffusers_new/diffusion_pytorch_model.safetensors')), /without their config\.json/);
+    // A DiT checkpoint is not an autoencoder.
+    assert.throws(() => readSDVae(fix('dit_legacy.pt')), /not an SD autoencoder \(no 'encoder\.conv_in\.weight'\)/);
+    // A config that disagrees with the weights.
+    const d = path.join(tmp, 'vae');
+    fs.cpSync(fix('vae_diffusers_new'), d, { recursive: true });
+    const cfg = JSON.parse(fs.readFileSync(path.join(d, 'config.json'), 'utf8'));
+    fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify({ ...cfg, layers_per_block: 2 }));
+    assert.throws(() => readSDVae(d), /do not match their config: missing encoder\.down\.0\.block\.1/);
+    fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify({ ...cfg, _class_name: 'UNet2DModel' }));
+    assert.throws(() => readSDVae(d), /_class_name is "UNet2DModel", not AutoencoderKL/);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('legacy torch.save files read like zip ones, and train.py checkpoints default to the EMA weights', () => {
+  const legacy = readTorchCheckpoint(fix('dit_legacy.pt'));
+  const zip = readTorchCheckpoint(fix('dit_trainpy.pt'));
+  assert.equal(zip.chosen, 'ema');
+  assert.deepEqual(Object.keys(legacy.tensors).sort(), Object.keys(zip.tensors).sort());
+  for (const k of Object.keys(zip.tensors)) {
+    assert.deepEqual(legacy.tensors[k].shape, zip.tensors[k].shape, k);
+    assert.deepEqual(toFloat32(legacy.tensors[k]), toFloat32(zip.tensors[k]), k);
+  }
+  const model = readTorchCheckpoint(fix('dit_trainpy_legacy.pt'), { key: 'model' });
+  assert.equal(model.chosen, 'model');
+  assert.notDeepEqual(toFloat32(model.tensors['blocks.0.attn.qkv.weight']), toFloat32(zip.tensors['blocks.0.attn.qkv.weight']));
+  // args: the argparse.Namespace as inert fields.
+  for (const ck of [zip, model]) {
+    assert.equal(ck.args?.model, 'DiT-tiny/2');
+    assert.equal(ck.args?.image_size, 64);
+    assert.equal(ck.args?.num_classes, 5);
+    assert.equal(ck.args?.vae, 'ema');
+  }
+});
+
+test('truncated or damaged legacy torch.save files say what is wrong', () => {
+  const bytes = fs.readFileSync(fix('dit_legacy.pt'));
+  assert.throws(() => readTorchCheckpoint(bytes.subarray(0, 200)), /legacy torch\.save file .*truncated/);
+  assert.throws(() => readTorchCheckpoint(bytes.subarray(0, bytes.length - 10)), /legacy torch\.save file .*truncated: storage '\d+' needs bytes/);
+  // The element count in a storage header that contradicts the pickle.
+  const bad = Buffer.from(bytes);
+  const keysEnd = findStorageHeader(bad);
+  bad.writeBigInt64LE(bad.readBigInt64LE(keysEnd) + 1n, keysEnd);
+  assert.throws(() => readTorchCheckpoint(bad), (err: Error) => {
+    const m = /storage '\d+' holds (\d+) elements, its tensors declare (\d+)/.exec(err.message);
+    return m !== null && Number(m[1]) === Number(m[2]) + 1;
+  });
+});
+
+/** Byte offset of the first storage header: after the fifth pickle (the storage keys, which hold no '.' byte). */
+function findStorageHeader(b: Buffer): number {
+  let count = 0;
+  for (let i = 0; i < b.length - 1; i++) {
+    if (b[i] === 0x80 && b[i + 1] === 0x02) {
+      count++;
+      if (count === 5) {
+        const stop = b.indexOf(0x2e, i);
+        return stop + 1;
+      }
+    }
+  }
+  throw new Error('no storage keys pickle');
+}
