@@ -10,7 +10,12 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend';
 import { klMoments, klDecode, posterior, disposeKL, loadAutoencoder, readSDVae, sdVaeConfig, klParamCount, ldmName } from '../lib/autoencoder';
-import { toFloat32 } from '../lib/io/array';
+import { HostArray, toFloat32, toInt32 } from '../lib/io/array';
+import { WeightsKey, configFromTrainArgs } from '../lib/model/checkpoint';
+import { ditConfig, validateConfig } from '../lib/model/config';
+import { configFromDiffusersDiT, readDiffusersDiT } from '../lib/model/diffusers';
+import { DiT, disposeDiT, ditForward } from '../lib/model/dit';
+import { loadModelFile } from '../lib/sample/load';
 import { readNpz } from '../lib/io/npy';
 import { readTorchCheckpoint } from '../lib/io/torch';
 import { repoRoot } from '../lib/util/paths';
@@ -154,3 +159,92 @@ function findStorageHeader(b: Buffer): number {
   }
   throw new Error('no storage keys pickle');
 }
+
+// ---- DiT in every published format ----------------------------------------------------
+
+const TINY = validateConfig({
+  name: 'tiny', variant: 'adaln-zero', inputSize: 8, inChannels: 4, patchSize: 2, hiddenSize: 16, depth: 2, numHeads: 2,
+  mlpRatio: 4, numClasses: 5, classDropoutProb: 0.1, learnSigma: true,
+});
+
+function ditOut(model: DiT, io: Record<string, HostArray>): Float32Array {
+  return tf.tidy(() => ditForward(model, tf.tensor(toFloat32(io.x), io.x.shape), tf.tensor1d(toInt32(io.t), 'int32'), tf.tensor1d(toInt32(io.y), 'int32')).dataSync() as Float32Array);
+}
+
+test('DiT weights in every published format match the PyTorch forward (legacy, train.py ema/model, diffusers folder)', async () => {
+  await initBackend();
+  const io = readNpz(fix('dit.io.npz'));
+  const cases: Array<[string, WeightsKey | undefined, string, RegExp]> = [
+    ['dit_legacy.pt', undefined, 'out_ema', /^model weights \(torch\)$/],
+    ['dit_trainpy.pt', undefined, 'out_ema', /^train\.py checkpoint \(ema weights, torch\)$/],
+    ['dit_trainpy.pt', 'model', 'out_model', /^train\.py checkpoint \(model weights, torch\)$/],
+    ['dit_trainpy_legacy.pt', 'ema', 'out_ema', /ema weights/],
+    ['dit_trainpy_legacy.pt', 'model', 'out_model', /model weights/],
+    ['dit_diffusers', undefined, 'out_ema', /^diffusers DiT folder$/],
+    ['dit_diffusers/transformer', undefined, 'out_ema', /^diffusers DiT folder$/],
+  ];
+  for (const [name, weights, want, source] of cases) {
+    // Heads are not in the weights of a bare state_dict: the config says them (the diffusers config does itself).
+    const config = name.startsWith('dit_diffusers') ? undefined : TINY;
+    const loaded = loadModelFile(fix(name), { config, weights });
+    assert.match(loaded.source, source, name);
+    const err = relErr(ditOut(loaded.model, io), toFloat32(io[want]));
+    assert.ok(err < 1e-4, `${name} (${weights ?? 'default'}): rel err ${err}`);
+    assert.equal(loaded.diffusion.learnSigma, true);
+    disposeDiT(loaded.model);
+  }
+});
+
+test('the diffusers DiT config gives the architecture; the published names come back', () => {
+  const d = readDiffusersDiT(fix('dit_diffusers'));
+  assert.deepEqual({ ...d.config, name: 'tiny' }, TINY);
+  const legacy = readTorchCheckpoint(fix('dit_legacy.pt')).tensors;
+  assert.deepEqual(Object.keys(d.tensors).sort(), Object.keys(legacy).sort());
+  for (const k of Object.keys(legacy)) {
+    const a = toFloat32(d.tensors[k]);
+    const b = toFloat32(legacy[k]);
+    assert.ok(relErr(a, b) < 1e-6, k);
+  }
+  // A published-size config is named as in the paper.
+  const xl = configFromDiffusersDiT({ num_attention_heads: 16, attention_head_dim: 72, in_channels: 4, out_channels: 8, patch_size: 2, num_layers: 28, sample_size: 32, num_embeds_ada_norm: 1000, norm_type: 'ada_norm_zero' }, 'config.json', 4608);
+  assert.deepEqual(xl, ditConfig('DiT-XL/2'));
+  assert.throws(() => configFromDiffusersDiT({ ...xl, num_attention_heads: 16, attention_head_dim: 72, in_channels: 4, patch_size: 2, num_layers: 28, sample_size: 32, num_embeds_ada_norm: 1000, norm_type: 'ada_norm_single' }, 'c.json', 4608), /norm_type "ada_norm_single": only DiT's ada_norm_zero/);
+});
+
+test("train.py args name the published architecture: DiT-XL/2 at image_size 512 is a 64x64 latent DiT", () => {
+  assert.deepEqual(configFromTrainArgs({ model: 'DiT-XL/2', image_size: 512, num_classes: 1000 }, 'f'), ditConfig('DiT-XL/2', { inputSize: 64 }));
+  assert.deepEqual(configFromTrainArgs({ model: 'DiT-B/4', image_size: 256, num_classes: 10 }, 'f'), ditConfig('DiT-B/4', { numClasses: 10 }));
+  assert.equal(configFromTrainArgs({ model: 'DiT-tiny/2' }, 'f'), null);
+  assert.throws(() => configFromTrainArgs({ model: 'DiT-XL/2', image_size: 250 }, 'f.pt'), /f\.pt: args\.image_size 250 is not a multiple of 8/);
+  assert.throws(() => configFromTrainArgs({ model: 'DiT-XL/3', image_size: 256 }, 'f.pt'), /f\.pt: args describe no valid DiT.*patch size 3/);
+});
+
+test('published-format errors name the problem: missing EMA, shape mismatch, damaged diffusers folders', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pretrained-'));
+  try {
+    // A diffusers folder whose config disagrees with its weights.
+    const d = path.join(tmp, 'dit');
+    fs.cpSync(fix('dit_diffusers'), d, { recursive: true });
+    const cfgFile = path.join(d, 'transformer', 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+    fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, num_layers: 3 }));
+    assert.throws(() => loadModelFile(d), /not a diffusers DiT \(no 'transformer_blocks\.2\./);
+    fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, num_layers: 1 }));
+    assert.throws(() => loadModelFile(d), /unexpected tensors for a 1-block DiT: transformer_blocks\.1\./);
+    fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, attention_head_dim: 4 }));
+    assert.throws(() => loadModelFile(d), /x_embedder\.proj\.weight/);
+    fs.rmSync(path.join(d, 'transformer', 'diffusion_pytorch_model.safetensors'));
+    fs.writeFileSync(cfgFile, JSON.stringify(cfg));
+    assert.throws(() => loadModelFile(d), /a diffusers DiT folder without weights/);
+    // No EMA weights: an error unless the raw weights are asked for.
+    assert.throws(() => loadModelFile(fix('dit_trainpy_noema.pt'), { config: TINY }), /a train\.py checkpoint without EMA weights \(has model\); pass --key model/);
+    assert.throws(() => loadModelFile(fix('dit_trainpy_noema.pt'), { config: TINY, weights: 'ema' }), /no entry 'ema' \(top-level keys: model, args\)/);
+    disposeDiT(loadModelFile(fix('dit_trainpy_noema.pt'), { config: TINY, weights: 'model' }).model);
+    // The wrong architecture for a train.py checkpoint.
+    assert.throws(() => loadModelFile(fix('dit_trainpy.pt'), { config: { ...TINY, depth: 3 } }), /blocks\.2\./);
+    // An unknown folder.
+    assert.throws(() => loadModelFile(tmp), new RegExp(`${tmp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});

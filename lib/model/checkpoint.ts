@@ -2,9 +2,11 @@
 // with per-tensor shape checks, save to safetensors, infer the architecture.
 import * as tf from '@tensorflow/tfjs-core';
 import { HostArray, nameTable, ownEntry, toFloat32 } from '../io/array';
-import { readTensorFile, TensorFile } from '../io/checkpoint';
+import { readTensorFile, sniffFormat, TensorFile } from '../io/checkpoint';
+import { withSource } from '../io/source';
 import { writeSafetensors } from '../io/safetensors';
-import { DiTConfig, PAPER_SIZES, MINI_SIZES, Variant, validateConfig } from './config';
+import { DiTConfig, PAPER_SIZES, MINI_SIZES, Variant, ditConfig, parseModelName, validateConfig } from './config';
+import { diffusersDiTFolder, readDiffusersDiT } from './diffusers';
 import { createDiT, DiT } from './dit';
 import { ParamSpec, paramSpecs } from './params';
 
@@ -129,12 +131,35 @@ export function inferConfig(tensors: Record<string, HostArray>, name = 'checkpoi
 }
 
 /**
+ * The architecture a DiT train.py (or fast-DiT) checkpoint names in its args: a
+ * published model name at image_size / 8 (the SD autoencoder's factor) with
+ * num_classes; null when args.model is not a published name.
+ */
+export function configFromTrainArgs(args: Record<string, unknown>, file: string): DiTConfig | null {
+  const model = args.model;
+  const m = typeof model === 'string' ? parseModelName(model) : null;
+  if (!m || m.family !== 'DiT') return null;
+  const over: Partial<DiTConfig> = {};
+  if (args.image_size !== undefined) {
+    const size = args.image_size;
+    if (!Number.isSafeInteger(size) || (size as number) % 8 !== 0) throw new Error(`${file}: args.image_size ${JSON.stringify(size)} is not a multiple of 8`);
+    over.inputSize = (size as number) / 8;
+  }
+  if (args.num_classes !== undefined) over.numClasses = args.num_classes as number;
+  try {
+    return ditConfig(model as string, over);
+  } catch (err) {
+    throw new Error(`${file}: args describe no valid DiT (${(err as Error).message})`);
+  }
+}
+
+/**
  * Builds a DiT from tensors already read (readTensorFile). With `config`, they must fit
- * it exactly; without, a config stored in safetensors metadata or inferred from the
- * tensors is used.
+ * it exactly; without, a config stored in safetensors metadata, named by a train.py
+ * checkpoint's args, or inferred from the tensors is used.
  */
 export function ditFromTensorFile(f: TensorFile, file: string, config?: DiTConfig): DiT {
-  let cfg = config;
+  let cfg = config ?? (f.args ? configFromTrainArgs(f.args, file) ?? undefined : undefined);
   const stored = f.metadata ? ownEntry(f.metadata, 'dit_config') : undefined;
   if (!cfg && stored) {
     let parsed: unknown;
@@ -152,7 +177,11 @@ export function ditFromTensorFile(f: TensorFile, file: string, config?: DiTConfi
       throw new Error(`${file}: metadata dit_config: ${(err as Error).message}`);
     }
   }
-  if (!cfg) cfg = inferConfig(f.tensors, file).config;
+  if (!cfg) {
+    cfg = inferConfig(f.tensors, file).config;
+    const n = f.args?.num_classes;
+    if (n !== undefined && n !== cfg.numClasses) throw new Error(`${file}: args.num_classes is ${JSON.stringify(n)} but the label table has ${cfg.numClasses} classes (+1 null)`);
+  }
   const model = createDiT(cfg, 0);
   try {
     loadStateDict(model, f.tensors, file);
@@ -163,7 +192,29 @@ export function ditFromTensorFile(f: TensorFile, file: string, config?: DiTConfi
   return model;
 }
 
-/** Reads a DiT from a .pt / .pth / .safetensors file (see ditFromTensorFile). */
-export function loadDiT(file: string, config?: DiTConfig): DiT {
-  return ditFromTensorFile(readTensorFile(file), file, config);
+/** Which weights of a file holding several: train.py's {model, ema} (default ema, as its sample.py). */
+export type WeightsKey = 'ema' | 'model';
+
+/**
+ * Reads the tensors of a DiT weights file. A train.py checkpoint gives its EMA weights
+ * unless `key` says 'model'; one without EMA weights is an error unless key is 'model'.
+ */
+export function readDiTTensors(file: string, key?: WeightsKey): TensorFile {
+  // The key selects inside torch files only; a kit training checkpoint names its weights 'ema/...' and 'model/...'.
+  const torch = withSource(file, (src) => sniffFormat(src) === 'torch', 'tensor file');
+  const f = readTensorFile(file, torch && key !== undefined ? { key } : {});
+  if (f.args && f.chosen !== 'ema' && key === undefined) {
+    throw new Error(`${file}: a train.py checkpoint without EMA weights (has ${f.chosen ?? 'none'}); pass --key model (key: 'model') to use the raw weights`);
+  }
+  return f;
+}
+
+/** Reads a DiT from a .pt / .pth / .safetensors file or a diffusers folder (see ditFromTensorFile). */
+export function loadDiT(file: string, config?: DiTConfig, key?: WeightsKey): DiT {
+  const diffusers = diffusersDiTFolder(file);
+  if (diffusers) {
+    const d = readDiffusersDiT(file);
+    return ditFromTensorFile({ format: 'safetensors', tensors: d.tensors }, d.file, config ?? d.config);
+  }
+  return ditFromTensorFile(readDiTTensors(file, key), file, config);
 }

@@ -7,3 +7,4 @@ export * from './layers';
 export * from './dit';
 export * from './gflops';
 export * from './checkpoint';
+export * from './diffusers';

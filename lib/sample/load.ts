@@ -1,12 +1,13 @@
 // Loads a DiT for sampling from any file the kit knows: a training checkpoint
-// (EMA weights by default, as all the paper's results use) or model weights
-// (.pt / .pth / .safetensors in the published state_dict layout), together with the
+// (EMA weights by default, as all the paper's results use), model weights
+// (.pt / .pth / .safetensors in the published state_dict layout, DiT's train.py
+// checkpoints, legacy torch.save files) or a diffusers DiT folder, together with the
 // diffusion it must be sampled with.
 import * as tf from '@tensorflow/tfjs-core';
 import { DiffusionSettings, checkDiffusionSettings, resolveDiffusion, trainingDiffusion } from '../diffusion';
 import { toFloat32 } from '../io/array';
-import { readTensorFile } from '../io/checkpoint';
-import { ditFromTensorFile } from '../model/checkpoint';
+import { WeightsKey, ditFromTensorFile, loadDiT, readDiTTensors } from '../model/checkpoint';
+import { diffusersDiTFolder } from '../model/diffusers';
 import { DiTConfig, validateConfig } from '../model/config';
 import { createDiT, DiT, disposeDiT } from '../model/dit';
 import { CHECKPOINT_KIND } from '../train/checkpoint';
@@ -22,13 +23,18 @@ export interface LoadedModel {
 
 export interface LoadOptions {
   config?: DiTConfig;
-  weights?: 'ema' | 'model';
+  /** Kit training checkpoints and train.py dicts: which weights (default ema). */
+  weights?: WeightsKey;
   /** Diffusion settings asked for: fill in what the file does not record; contradicting it is an error. */
   diffusion?: Partial<DiffusionSettings>;
 }
 
 export function loadModelFile(file: string, opts: LoadOptions = {}): LoadedModel {
-  const f = readTensorFile(file);
+  if (diffusersDiTFolder(file)) {
+    if (opts.weights === 'model') throw new Error(`${file}: a diffusers DiT folder holds one set of weights; --key model does not apply`);
+    return bareWeights(loadDiT(file, opts.config), 'diffusers DiT folder', file, opts);
+  }
+  const f = readDiTTensors(file, opts.weights);
   if (f.metadata?.kind === CHECKPOINT_KIND) {
     const which = opts.weights ?? 'ema';
     const options = JSON.parse(f.metadata.options);
@@ -54,11 +60,15 @@ export function loadModelFile(file: string, opts: LoadOptions = {}): LoadedModel
     const step = Number(f.metadata.step);
     return { model, source: `training checkpoint (${which} weights, step ${step})`, step, diffusion };
   }
-  const model = ditFromTensorFile(f, file, opts.config);
+  const what = f.args ? `train.py checkpoint (${f.chosen} weights, ${f.format})` : `model weights (${f.format}${f.chosen ? `, ${f.chosen}` : ''})`;
+  return bareWeights(ditFromTensorFile(f, file, opts.config), what, file, opts);
+}
+
+function bareWeights(model: DiT, source: string, file: string, opts: LoadOptions): LoadedModel {
   try {
     // Bare weights record only what their final layer fixes: learned sigma or not.
     const diffusion = resolveDiffusion({ learnSigma: model.config.learnSigma }, opts.diffusion ?? {}, file);
-    return { model, source: `model weights (${f.format})`, step: null, diffusion };
+    return { model, source, step: null, diffusion };
   } catch (err) {
     disposeDiT(model);
     throw err;
