@@ -7,6 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend';
 import { klMoments, klDecode, posterior, disposeKL, loadAutoencoder, readSDVae, sdVaeConfig, klParamCount, ldmName } from '../lib/autoencoder';
@@ -244,6 +245,82 @@ test('published-format errors name the problem: missing EMA, shape mismatch, dam
     assert.throws(() => loadModelFile(fix('dit_trainpy.pt'), { config: { ...TINY, depth: 3 } }), /blocks\.2\./);
     // An unknown folder.
     assert.throws(() => loadModelFile(tmp), new RegExp(`${tmp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+// ---- sample.py and sample_ddp.py, end to end on the fixture weights ---------------------
+
+const CLI = path.join(repoRoot(), 'dist', 'lib', 'cli', 'index.js');
+
+function dit(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, DIT_QUIET: '1' } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tinyConfigFile(dir: string): string {
+  const f = path.join(dir, 'tiny.json');
+  fs.writeFileSync(f, JSON.stringify(TINY));
+  return f;
+}
+
+test("dit sample runs sample.py's command line on a train.py checkpoint and the SD autoencoder", () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'samplepy-'));
+  try {
+    const out = path.join(tmp, 'grid.png');
+    const r = dit(['sample', '--model', tinyConfigFile(tmp), '--image-size', '64', '--checkpoint', fix('dit_trainpy.pt'), '--key', 'ema',
+      '--vae', fix('dit_diffusers/vae'), '--class-labels', '0,1,2,4', '--cfg-scale', '4', '--num-sampling-steps', '5', '--seed', '0', '--out', out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(fs.statSync(out).size > 100);
+    const npz = readNpz(out.replace(/\.png$/, '.npz'));
+    assert.deepEqual(npz.arr_0.shape, [4, 16, 16, 3]);
+    assert.deepEqual(Array.from(toInt32(npz.arr_1)), [0, 1, 2, 4]);
+    const prov = JSON.parse(fs.readFileSync(out.replace(/\.png$/, '.json'), 'utf8'));
+    assert.equal(prov.cfgScale, 4);
+    assert.equal(prov.steps, 5);
+    assert.match(prov.weights, /train\.py checkpoint \(ema weights/);
+    // sample.py's default classes need 1000 of them: a clear error on a 5-class model.
+    const bad = dit(['sample', '--model', tinyConfigFile(tmp), '--image-size', '64', '--checkpoint', fix('dit_trainpy.pt'), '--vae', fix('dit_diffusers/vae'), '--num-sampling-steps', '2', '--out', out]);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /class 207 is outside \[0, 5\)/);
+    assert.match(dit(['sample', '--checkpoint', fix('dit_diffusers'), '--image-size', '60', '--out', out]).stderr, /--image-size must be a positive multiple of 8/);
+    assert.match(dit(['sample', '--checkpoint', fix('dit_diffusers'), '--steps', '3', '--num-sampling-steps', '3', '--out', path.join(tmp, 'a.npz')]).stderr, /--num-sampling-steps and --steps are the same flag/);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('--num-samples writes resumable shards: a kill -9 mid-run resumes to the same ADM npz as an uninterrupted run', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fid-shards-'));
+  try {
+    const args = (out: string, seed = '3') => ['sample', '--checkpoint', fix('dit_diffusers'), '--vae', fix('dit_diffusers/vae'), '--num-samples', '7', '--shard-size', '2',
+      '--labels', 'balanced', '--num-sampling-steps', '40', '--cfg-scale', '1.5', '--seed', seed, '--out', out];
+    const whole = path.join(tmp, 'whole.npz');
+    const r = dit(args(whole));
+    assert.equal(r.status, 0, r.stderr);
+    const a = readNpz(whole);
+    assert.deepEqual(a.arr_0.shape, [7, 16, 16, 3]);
+    assert.deepEqual(Array.from(toInt32(a.arr_1)), [0, 1, 2, 3, 4, 0, 1]);
+
+    // Killed once the first shard is on disk.
+    const killed = path.join(tmp, 'killed.npz');
+    const shard0 = path.join(tmp, 'killed.shards', 'shard-00000.npz');
+    const child = spawn(process.execPath, [CLI, ...args(killed)], { stdio: 'ignore', env: { ...process.env, DIT_QUIET: '1' } });
+    const deadline = Date.now() + 120_000;
+    while (!fs.existsSync(shard0) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+    child.kill('SIGKILL');
+    await new Promise((res) => child.once('exit', res));
+    assert.ok(fs.existsSync(shard0), 'the first shard was written before the kill');
+    assert.ok(!fs.existsSync(killed), 'the run was killed before it finished');
+    const again = dit(args(killed));
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /shard 1\/4 already there/);
+    assert.deepEqual(fs.readFileSync(killed), fs.readFileSync(whole));
+    // Other settings in the same folder are refused rather than mixed in.
+    const other = dit(args(killed, '4'));
+    assert.notEqual(other.status, 0);
+    assert.match(other.stderr, /holds shards sampled with other settings/);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -7,11 +7,13 @@ import { tensorToImages } from './data';
 
 /**
  * The autoencoder that decodes latents of shape [C, H, W]: a trained folder or weights
- * file (its latent shape must match), or 'identity' (pixel space, sized from the latents).
+ * file (its latent shape must match), the SD autoencoder (sized for the latents), or
+ * 'identity' (pixel space, sized from the latents).
  */
 export function loadDecoderFor(spec: string, latentShape: readonly number[]): Autoencoder {
   const [c, h] = latentShape;
-  const ae = loadAutoencoder(spec, spec === 'identity' ? { imageSize: h, channels: c } : {});
+  // The SD autoencoder is sized by the latents (DiT-XL/2 256 and 512 share it); a kit folder has one size.
+  const ae = loadAutoencoder(spec, spec === 'identity' ? { imageSize: h, channels: c } : { latentSize: h });
   if (ae.latentShape.some((d, i) => d !== latentShape[i])) {
     ae.dispose();
     throw new Error(`${spec} decodes [${ae.latentShape.join(', ')}] latents but the model makes [${latentShape.join(', ')}]`);

@@ -125,12 +125,12 @@ function isKitWeights(file: string): boolean {
  * a weights file, or the Stable Diffusion autoencoder in the LDM or diffusers layout
  * (lib/autoencoder/sd.ts; used at imageSize, default its config's or 256).
  */
-export function loadAutoencoder(spec: string, opts: { imageSize?: number; channels?: number } = {}): Autoencoder {
+export function loadAutoencoder(spec: string, opts: { imageSize?: number; channels?: number; latentSize?: number } = {}): Autoencoder {
   if (spec === 'identity') return identityAutoencoder(opts.imageSize ?? 32, opts.channels ?? 3);
   if (!fs.existsSync(spec)) throw new Error(`autoencoder not found: ${spec} (give a folder from 'dit vae train', a ${VAE_WEIGHTS} file, the SD autoencoder, or 'identity')`);
   const isDir = fs.statSync(spec).isDirectory();
   if (isDir ? !fs.existsSync(path.join(spec, VAE_MANIFEST)) : !isKitWeights(spec)) {
-    const sd = readSDVae(spec, { resolution: opts.imageSize });
+    const sd = readSDVae(spec, { resolution: opts.imageSize, latentSize: opts.latentSize });
     return checkImages(klAutoencoder(sd.model, sd.scale, sd.sha256), spec, opts);
   }
   let file = spec;

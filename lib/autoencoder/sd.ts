@@ -15,7 +15,7 @@ import { HostArray, nameTable, ownEntry } from '../io/array';
 import { readTensorFile } from '../io/checkpoint';
 import { sha256File } from '../util/hash';
 import { readJsonFile } from '../util/paths';
-import { KLConfig, KLModel, validateKLConfig } from './kl';
+import { KLConfig, KLModel, klFactor, validateKLConfig } from './kl';
 import { klFromTorchTensors } from './weights';
 
 /** SD's latent scale: DiT trains on 0.18215 * z. */
@@ -40,6 +40,8 @@ export interface LoadedSDVae {
 export interface SDVaeOptions {
   /** Image side the autoencoder is used at (any multiple of 8; default: the config's sample_size, else 256). */
   resolution?: number;
+  /** Or: the latent side it must decode (resolution = latentSize * the downsampling factor). */
+  latentSize?: number;
   /** GroupNorm groups when the file does not say (LDM layout); SD uses 32. */
   normGroups?: number;
 }
@@ -148,6 +150,12 @@ export function configFromLdmTensors(t: Record<string, HostArray>, what: string,
 
 // ---- loading ----------------------------------------------------------------------
 
+/** The convolutional autoencoder runs at any multiple of its factor: size it for the latents asked for. */
+function atLatentSize(c: KLConfig, opts: SDVaeOptions): KLConfig {
+  if (opts.latentSize === undefined || opts.resolution !== undefined) return c;
+  return validateKLConfig({ ...c, resolution: opts.latentSize * klFactor(c) });
+}
+
 const FIRST_STAGE = 'first_stage_model.';
 
 function weightsIn(dir: string): string {
@@ -167,7 +175,8 @@ export function readSDVae(p: string, opts: SDVaeOptions = {}): LoadedSDVae {
     }
     const raw = readJsonFile(cfgFile);
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${cfgFile}: not a JSON object`);
-    const { config, scale } = configFromDiffusers(raw as Record<string, unknown>, cfgFile, opts.resolution);
+    const { config: c0, scale } = configFromDiffusers(raw as Record<string, unknown>, cfgFile, opts.resolution);
+    const config = atLatentSize(c0, opts);
     const file = weightsIn(dir);
     const tensors = fromDiffusers(readTensorFile(file).tensors, config.chMult.length, file);
     return { model: klFromTorchTensors(config, tensors, `SD autoencoder weights ${file}`), scale, sha256: sha256File(file), file, layout: 'diffusers' };
@@ -188,6 +197,6 @@ export function readSDVae(p: string, opts: SDVaeOptions = {}): LoadedSDVae {
     tensors = nameTable<HostArray>();
     for (const k of keys) if (!k.startsWith('loss.') && !k.startsWith('model_ema.')) tensors[k] = f.tensors[k];
   }
-  const config = configFromLdmTensors(tensors, p, opts);
+  const config = atLatentSize(configFromLdmTensors(tensors, p, opts), opts);
   return { model: klFromTorchTensors(config, tensors, `SD autoencoder weights ${p}`), scale: SD_VAE_SCALE, sha256: sha256File(p), file: p, layout };
 }

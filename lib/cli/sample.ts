@@ -10,6 +10,11 @@ import {
 } from '../diffusion';
 import { balancedLabels, sampleDiT } from '../sample/sample';
 import { loadModelFile } from '../sample/load';
+import { LabelMode, joinShards, sampleShards } from '../sample/shards';
+import type { WeightsKey } from '../model/checkpoint';
+import type { DiT } from '../model/dit';
+import type { Autoencoder } from '../autoencoder';
+import type { SamplerName } from '../diffusion';
 import { parseArgs, UsageError } from '../util/args';
 import { writeFileAtomic } from '../util/paths';
 import { Progress, progress } from '../util/progress';
@@ -17,17 +22,29 @@ import { gitCommit } from '../util/provenance';
 import type { Command } from './command';
 import { configFromFlags } from './gflops';
 
-const USAGE = `usage: dit-kit sample --checkpoint FILE [--model NAME|CONFIG.json] [--classes 0,1,2] [--num 8]
+const USAGE = `usage: dit-kit sample --checkpoint FILE|DIR [--model NAME|CONFIG.json] [--image-size 256|512] [--classes 0,1,2] [--num 8]
                       [--sampler ${SAMPLER_NAMES.join('|')}] [--steps 250 | --respacing SPEC] [--eta 0]
                       [--cfg-scale 1.5] [--guidance-channels first3|all] [--seed 0]
                       [--diffusion-steps 1000] [--noise-schedule ${NOISE_SCHEDULES.join('|')}] [--predict-xstart]
-                      [--weights ema|model] [--batch-size N] [--vae DIR|identity] --out FILE.npz|FILE.png
+                      [--key ema|model] [--batch-size N] [--vae DIR|FILE|identity] --out FILE.npz|FILE.png
+       dit-kit sample ... --vae VAE --num-samples 50000 [--shard-size 1000] [--labels random|balanced] --out ADM.npz
 
 Samples a DiT with respaced DDPM (default, 250 steps as the paper) or DDIM.
-  --checkpoint   a kit training checkpoint (its config is inside; EMA weights unless
-                 --weights model) or model weights (.pt/.pth/.safetensors; then --model
-                 names the config, with --variant/--input-size/--in-channels/--num-classes)
+The published command line works as in DiT's sample.py:
+  dit-kit sample --model DiT-XL/2 --image-size 256 --checkpoint DiT-XL-2-256x256.pt --vae sd-vae-ft-ema/ \\
+                 --class-labels 207,360,387,974,88,979,417,279 --cfg-scale 4 --num-sampling-steps 250 --seed 0 --out grid.png
+  (with --image-size, the defaults are sample.py's: those eight classes and --cfg-scale 4)
+  --checkpoint   a kit training checkpoint (its config is inside), DiT's train.py checkpoint,
+                 model weights (.pt/.pth/.safetensors, zip or legacy torch.save; then --model
+                 names the config, with --variant/--input-size/--in-channels/--num-classes),
+                 or a diffusers DiT folder (its config is inside)
+  --key          which weights of a checkpoint holding both (default ema, as sample.py)
+  --image-size   image side; the latents are 1/8 of it (the SD autoencoder), as sample.py
   --classes      labels to cycle through (default: every class, balanced); --num samples in all
+                 (--class-labels is the same; --num-sampling-steps is --steps)
+  --num-samples  FID sampling as sample_ddp.py: N images in resumable shards (FILE.shards/,
+                 --shard-size each, labels random as sample_ddp.py or balanced), joined into
+                 ADM's npz (arr_0 uint8 NHWC, arr_1 labels); a killed run resumes where it stopped
   --sampler      ${SAMPLER_NAMES.map((n) => `${n}: ${SAMPLERS[n].about}`).join('\n                 ')}
   --steps        sampling steps, spread evenly over the diffusion process (DiT's rule); or
   --respacing    explicit ADM section counts instead ("10,15,20"; "ddimN", the DDIM paper's
@@ -41,15 +58,24 @@ Samples a DiT with respaced DDPM (default, 250 steps as the paper) or DDIM.
                  one (1000 linear steps, eps prediction) unless these flags say otherwise
 Writes latents (N,C,H,W float32) and labels to the npz, and provenance to FILE.json;
 with --vae also the decoded images as ADM's arr_0 (uint8 NHWC) / arr_1 (labels).
-  --vae          decode the latents with this autoencoder ('dit-kit vae train' folder, or identity
-                 for pixel-space models) into a PNG grid next to the npz (FILE.png)`;
+  --vae          decode the latents with this autoencoder ('dit-kit vae train' folder, the SD
+                 autoencoder as a diffusers folder or LDM .ckpt/.safetensors, or identity for
+                 pixel-space models) into a PNG grid next to the npz (FILE.png)
+On a CPU, DiT-XL/2 at 256 takes minutes per image at 250 steps: the progress line shows the ETA.`;
+
+/** sample.py's default classes (--class-labels). */
+export const SAMPLE_PY_CLASSES = [207, 360, 387, 974, 88, 979, 417, 279];
 
 const FLAGS = {
   checkpoint: 'string', model: 'string', variant: 'string', 'input-size': 'int', 'in-channels': 'int', 'num-classes': 'int',
   classes: 'string', num: 'int', sampler: 'string', steps: 'int', respacing: 'string', eta: 'number', 'cfg-scale': 'number',
-  'guidance-channels': 'string', seed: 'seed', weights: 'string', 'batch-size': 'int', out: 'string', vae: 'string',
-  'diffusion-steps': 'int', 'noise-schedule': 'string', 'predict-xstart': 'boolean',
+  'guidance-channels': 'string', seed: 'seed', key: 'string', 'batch-size': 'int', out: 'string', vae: 'string',
+  'diffusion-steps': 'int', 'noise-schedule': 'string', 'predict-xstart': 'boolean', 'image-size': 'int', 'class-labels': 'string',
+  'num-sampling-steps': 'int', 'num-samples': 'int', 'shard-size': 'int', labels: 'string',
 } as const;
+
+/** sample.py's spellings of the kit's flags. */
+const ALIASES: Array<[string, string]> = [['class-labels', 'classes'], ['num-sampling-steps', 'steps']];
 
 /** A library check on flags alone, reported as a usage error (exit 2). */
 function asUsage<T>(check: () => T): T {
@@ -67,6 +93,19 @@ export const sampleCommand: Command = {
   async run(argv) {
     const { flags: f, positional } = parseArgs(argv, FLAGS);
     if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}'`);
+    for (const [alias, name] of ALIASES) {
+      if (f[alias] === undefined) continue;
+      if (f[name] !== undefined) throw new UsageError(`--${alias} and --${name} are the same flag; give one`);
+      f[name] = f[alias];
+    }
+    const imageSize = f['image-size'] as number | undefined;
+    if (imageSize !== undefined) {
+      if (!(imageSize > 0 && imageSize % 8 === 0)) throw new UsageError(`--image-size must be a positive multiple of 8 (the autoencoder's factor), got ${imageSize}`);
+      if (f['input-size'] !== undefined) throw new UsageError('--image-size sets the latent size (image / 8); do not also give --input-size');
+      f['input-size'] = imageSize / 8;
+      f.classes ??= SAMPLE_PY_CLASSES.join(',');
+      f['cfg-scale'] ??= 4;
+    }
     if (!f.checkpoint) throw new UsageError('--checkpoint FILE is required');
     if (!f.out) throw new UsageError('--out FILE.npz is required');
     if (!/\.(npz|png)$/.test(String(f.out)) || (!f.vae && !String(f.out).endsWith('.npz'))) throw new UsageError('--out must end in .npz (or .png with --vae)');
@@ -82,14 +121,26 @@ export const sampleCommand: Command = {
     asUsage(() => checkDiffusionSettings(requested, 'flags'));
     const channels = (f['guidance-channels'] ?? 'first3') as 'first3' | 'all';
     if (channels !== 'first3' && channels !== 'all') throw new UsageError(`--guidance-channels must be first3 or all`);
-    const weights = (f.weights ?? 'ema') as 'ema' | 'model';
-    if (weights !== 'ema' && weights !== 'model') throw new UsageError(`--weights must be ema or model`);
+    const weights = f.key as WeightsKey | undefined;
+    if (weights !== undefined && weights !== 'ema' && weights !== 'model') throw new UsageError(`--key must be ema or model`);
+    const numSamples = f['num-samples'] as number | undefined;
+    const labelMode = (f.labels ?? 'random') as LabelMode;
+    if (labelMode !== 'random' && labelMode !== 'balanced') throw new UsageError('--labels must be random or balanced');
+    if (numSamples !== undefined) {
+      if (!(numSamples > 0)) throw new UsageError('--num-samples must be positive');
+      if (!f.vae) throw new UsageError('--num-samples writes images: give --vae');
+      if (f.num !== undefined || f.classes !== undefined) throw new UsageError('--num-samples draws its own labels (--labels random|balanced); do not give --num or --classes');
+      if (!String(f.out).endsWith('.npz')) throw new UsageError('--num-samples writes an ADM npz: --out must end in .npz');
+    } else if (f['shard-size'] !== undefined || f.labels !== undefined) {
+      throw new UsageError('--shard-size and --labels go with --num-samples');
+    }
     await initBackend();
     const config = f.model ? configFromFlags(f.model as string, f) : undefined;
     const { model, source, diffusion } = loadModelFile(f.checkpoint as string, { config, weights, diffusion: requested });
     const ae = f.vae ? loadDecoderFor(f.vae as string, [model.config.inChannels, model.config.inputSize, model.config.inputSize]) : null;
     try {
       const c = model.config;
+      if (numSamples !== undefined) return sampleFid(model, ae!, source, diffusion, f, { sampler, request, channels, numSamples, labelMode });
       let classes: number[] | null = null;
       if (f.classes !== undefined) {
         classes = String(f.classes).split(',').map((s) => {
@@ -143,3 +194,41 @@ export const sampleCommand: Command = {
     }
   },
 };
+
+/** --num-samples: sample_ddp.py's job, resumable, then one ADM npz. */
+function sampleFid(
+  model: DiT, ae: Autoencoder, source: string, diffusion: DiffusionSettings, f: Record<string, unknown>,
+  o: { sampler: SamplerName; request: { steps?: number; respacing?: string; eta?: number }; channels: 'first3' | 'all'; numSamples: number; labelMode: LabelMode },
+): number {
+  const out = f.out as string;
+  const dir = out.replace(/\.npz$/, '.shards');
+  const shardSize = (f['shard-size'] as number | undefined) ?? 1000;
+  const cfgScale = (f['cfg-scale'] as number | undefined) ?? 1;
+  const seed = (f.seed as number | undefined) ?? 0;
+  const t0 = Date.now();
+  const total = Math.ceil(o.numSamples / shardSize);
+  const perShard = Math.ceil(shardSize / ((f['batch-size'] as number | undefined) ?? shardSize));
+  let bar: Progress | undefined;
+  let steps = 0;
+  let resumed = 0;
+  const r = sampleShards(model, ae, {
+    num: o.numSamples, shardSize, labelMode: o.labelMode, dir, sampler: o.sampler, ...o.request, diffusion, cfgScale, guidanceChannels: o.channels, seed,
+    batchSize: f['batch-size'] as number | undefined,
+    onShard: (done, all, wasThere) => {
+      if (wasThere) resumed++;
+      process.stderr.write(`[dit] shard ${done}/${all} ${wasThere ? 'already there' : 'written'} (${dir})\n`);
+    },
+    // Per sampling step, over the shards still to make (those found later finish the bar early).
+    progress: (_, perBatch) => (bar ??= progress(`sample ${model.config.name}`, perBatch * perShard * (total - resumed))).update(++steps),
+  });
+  bar?.done();
+  const n = joinShards(r.files, out);
+  const prov = {
+    checkpoint: path.resolve(f.checkpoint as string), weights: source, model: model.config, diffusion, sampler: o.sampler, ...o.request, cfgScale,
+    guidanceChannels: o.channels, seed, num: n, shardSize, labels: o.labelMode, resumedShards: r.resumed, vae: ae.id, backend: backendInfo()?.name,
+    gitCommit: gitCommit(), wallSeconds: (Date.now() - t0) / 1000,
+  };
+  writeFileAtomic(out.replace(/\.npz$/, '.json'), JSON.stringify(prov, null, 2) + '\n');
+  console.log(`wrote ${n} images from ${source} to ${out} (ADM layout: arr_0 uint8 NHWC, arr_1 labels; ${r.files.length} shards in ${dir}, ${r.resumed} resumed)`);
+  return 0;
+}
