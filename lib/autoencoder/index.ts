@@ -129,7 +129,8 @@ export function loadAutoencoder(spec: string, opts: { imageSize?: number; channe
   if (spec === 'identity') return identityAutoencoder(opts.imageSize ?? 32, opts.channels ?? 3);
   if (!fs.existsSync(spec)) throw new Error(`autoencoder not found: ${spec} (give a folder from 'dit vae train', a ${VAE_WEIGHTS} file, the SD autoencoder, or 'identity')`);
   const isDir = fs.statSync(spec).isDirectory();
-  if (isDir ? !fs.existsSync(path.join(spec, VAE_MANIFEST)) : !isKitWeights(spec)) {
+  const diffusers = isDir && ['config.json', 'vae/config.json'].some((f) => fs.existsSync(path.join(spec, f)));
+  if (isDir ? diffusers && !fs.existsSync(path.join(spec, VAE_MANIFEST)) : !isKitWeights(spec)) {
     const sd = readSDVae(spec, { resolution: opts.imageSize, latentSize: opts.latentSize });
     return checkImages(klAutoencoder(sd.model, sd.scale, sd.sha256), spec, opts);
   }
