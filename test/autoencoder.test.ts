@@ -14,6 +14,7 @@ import { MemoryDataset } from '../lib/data/dataset';
 import { setConvImpl } from '../lib/features/conv';
 import { TrainingDiverged } from '../lib/train/step';
 import { Rng } from '../lib/util/rng';
+import { reshapeCheckpointTensor } from './helpers';
 
 const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), p));
 
@@ -224,6 +225,11 @@ test('an interrupted run resumes from its checkpoint to the same weights', async
   const c = tmp('vae-c-');
   await trainAutoencoder(c, ds, data, trainOpts(), { quiet: true, stopAfter: 2 });
   await assert.rejects(trainAutoencoder(c, ds, data, trainOpts({ seed: 1 }), { quiet: true }), /different run/);
+  // An optimiser tensor with the right element count in the wrong shape is refused, not reshaped.
+  const ck = path.join(c, 'vae-checkpoint.safetensors');
+  const name = reshapeCheckpointTensor(ck, ck, 'adam_v/');
+  await assert.rejects(trainAutoencoder(c, ds, data, trainOpts(), { quiet: true }),
+    (e: Error) => e.message.startsWith(`checkpoint ${ck} does not fit this model: ${name} has shape [`));
 });
 
 test('a diverging run stops at the shared optimiser step with its error, writing no weights', async () => {

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend';
 import { toFloat32 } from '../lib/io/array';
 import { readNpz } from '../lib/io/npy';
-import { readTensorFile } from '../lib/io/checkpoint';
+import { readTensorFile } from '../lib/io/tensor_file';
 import { col2imHost, conv2d, convGeometry, im2colHost, setConvImpl, Padding } from '../lib/features/conv';
 import { foldInceptionStateDict, loadInception, InceptionV3 } from '../lib/features/inception';
 import { Rng } from '../lib/util/rng';

@@ -1,4 +1,6 @@
 // Shared test helpers (no tests here).
+import * as fs from 'node:fs';
+import { encodeSafetensors, readSafetensors } from '../lib/io/safetensors';
 import { ditConfig } from '../lib/model/config';
 import { DIT_ADAMW } from '../lib/train/adamw';
 import { arraySource, TrainingSource } from '../lib/train/source';
@@ -36,4 +38,20 @@ export function tinyExperimentJson(): Record<string, any> {
       { name: 'sampling-compute', models: ['mini-S/2'], variants: ['adaln-zero'], finalSamplingSteps: [2, 5] },
     ],
   };
+}
+
+/**
+ * Rewrites the first tensor under `prefix` ('ema/', 'adam_m/') of a safetensors checkpoint
+ * whose shape reads differently backwards with its shape reversed: the same element count
+ * in another shape. Writes `out` (may be `file`) and returns the tensor's name.
+ */
+export function reshapeCheckpointTensor(file: string, out: string, prefix: string): string {
+  const st = readSafetensors(file);
+  const reversed = (s: number[]) => s.slice().reverse();
+  const name = Object.keys(st.tensors).find((k) => k.startsWith(prefix) && reversed(st.tensors[k].shape).join(',') !== st.tensors[k].shape.join(','));
+  if (!name) throw new Error(`${file}: no tensor under ${prefix} whose shape reversed differs`);
+  const t = st.tensors[name];
+  const tensors = { ...st.tensors, [name]: { ...t, shape: reversed(t.shape) } };
+  fs.writeFileSync(out, encodeSafetensors(tensors, st.metadata));
+  return name;
 }

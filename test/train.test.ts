@@ -13,7 +13,7 @@ import { EpochOrder, StreamOrder, drawFlips, epochPermutation } from '../lib/tra
 import { optimizerStep } from '../lib/train/step';
 import { closeRun, openRun, train, TrainingDiverged } from '../lib/train/trainer';
 import { Rng } from '../lib/util/rng';
-import { tinyRun } from './helpers';
+import { reshapeCheckpointTensor, tinyRun } from './helpers';
 import { repoRoot } from '../lib/util/paths';
 import { truncateStepCsv } from '../lib/util/step_csv';
 
@@ -116,9 +116,15 @@ test('corrupt and mismatched checkpoints are refused with a clear error', async 
   closeRun(await train(dir, options, source, { quiet: true }));
   // A different run (other seed) must not silently continue this one.
   assert.throws(() => openRun(dir, { ...options, seed: 8 }, source), /belongs to a different run/);
-  // A truncated file.
   const f = path.join(dir, 'checkpoint.safetensors');
   const bytes = fs.readFileSync(f);
+  // An EMA or optimiser tensor with the right element count in the wrong shape is refused, not reshaped.
+  for (const group of ['ema/', 'adam_m/', 'adam_v/']) {
+    const name = reshapeCheckpointTensor(f, f, group);
+    assert.throws(() => openRun(dir, options, source), (e: Error) => e.message.startsWith(`checkpoint ${f} does not fit this run: ${name} has shape [`));
+    fs.writeFileSync(f, bytes);
+  }
+  // A truncated file.
   fs.writeFileSync(f, bytes.subarray(0, Math.floor(bytes.length / 2)));
   assert.throws(() => openRun(dir, options, source), /corrupt checkpoint .*checkpoint\.safetensors/);
   // Not a checkpoint at all.

@@ -10,7 +10,7 @@ import { createHash } from 'crypto';
 import { backendInfo } from '../backend';
 import { SYNTHETIC_VERSION, SyntheticDataset } from '../data/synthetic';
 import { ensureSyntheticDataset } from '../data/store';
-import { readTensorFile } from '../io/checkpoint';
+import { readTensorFile } from '../io/tensor_file';
 import { encodeSafetensors } from '../io/safetensors';
 import { canonicalJson, computeEnvironment, gitCommit } from '../util/provenance';
 import { readJsonFile, repoRoot, writeFileAtomic } from '../util/paths';

@@ -124,7 +124,7 @@ export function openRun(dir: string, options: TrainOptions, source: TrainingSour
         `model, optimiser, seed or data differ. Use another --out directory or delete the checkpoint.`);
     }
     try {
-      restoreTrainingTensors(file, ck, state);
+      restoreTrainingTensors(ck, state);
     } catch (err) {
       closeRun(state);
       throw err;
