@@ -1,10 +1,14 @@
 // Shared test helpers (no tests here).
+import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { encodeSafetensors, readSafetensors } from '../lib/io/safetensors';
+import { FeatureMatrix, featureMatrix } from '../lib/metrics/precision_recall';
 import { ditConfig } from '../lib/model/config';
 import { DIT_ADAMW } from '../lib/train/adamw';
 import { arraySource, TrainingSource } from '../lib/train/source';
 import { DEFAULT_TRAIN, TrainOptions } from '../lib/train/trainer';
+import { repoRoot } from '../lib/util/paths';
 import { Rng } from '../lib/util/rng';
 
 /** A tiny run shared with the kill -9 child process (test/fixtures/train/child.js). */
@@ -55,3 +59,23 @@ export function reshapeCheckpointTensor(file: string, out: string, prefix: strin
   fs.writeFileSync(out, encodeSafetensors(tensors, st.metadata));
   return name;
 }
+
+/** The metrics fixtures: scripts/fixtures/make_metrics_fixtures.py (ADM's evaluator re-stated with numpy/scipy). */
+export const METRICS_FIXTURES = path.join(repoRoot(), 'test', 'fixtures', 'metrics');
+export const METRICS_EXPECTED: Record<string, any> = JSON.parse(fs.readFileSync(path.join(METRICS_FIXTURES, 'expected.json'), 'utf8'));
+
+/** A float32 array of the metrics fixtures. */
+export interface BinRef {
+  file: string;
+  shape: number[];
+}
+
+export function readMetricsF32(ref: BinRef): Float32Array {
+  const buf = fs.readFileSync(path.join(METRICS_FIXTURES, ref.file));
+  const out = new Float32Array(buf.length / 4);
+  for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(4 * i);
+  assert.equal(out.length, ref.shape.reduce((a, b) => a * b, 1), `${ref.file}: size`);
+  return out;
+}
+
+export const metricsMatrix = (ref: BinRef): FeatureMatrix => featureMatrix(readMetricsF32(ref), ref.shape[0], ref.shape[1], ref.file);
