@@ -11,7 +11,7 @@ import {
 } from '../lib/autoencoder';
 import { DEFAULT_VAE_TRAIN, VAETrainOptions, latentStats, lrAt, trainAutoencoder } from '../lib/autoencoder/train';
 import { MemoryDataset } from '../lib/data/dataset';
-import { setConvImpl } from '../lib/features/conv';
+import { setConvImpl } from '../lib/ops/conv';
 import { TrainingDiverged } from '../lib/train/step';
 import { Rng } from '../lib/util/rng';
 import { reshapeCheckpointTensor } from './helpers';

@@ -10,7 +10,7 @@ import { initBackend } from '../lib/backend';
 import { toFloat32 } from '../lib/io/array';
 import { readNpz } from '../lib/io/npy';
 import { readTensorFile } from '../lib/io/tensor_file';
-import { col2imHost, conv2d, convGeometry, im2colHost, setConvImpl, Padding } from '../lib/features/conv';
+import { col2imHost, conv2d, convGeometry, im2colHost, setConvImpl, Padding } from '../lib/ops/conv';
 import { foldInceptionStateDict, loadInception, InceptionV3 } from '../lib/features/inception';
 import { Rng } from '../lib/util/rng';
 import { repoRoot } from '../lib/util/paths';

@@ -14,7 +14,7 @@ import { readTensorFile } from '../io/tensor_file';
 import { encodeSafetensors } from '../io/safetensors';
 import { canonicalJson, computeEnvironment, gitCommit } from '../util/provenance';
 import { readJsonFile, repoRoot, writeFileAtomic } from '../util/paths';
-import { convImplInUse } from './conv';
+import { convImplInUse } from '../ops/conv';
 import { DEFAULT_CNN_CONFIG, DEFAULT_CNN_VERSION, DefaultCnn, DefaultCnnConfig } from './default_cnn';
 import { DefaultCnnTrainOptions, classifierAccuracy, trainDefaultCnn } from './default_train';
 

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Batch, ImageDataset, flipImage, imageBytes } from '../data/dataset';
 import { HostArray } from '../io/array';
-import { conv2d } from './conv';
+import { conv2d } from '../ops/conv';
 import { AdamWConfig, createAdamW, disposeAdamW } from '../train/adamw';
 import { StreamOrder, drawFlips } from '../train/order';
 import { optimizerStep } from '../train/step';
