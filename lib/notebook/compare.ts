@@ -7,7 +7,7 @@ import { firstPerClass, ImageDataset } from '../data/dataset';
 import { imageGrid } from '../data/grid';
 import { ExperimentConfig, modelConfig } from '../experiments/config';
 import { prepareTrainingData } from '../experiments/pipeline';
-import { modelGrid, ModelGrid } from '../experiments/samples';
+import { modelGrid, ModelGrid } from '../figures/samples';
 import { DiTConfig, ditConfig, Variant } from '../model/config';
 import { modelStats } from '../model/gflops';
 import { FigureOptions, FigureSpec, MissingDataError, fidAxisTitle, formatGflops, variantLabel } from '../figures/specs';
