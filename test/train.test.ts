@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend';
+import { MemoryDataset } from '../lib/data/dataset';
 import { ditConfig } from '../lib/model/config';
 import { createDiT, disposeDiT, ditForward } from '../lib/model/dit';
 import { adamWStep, clipGradNorm, createAdamW, disposeAdamW, DIT_ADAMW, gradNorm } from '../lib/train/adamw';
@@ -276,6 +277,24 @@ test('the data order: a permutation per epoch from the seed alone, the same from
   assert.deepEqual(Array.from(new EpochOrder(n, 5).batch(3, 4)), seq.slice(12, 16), 'batch 3 runs across the epoch boundary');
   assert.notDeepEqual(Array.from({ length: n }, (_, k) => new EpochOrder(n, 6).index(k)), seq.slice(0, n), 'another seed, another order');
   assert.throws(() => new EpochOrder(0, 1), /positive number of samples/);
+});
+
+test('the data orders over a dataset: every image once per epoch; the stream order drops the remainder', () => {
+  const s = 4, c = 3;
+  const images = Uint8Array.from({ length: 8 * s * s * c }, (_, i) => i % 251);
+  const ds = new MemoryDataset(images, Int32Array.from({ length: 8 }, (_, i) => i % 3), s, c, ['a', 'b', 'c']);
+  // Identify an image by its first pixel's bytes (unique per image here).
+  const ids = (idx: Int32Array) => {
+    const b = ds.readIndices(idx);
+    return Array.from(idx, (_, k) => [...Array(8).keys()].findIndex((i) => images[i * s * s * c + 1] === b.images[k * s * s * c + 1]));
+  };
+  const order = new EpochOrder(ds.size, 1);
+  const seen = Array.from({ length: 6 }, (_, step) => ids(order.batch(step, 3))).flat().slice(0, 16);
+  assert.deepEqual(seen.slice(0, 8).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(seen.slice(8, 16).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7]);
+  // Batches of 3 from 8 images: two whole batches an epoch, the remainder dropped.
+  const stream = new StreamOrder(ds.size, new Rng(1));
+  for (let epoch = 0; epoch < 2; epoch++) assert.equal(new Set([...ids(stream.next(3)), ...ids(stream.next(3))]).size, 6);
 });
 
 test('flips are drawn from the run stream: one uniform per sample, nothing when off', () => {
