@@ -11,7 +11,8 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { initBackend } from '../lib/backend';
-import { nativeAddon, registerNativeBackend, nativeLoadError } from '../lib/backend/native';
+import { nativeAddon, registerNativeBackend } from '../lib/backend/native';
+import { nativeLoadError } from '../lib/backend/native_addon';
 import { fusedOpsNative } from '../lib/ops';
 import { repoRoot } from '../lib/util/paths';
 import { LARGEST, REFERENCE, timeDiT } from './dit_step';

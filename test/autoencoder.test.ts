@@ -14,7 +14,7 @@ import { MemoryDataset } from '../lib/data/dataset';
 import { setConvImpl } from '../lib/ops/conv';
 import { TrainingDiverged } from '../lib/train/step';
 import { Rng } from '../lib/util/rng';
-import { reshapeCheckpointTensor } from './helpers';
+import { reshapeCheckpointTensor, stopAfter } from './helpers';
 
 const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), p));
 
@@ -213,7 +213,7 @@ test('an interrupted run resumes from its checkpoint to the same weights', async
   const data = { sha256: datasetHash(ds), path: 'memory' };
   const a = tmp('vae-a-'), b = tmp('vae-b-');
   const full = await trainAutoencoder(a, ds, data, trainOpts(), { quiet: true });
-  const stopped = await trainAutoencoder(b, ds, data, trainOpts(), { quiet: true, stopAfter: 3 });
+  const stopped = await trainAutoencoder(b, ds, data, trainOpts(), { quiet: true, ...stopAfter(3) });
   assert.equal(stopped.manifest, null);
   assert.equal(stopped.step, 3);
   const resumed = await trainAutoencoder(b, ds, data, trainOpts(), { quiet: true });
@@ -223,7 +223,7 @@ test('an interrupted run resumes from its checkpoint to the same weights', async
   assert.equal(fs.readFileSync(path.join(b, 'loss.csv'), 'utf8'), fs.readFileSync(path.join(a, 'loss.csv'), 'utf8'));
   // Another run's checkpoint is refused.
   const c = tmp('vae-c-');
-  await trainAutoencoder(c, ds, data, trainOpts(), { quiet: true, stopAfter: 2 });
+  await trainAutoencoder(c, ds, data, trainOpts(), { quiet: true, ...stopAfter(2) });
   await assert.rejects(trainAutoencoder(c, ds, data, trainOpts({ seed: 1 }), { quiet: true }), /different run/);
   // An optimiser tensor with the right element count in the wrong shape is refused, not reshaped.
   const ck = path.join(c, 'vae-checkpoint.safetensors');

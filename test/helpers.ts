@@ -79,3 +79,9 @@ export function readMetricsF32(ref: BinRef): Float32Array {
 }
 
 export const metricsMatrix = (ref: BinRef): FeatureMatrix => featureMatrix(readMetricsF32(ref), ref.shape[0], ref.shape[1], ref.file);
+
+/** Training hooks that stop a run after `step`, as if it were interrupted there. */
+export function stopAfter(step: number): { signal: AbortSignal; onStep: (log: { step: number }) => void } {
+  const c = new AbortController();
+  return { signal: c.signal, onStep: (log) => { if (log.step >= step) c.abort(); } };
+}

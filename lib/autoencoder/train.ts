@@ -116,14 +116,14 @@ export interface VAEStepLog {
 
 export interface VAETrainHooks {
   onStep?: (log: VAEStepLog, state: VAETrainState) => void;
-  /** Stop after this step (tests: simulate an interrupted run). */
-  stopAfter?: number;
+  /** Once aborted, the run stops after the step under way, as an interrupted run (resumable from its last checkpoint). */
+  signal?: AbortSignal;
   quiet?: boolean;
   log?: (msg: string) => void;
 }
 
 export interface VAETrainResult {
-  /** The manifest when training finished (null when stopped early by stopAfter). */
+  /** The manifest when training finished (null when stopped early by the signal). */
   manifest: VAEManifest | null;
   /** 'trained', 'resumed' (from a checkpoint) or 'cached' (the folder already held this run). */
   status: 'trained' | 'resumed' | 'cached';
@@ -286,9 +286,8 @@ export async function trainAutoencoder(dir: string, ds: ImageDataset, data: { sh
     const csv = path.join(dir, LOSS_CSV);
     truncateStepCsv(csv, 'step,loss,rec,kl,lr\n', s.step);
     const order = new EpochOrder(nTrain, o.seed);
-    const end = Math.min(o.steps, hooks.stopAfter ?? Infinity);
     const bar = hooks.quiet ? null : progress(`train vae (${klParamCount(c).toLocaleString('en-US')} params)`, o.steps, { start: s.step });
-    while (s.step < end) {
+    while (s.step < o.steps && !hooks.signal?.aborted) {
       const t0 = Date.now();
       const c0 = process.cpuUsage();
       const r = vaeTrainStep(s, ds, order);

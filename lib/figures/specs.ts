@@ -96,8 +96,6 @@ export function variantLabel(v: string): string {
   return VARIANT_LABEL[v] ?? v;
 }
 
-export { parseModelName } from '../model/config';
-export type { ModelName } from '../model/config';
 
 // ---- row access -------------------------------------------------------------------------
 

@@ -36,13 +36,6 @@ function readable(c: string, v: string | number | null): string | number | null 
   return v;
 }
 
-/** results/<experiment>.csv (or a CSV path) read with readResults, as a DataFrame. */
-export function loadResultsFrame(experimentOrFile: string, columns?: readonly ResultColumn[]): DataFrame {
-  const file = experimentOrFile.endsWith('.csv') ? experimentOrFile : path.join(repoRoot(), 'results', `${experimentOrFile}.csv`);
-  if (!fs.existsSync(file)) throw new Error(`no results file ${file}: run the experiment first (npx dit-kit sweep ${path.basename(file, '.csv')})`);
-  return resultsFrame(readResults(file), columns);
-}
-
 /** Any list of plain records as a DataFrame. */
 export function frame(records: Array<Record<string, string | number | boolean | null>>): DataFrame {
   return new (dfd().DataFrame)(records);

@@ -11,7 +11,7 @@
 //   figScalingLaw   the two panels (loss vs compute with the fit; isoFLOP profiles)
 // Pure functions on rows: nothing here knows what the runs will show.
 import {
-  FigureOptions, FigureSpec, MissingDataError, PATCH_ORDER, PlotlyTrace, SIZE_COLOR, SIZE_ORDER, axis, baseLayout, formatGflops, parseModelName, patchStyle, trainGflops,
+  FigureOptions, FigureSpec, MissingDataError, PATCH_ORDER, PlotlyTrace, SIZE_COLOR, SIZE_ORDER, axis, baseLayout, formatGflops, patchStyle, trainGflops,
 } from '../figures/specs';
 import { Band, logspace, powerLawBand, powerLawFit, PowerLawFit, spearman, Correlation } from '../figures/stats';
 import type { ResultRow } from '../results/registry';
@@ -19,6 +19,7 @@ import { STD_RATIO_GATE } from '../figures/resolution';
 import { Rng } from '../util/rng';
 import { interpolateLog } from './findings';
 import { exponentInterval } from './paper';
+import { parseModelName } from '../model/config';
 
 // ---- row access ------------------------------------------------------------------------------
 
