@@ -25,7 +25,7 @@ import { closeRun, DEFAULT_TRAIN, train } from '../lib/train/trainer';
 import { Rng } from '../lib/util/rng';
 import { benchMetrics } from './metrics';
 import { benchFeatures } from './features';
-import { flops, MATMUL_SHAPES, SMALL_SHAPES, tfMatmulGflops, torchMatmulGflops, torchPython } from './kernels';
+import { MATMUL_SHAPES, SMALL_SHAPES, tfMatmulGflops, torchMatmulGflops, torchPython } from './kernels';
 
 interface Options {
   json: boolean;

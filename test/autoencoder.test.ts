@@ -11,6 +11,7 @@ import {
 } from '../lib/autoencoder';
 import { DEFAULT_VAE_TRAIN, VAETrainOptions, latentStats, lrAt, trainAutoencoder } from '../lib/autoencoder/train';
 import { MemoryDataset } from '../lib/data/dataset';
+import { encodeSafetensors, readSafetensors } from '../lib/io/safetensors';
 import { setConvImpl } from '../lib/ops/conv';
 import { TrainingDiverged } from '../lib/train/step';
 import { Rng } from '../lib/util/rng';
@@ -257,9 +258,8 @@ test('weights: round trip in PyTorch layout, clear errors for damaged or mismatc
   const other = createKL(tiny(2, { ch: 16, normGroups: 4 }), 0);
   const wrong = encodeKLWeights(other, 1);
   // Swap the config in the metadata: shapes no longer match.
-  const st = require('../lib/io/safetensors');
-  const parsed = st.readSafetensors(wrong);
-  fs.writeFileSync(file, st.encodeSafetensors(parsed.tensors, { ...parsed.metadata, config: JSON.stringify(m.config) }));
+  const parsed = readSafetensors(wrong);
+  fs.writeFileSync(file, encodeSafetensors(parsed.tensors, { ...parsed.metadata, config: JSON.stringify(m.config) }));
   assert.throws(() => readKLWeights(file), /do not match their config/);
   assert.throws(() => loadAutoencoder(path.join(dir, 'nope')), /not found/);
   assert.throws(() => loadAutoencoder(dir), /vae\.json missing/);

@@ -9,7 +9,6 @@ import {
   firstPerClass,
   flipImage,
   fromModelOutput,
-  MemoryDataset,
   pixelSource,
   toModelInput,
 } from '../lib/data/dataset';

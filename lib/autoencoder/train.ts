@@ -265,7 +265,9 @@ export function trainCount(ds: ImageDataset, holdout: number): number {
  * `datasetSha256`. Writes dir/vae-checkpoint.safetensors every ckptEvery steps, dir/loss.csv,
  * and at the end dir/vae.safetensors + dir/vae.json.
  */
-export async function trainAutoencoder(dir: string, ds: ImageDataset, data: { sha256: string; path: string }, options: VAETrainOptions, hooks: VAETrainHooks = {}): Promise<VAETrainResult> {
+export async function trainAutoencoder(
+  dir: string, ds: ImageDataset, data: { sha256: string; path: string }, options: VAETrainOptions, hooks: VAETrainHooks = {},
+): Promise<VAETrainResult> {
   const o = validateVAETrainOptions(options);
   const log = hooks.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const c = o.config;

@@ -25,6 +25,7 @@ let pending: Promise<BackendInfo> | null = null;
 
 function tryRequire(name: string): boolean {
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- an optional package, present or not
     require(name);
     return true;
   } catch {

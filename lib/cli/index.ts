@@ -16,7 +16,10 @@ import { featuresCommand } from './features';
 import { vaeCommand } from './vae';
 import { latentsCommand } from './latents';
 
-const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand, figuresCommand, evaluateCommand, featuresCommand, sweepCommand, vaeCommand, latentsCommand, quickCommand, trainCommand];
+const COMMANDS: Command[] = [
+  gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand, figuresCommand, evaluateCommand, featuresCommand,
+  sweepCommand, vaeCommand, latentsCommand, quickCommand, trainCommand,
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -154,7 +154,7 @@ export function trainAndSaveDefaultFeatureNet(opts: EnsureDefaultOptions = {}): 
   } finally {
     trainedNet.dispose();
   }
-  const manifest = saveDefaultFeatureNet(dir, result.weights, {
+  saveDefaultFeatureNet(dir, result.weights, {
     config: result.config,
     dataset: { ...DEFAULT_CNN_DATASET, sha256: data.manifest.shard.sha256 },
     heldOut: { ...HELD_OUT, accuracy },

@@ -2,7 +2,8 @@
 // measured on the runs, and whether the claim held at this scale. The notebooks print
 // these; nothing here knows what the runs will show.
 import {
-  calibrationFids, Cell, FigureOptions, MissingDataError, studyLastStep, fig5Conditioning, fig6Scaling, fig9TrainingCompute, fig10SamplingCompute, PATCH_ORDER, SIZE_ORDER, VARIANT_ORDER, fidAxisTitle, fig8GflopsVsFid,
+  calibrationFids, Cell, FigureOptions, MissingDataError, studyLastStep, fig5Conditioning, fig6Scaling, fig9TrainingCompute, fig10SamplingCompute,
+  PATCH_ORDER, SIZE_ORDER, VARIANT_ORDER, fidAxisTitle, fig8GflopsVsFid,
   formatGflops, samplingGflopsPerImage, selectRows, trainGflops, trainingCurve, variantLabel,
 } from '../figures/specs';
 import type { ResultRow } from '../results/registry';
@@ -494,7 +495,8 @@ export function trainingComputeFinding(rows: readonly ResultRow[], opts: Finding
   const reason = cmps.length
     ? `the larger model at equal training compute, over ${cmps.length} comparable pairs: ${tallyText(t)}`
     : `no two on-scale models' training-compute ranges overlap (${curves.length} model(s)), so no pair can be compared at equal compute; evaluate over a wider range of steps`;
-  return { figure, paper, context: context(d), measured, verdict, reason, caveats: caveats(d), numbers: { pairs: cmps.length, agree: t.agree, against: t.against, unresolved: t.unresolved } };
+  const numbers = { pairs: cmps.length, agree: t.agree, against: t.against, unresolved: t.unresolved };
+  return { figure, paper, context: context(d), measured, verdict, reason, caveats: caveats(d), numbers };
 }
 
 // ---- Fig. 10: sampling compute -------------------------------------------------------------------

@@ -1,10 +1,7 @@
 // Results as danfojs DataFrames for the notebooks: the rows readResults (csv-parse)
 // returns, a per-cell summary, and model tables. danfojs loads on first use (~2 s).
-import * as fs from 'fs';
-import * as path from 'path';
 import type { DataFrame } from 'danfojs-node';
-import { readResults, ResultColumn, ResultRow } from '../results/registry';
-import { repoRoot } from '../util/paths';
+import { ResultColumn, ResultRow } from '../results/registry';
 import { studyData } from './findings';
 import { FigureOptions, MissingDataError } from '../figures/specs';
 import { showTable } from './display';
@@ -14,7 +11,7 @@ let danfo: Danfo | null = null;
 
 /** The danfojs-node module (loaded once). */
 export function dfd(): Danfo {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (~2 s)
   return (danfo ??= require('danfojs-node') as Danfo);
 }
 

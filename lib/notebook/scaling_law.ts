@@ -188,11 +188,16 @@ export function computeFrontier(curves: readonly LossCurve[]): FrontierPoint[] {
 }
 
 /** The frontier's owners: each model with its number of frontier points and their compute range. */
-export function frontierOwners(frontier: readonly FrontierPoint[]): Array<{ model: string; gflops: number | null; params: number | null; points: number; compute_from: number; compute_to: number }> {
+export function frontierOwners(
+  frontier: readonly FrontierPoint[],
+): Array<{ model: string; gflops: number | null; params: number | null; points: number; compute_from: number; compute_to: number }> {
   const by = new Map<string, FrontierPoint[]>();
   for (const p of frontier) by.set(p.model, [...(by.get(p.model) ?? []), p]);
   return [...by.entries()]
-    .map(([model, ps]) => ({ model, gflops: ps[0].gflops, params: ps[0].params, points: ps.length, compute_from: Math.min(...ps.map((p) => p.compute)), compute_to: Math.max(...ps.map((p) => p.compute)) }))
+    .map(([model, ps]) => ({
+      model, gflops: ps[0].gflops, params: ps[0].params, points: ps.length,
+      compute_from: Math.min(...ps.map((p) => p.compute)), compute_to: Math.max(...ps.map((p) => p.compute)),
+    }))
     .sort((a, b) => a.compute_from - b.compute_from);
 }
 

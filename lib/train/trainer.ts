@@ -13,7 +13,7 @@ import { EmaConfig, createEma, emaDecayAt, updateEma } from './ema';
 import { readTrainingCheckpoint, restoreTrainingTensors, saveTrainingCheckpoint } from './checkpoint';
 import { EpochOrder, drawFlips } from './order';
 import { TrainingSource } from './source';
-import { TrainingDiverged, optimizerStep } from './step';
+import { optimizerStep } from './step';
 import { configHash, gitCommit } from '../util/provenance';
 import { progress } from '../util/progress';
 import { derivedSeed, Rng } from '../util/rng';
