@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend';
 import { MemoryDataset } from '../lib/data/dataset';
+import { encodeSafetensors, readSafetensors } from '../lib/io/safetensors';
 import { ditConfig } from '../lib/model/config';
 import { createDiT, disposeDiT, ditForward } from '../lib/model/dit';
 import { adamWStep, clipGradNorm, createAdamW, disposeAdamW, DIT_ADAMW, gradNorm } from '../lib/train/adamw';
@@ -322,4 +323,17 @@ test('the stream order: whole batches, remainder dropped, reshuffled from the ru
   assert.deepEqual(flips, [1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1, 0, 1]);
   for (const e of [idx.slice(0, 6), idx.slice(6, 12)]) assert.equal(new Set(e).size, 6, 'no sample twice in an epoch');
   assert.throws(() => order.next(8), /batch of 8 from 7/);
+});
+
+test('checkpoint metadata that is missing or not JSON is an error naming the file and the field', async () => {
+  const { options, source } = tinyRun({ steps: 2 });
+  const dir = tmp('dit-meta-');
+  closeRun(await train(dir, options, source, { quiet: true }));
+  const f = path.join(dir, 'checkpoint.safetensors');
+  const st = readSafetensors(f);
+  fs.writeFileSync(f, encodeSafetensors(st.tensors, { ...st.metadata, rng: '{"s": [1,' }));
+  assert.throws(() => openRun(dir, options, source), (e: Error) => e.message.startsWith(`${f}: metadata 'rng' is not valid JSON (`));
+  const { options: _o, ...noOptions } = st.metadata!;
+  fs.writeFileSync(f, encodeSafetensors(st.tensors, noOptions));
+  assert.throws(() => openRun(dir, options, source), (e: Error) => e.message === `${f}: metadata 'options' is missing`);
 });

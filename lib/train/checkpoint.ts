@@ -71,11 +71,11 @@ export function readStateCheckpoint(file: string, k: CheckpointKind): StateCheck
 /** A metadata field parsed as JSON; a missing or malformed one names the file and field. */
 export function metadataJson<T>(ck: StateCheckpoint, field: string): T {
   const s = ck.metadata[field];
-  if (s === undefined) throw new Error(`corrupt checkpoint ${ck.file}: metadata has no '${field}'`);
+  if (s === undefined) throw new Error(`${ck.file}: metadata '${field}' is missing`);
   try {
     return JSON.parse(s) as T;
   } catch (err) {
-    throw new Error(`corrupt checkpoint ${ck.file}: metadata field '${field}' is not valid JSON (${(err as Error).message})`);
+    throw new Error(`${ck.file}: metadata '${field}' is not valid JSON (${(err as Error).message})`);
   }
 }
 
