@@ -1,5 +1,5 @@
 // Feature-extraction throughput of the default feature network (images/s, 32x32 synthetic
-// images, pool + logits + spatial), for each conv implementation (lib/features/conv.ts:
+// images, pool + logits + spatial), for each conv implementation (lib/ops/conv.ts:
 // the backend's conv kernels and the kit's im2col + matMul), plus one training step.
 // Weights are the cached trained network when there is one, random otherwise (the speed
 // does not depend on them). Wall and process CPU seconds are both reported: the machine
@@ -7,7 +7,7 @@
 import { backendInfo, initBackend } from '../lib/backend';
 import { generateSynthetic, SYNTHETIC_CLASSES } from '../lib/data/synthetic';
 import { MemoryDataset } from '../lib/data/dataset';
-import { ConvImpl, convImplInUse, setConvImpl } from '../lib/features/conv';
+import { ConvImpl, convImplInUse, setConvImpl } from '../lib/ops/conv';
 import { DEFAULT_CNN_CONFIG, DefaultCnn, initDefaultCnnWeights } from '../lib/features/default_cnn';
 import { defaultCnnDir, defaultCnnProblem, loadDefaultFeatureNet } from '../lib/features/default_store';
 import { trainDefaultCnn } from '../lib/features/default_train';

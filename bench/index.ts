@@ -11,7 +11,8 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { initBackend } from '../lib/backend';
-import { nativeAddon, registerNativeBackend, nativeLoadError } from '../lib/backend/native';
+import { nativeAddon, registerNativeBackend } from '../lib/backend/native';
+import { nativeLoadError } from '../lib/backend/native_addon';
 import { fusedOpsNative } from '../lib/ops';
 import { repoRoot } from '../lib/util/paths';
 import { LARGEST, REFERENCE, timeDiT } from './dit_step';
@@ -24,7 +25,7 @@ import { closeRun, DEFAULT_TRAIN, train } from '../lib/train/trainer';
 import { Rng } from '../lib/util/rng';
 import { benchMetrics } from './metrics';
 import { benchFeatures } from './features';
-import { flops, MATMUL_SHAPES, SMALL_SHAPES, tfMatmulGflops, torchMatmulGflops, torchPython } from './kernels';
+import { MATMUL_SHAPES, SMALL_SHAPES, tfMatmulGflops, torchMatmulGflops, torchPython } from './kernels';
 
 interface Options {
   json: boolean;

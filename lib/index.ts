@@ -1,6 +1,7 @@
 // dit-kit's public API, one namespace per concept: require('dit-kit').model.ditConfig(...).
 // The command line is bin/dit.js (`npx dit-kit <command>`); lib/cli is not part of this API.
 export * as backend from './backend';
+export * as ops from './ops';
 export * as model from './model';
 export * as diffusion from './diffusion';
 export * as io from './io';

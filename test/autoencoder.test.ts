@@ -11,9 +11,11 @@ import {
 } from '../lib/autoencoder';
 import { DEFAULT_VAE_TRAIN, VAETrainOptions, latentStats, lrAt, trainAutoencoder } from '../lib/autoencoder/train';
 import { MemoryDataset } from '../lib/data/dataset';
-import { setConvImpl } from '../lib/features/conv';
+import { encodeSafetensors, readSafetensors } from '../lib/io/safetensors';
+import { setConvImpl } from '../lib/ops/conv';
 import { TrainingDiverged } from '../lib/train/step';
 import { Rng } from '../lib/util/rng';
+import { reshapeCheckpointTensor, stopAfter } from './helpers';
 
 const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), p));
 
@@ -212,7 +214,7 @@ test('an interrupted run resumes from its checkpoint to the same weights', async
   const data = { sha256: datasetHash(ds), path: 'memory' };
   const a = tmp('vae-a-'), b = tmp('vae-b-');
   const full = await trainAutoencoder(a, ds, data, trainOpts(), { quiet: true });
-  const stopped = await trainAutoencoder(b, ds, data, trainOpts(), { quiet: true, stopAfter: 3 });
+  const stopped = await trainAutoencoder(b, ds, data, trainOpts(), { quiet: true, ...stopAfter(3) });
   assert.equal(stopped.manifest, null);
   assert.equal(stopped.step, 3);
   const resumed = await trainAutoencoder(b, ds, data, trainOpts(), { quiet: true });
@@ -222,8 +224,13 @@ test('an interrupted run resumes from its checkpoint to the same weights', async
   assert.equal(fs.readFileSync(path.join(b, 'loss.csv'), 'utf8'), fs.readFileSync(path.join(a, 'loss.csv'), 'utf8'));
   // Another run's checkpoint is refused.
   const c = tmp('vae-c-');
-  await trainAutoencoder(c, ds, data, trainOpts(), { quiet: true, stopAfter: 2 });
+  await trainAutoencoder(c, ds, data, trainOpts(), { quiet: true, ...stopAfter(2) });
   await assert.rejects(trainAutoencoder(c, ds, data, trainOpts({ seed: 1 }), { quiet: true }), /different run/);
+  // An optimiser tensor with the right element count in the wrong shape is refused, not reshaped.
+  const ck = path.join(c, 'vae-checkpoint.safetensors');
+  const name = reshapeCheckpointTensor(ck, ck, 'adam_v/');
+  await assert.rejects(trainAutoencoder(c, ds, data, trainOpts(), { quiet: true }),
+    (e: Error) => e.message.startsWith(`checkpoint ${ck} does not fit this model: ${name} has shape [`));
 });
 
 test('a diverging run stops at the shared optimiser step with its error, writing no weights', async () => {
@@ -251,9 +258,8 @@ test('weights: round trip in PyTorch layout, clear errors for damaged or mismatc
   const other = createKL(tiny(2, { ch: 16, normGroups: 4 }), 0);
   const wrong = encodeKLWeights(other, 1);
   // Swap the config in the metadata: shapes no longer match.
-  const st = require('../lib/io/safetensors');
-  const parsed = st.readSafetensors(wrong);
-  fs.writeFileSync(file, st.encodeSafetensors(parsed.tensors, { ...parsed.metadata, config: JSON.stringify(m.config) }));
+  const parsed = readSafetensors(wrong);
+  fs.writeFileSync(file, encodeSafetensors(parsed.tensors, { ...parsed.metadata, config: JSON.stringify(m.config) }));
   assert.throws(() => readKLWeights(file), /do not match their config/);
   assert.throws(() => loadAutoencoder(path.join(dir, 'nope')), /not found/);
   assert.throws(() => loadAutoencoder(dir), /vae\.json missing/);

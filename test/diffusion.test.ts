@@ -23,7 +23,6 @@ import {
   stopGradient,
 } from '../lib/diffusion';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 const FX: any = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'test', 'fixtures', 'diffusion', 'diffusion.json'), 'utf8'));
 const SHAPE: number[] = FX.shape;
 const C: number = FX.C;

@@ -10,12 +10,15 @@ import { initBackend } from '../lib/backend';
 import { generateSynthetic } from '../lib/data/synthetic';
 import { HostArray } from '../lib/io/array';
 import { readNpz, writeNpz } from '../lib/io/npy';
-import { featureStats } from '../lib/metrics/fid';
+import { featureStats, frechetDistanceOf } from '../lib/metrics/fid';
+import { inceptionScore } from '../lib/metrics/inception_score';
+import { featureMatrix, precisionRecall } from '../lib/metrics/precision_recall';
 import { DEFAULT_CNN_CONFIG, DefaultCnn, initDefaultCnnWeights } from '../lib/features/default_cnn';
 import { DEFAULT_CNN_DATASET, HELD_OUT, defaultCnnId, saveDefaultFeatureNet } from '../lib/features/default_store';
 import { evaluateSamples, Evaluation } from '../lib/eval/evaluate';
 import { extractFeatures, referenceFeatures } from '../lib/eval/extract';
 import { imagesInput, imageSource, readEvalNpz, textArray } from '../lib/eval/inputs';
+import { METRICS_EXPECTED, metricsMatrix, readMetricsF32 } from './helpers';
 
 const N = 48;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-eval-'));
@@ -59,6 +62,43 @@ function allPresent(e: Evaluation): void {
   assert.deepEqual(e.absent, {});
   for (const k of ['fid', 'sfid', 'inception_score', 'precision', 'recall'] as const) assert.ok(Number.isFinite(e[k]), k);
 }
+
+test('features to the five metrics as ADM\'s evaluator main composes them; precomputed reference statistics are used when given', async () => {
+  const pr = METRICS_EXPECTED.precision_recall, fx = METRICS_EXPECTED.fid_full, is = METRICS_EXPECTED.inception;
+  const sample = metricsMatrix(pr.sample);
+  // Spatial features and logits borrowed from the other fixtures, cut to the sample count;
+  // the reference's pool features cut to its spatial features' count (one row per image).
+  const spatialRef = metricsMatrix(fx.x);
+  const pool = metricsMatrix(pr.ref);
+  const ref = featureMatrix(pool.data.subarray(0, spatialRef.n * pool.d), spatialRef.n, pool.d);
+  const sy = readMetricsF32(fx.y);
+  const spatialSample = featureMatrix(sy.subarray(0, 150 * fx.y.shape[1]), 150, fx.y.shape[1]);
+  const smallSample = featureMatrix(sample.data.subarray(0, 150 * sample.d), 150, sample.d);
+  const logits = readMetricsF32(is.logits).subarray(0, 150 * is.num_classes);
+  const samples = { name: 'samples', pool: smallSample, spatial: spatialSample, logits: { data: logits, n: 150, d: is.num_classes } };
+  const out = await evaluateSamples({ name: 'reference', pool: ref, spatial: spatialRef }, samples);
+  allPresent(out);
+  const stats = (f: { data: Float32Array; n: number; d: number }) => featureStats(f.data, f.n, f.d);
+  assert.equal(out.inception_score, inceptionScore(logits, is.num_classes).mean);
+  assert.equal(out.fid, frechetDistanceOf(stats(smallSample), stats(ref)));
+  assert.equal(out.sfid, frechetDistanceOf(stats(spatialSample), stats(spatialRef)));
+  const want = await precisionRecall(ref, smallSample);
+  assert.deepEqual([out.precision, out.recall], [want.precision, want.recall]);
+  const withStats = await evaluateSamples({ name: 'reference', pool: ref, poolStats: stats(ref), spatialStats: stats(spatialRef) }, samples);
+  const metrics = (e: Evaluation) => [e.fid, e.sfid, e.inception_score, e.precision, e.recall];
+  assert.deepEqual(metrics(withStats), metrics(out));
+  assert.match(withStats.sources.fid!, /reference: mu\/sigma in the file/);
+  // A reference with neither spatial features nor statistics gives no sFID, and says why.
+  const noSpatial = await evaluateSamples({ name: 'reference', pool: ref }, samples);
+  assert.equal(noSpatial.sfid, null);
+  assert.match(noSpatial.absent.sfid!, /no matching spatial statistics \(sFID\): the reference holds no images/);
+  assert.equal(noSpatial.fid, out.fid);
+  // Logits that are not one row per sample are refused.
+  await assert.rejects(evaluateSamples({ name: 'reference', pool: ref, spatial: spatialRef }, { ...samples, logits: { data: logits.subarray(1), n: 150, d: is.num_classes } }),
+    /samples: logits of 150 samples needs 150 x 20 values, got 2999/);
+  await assert.rejects(evaluateSamples({ name: 'reference', pool: ref, spatial: spatialRef }, { ...samples, logits: { data: logits.subarray(20), n: 149, d: is.num_classes } }),
+    /samples: pool, spatial, logits hold different numbers of rows \(150, 150, 149\)/);
+});
 
 test('identical image sets: FID and sFID ~0, precision = recall = 1', async () => {
   const px = images(1);

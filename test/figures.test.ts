@@ -16,7 +16,6 @@ import {
   FigureSpec,
   formatGflops,
   MissingDataError,
-  PlotlyTrace,
 } from '../lib/figures/specs';
 import { pearson, spearman } from '../lib/figures/stats';
 import { figureHtml, notebookPlot, plotlyPath, plotlySrcFor, resetNotebookPlot, writeFigureHtml } from '../lib/figures/html';
@@ -94,7 +93,6 @@ function samplingRows(): ResultRow[] {
 
 const ALL = [...scalingRows(), ...conditioningRows(), ...samplingRows()];
 
-const traces = (spec: FigureSpec, mode?: string) => spec.data.filter((t) => mode === undefined || t.mode === mode);
 const nums = (v: unknown) => v as number[];
 
 // ---- specs ----------------------------------------------------------------------------------

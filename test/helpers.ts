@@ -1,8 +1,14 @@
 // Shared test helpers (no tests here).
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { encodeSafetensors, readSafetensors } from '../lib/io/safetensors';
+import { FeatureMatrix, featureMatrix } from '../lib/metrics/precision_recall';
 import { ditConfig } from '../lib/model/config';
 import { DIT_ADAMW } from '../lib/train/adamw';
 import { arraySource, TrainingSource } from '../lib/train/source';
 import { DEFAULT_TRAIN, TrainOptions } from '../lib/train/trainer';
+import { repoRoot } from '../lib/util/paths';
 import { Rng } from '../lib/util/rng';
 
 /** A tiny run shared with the kill -9 child process (test/fixtures/train/child.js). */
@@ -36,4 +42,46 @@ export function tinyExperimentJson(): Record<string, any> {
       { name: 'sampling-compute', models: ['mini-S/2'], variants: ['adaln-zero'], finalSamplingSteps: [2, 5] },
     ],
   };
+}
+
+/**
+ * Rewrites the first tensor under `prefix` ('ema/', 'adam_m/') of a safetensors checkpoint
+ * whose shape reads differently backwards with its shape reversed: the same element count
+ * in another shape. Writes `out` (may be `file`) and returns the tensor's name.
+ */
+export function reshapeCheckpointTensor(file: string, out: string, prefix: string): string {
+  const st = readSafetensors(file);
+  const reversed = (s: number[]) => s.slice().reverse();
+  const name = Object.keys(st.tensors).find((k) => k.startsWith(prefix) && reversed(st.tensors[k].shape).join(',') !== st.tensors[k].shape.join(','));
+  if (!name) throw new Error(`${file}: no tensor under ${prefix} whose shape reversed differs`);
+  const t = st.tensors[name];
+  const tensors = { ...st.tensors, [name]: { ...t, shape: reversed(t.shape) } };
+  fs.writeFileSync(out, encodeSafetensors(tensors, st.metadata));
+  return name;
+}
+
+/** The metrics fixtures: scripts/fixtures/make_metrics_fixtures.py (ADM's evaluator re-stated with numpy/scipy). */
+export const METRICS_FIXTURES = path.join(repoRoot(), 'test', 'fixtures', 'metrics');
+export const METRICS_EXPECTED: Record<string, any> = JSON.parse(fs.readFileSync(path.join(METRICS_FIXTURES, 'expected.json'), 'utf8'));
+
+/** A float32 array of the metrics fixtures. */
+export interface BinRef {
+  file: string;
+  shape: number[];
+}
+
+export function readMetricsF32(ref: BinRef): Float32Array {
+  const buf = fs.readFileSync(path.join(METRICS_FIXTURES, ref.file));
+  const out = new Float32Array(buf.length / 4);
+  for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(4 * i);
+  assert.equal(out.length, ref.shape.reduce((a, b) => a * b, 1), `${ref.file}: size`);
+  return out;
+}
+
+export const metricsMatrix = (ref: BinRef): FeatureMatrix => featureMatrix(readMetricsF32(ref), ref.shape[0], ref.shape[1], ref.file);
+
+/** Training hooks that stop a run after `step`, as if it were interrupted there. */
+export function stopAfter(step: number): { signal: AbortSignal; onStep: (log: { step: number }) => void } {
+  const c = new AbortController();
+  return { signal: c.signal, onStep: (log) => { if (log.step >= step) c.abort(); } };
 }

@@ -16,7 +16,7 @@ import { readNpy, readNpz } from '../lib/io/npy';
 import { unpickle } from '../lib/io/pickle';
 import { readTorchCheckpoint } from '../lib/io/torch';
 import { readSafetensors } from '../lib/io/safetensors';
-import { readTensorFile } from '../lib/io/checkpoint';
+import { readTensorFile } from '../lib/io/tensor_file';
 
 const ROOT = repoRoot();
 const HOSTILE = path.join(ROOT, 'test', 'fixtures', 'hostile');

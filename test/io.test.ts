@@ -27,7 +27,7 @@ import { decodeNpy, encodeNpy, readNpy, readNpz, writeNpz } from '../lib/io/npy'
 import { PyDict, PyTuple, unpickle } from '../lib/io/pickle';
 import { readTorchCheckpoint, readTorchStateDict } from '../lib/io/torch';
 import { encodeSafetensors, readSafetensors, writeSafetensors } from '../lib/io/safetensors';
-import { readTensorFile } from '../lib/io/checkpoint';
+import { readTensorFile } from '../lib/io/tensor_file';
 
 const FIX = path.join(repoRoot(), 'test', 'fixtures', 'io');
 const fixture = (name: string) => path.join(FIX, name);

@@ -170,6 +170,7 @@ test('reads are streaming: one positioned read of one latent per sample, whateve
   const src = latentTrainingSource(dir);
   const lengths: number[] = [];
   // The module object itself (the `import * as` namespace is read-only; its getters read this).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the module object, to patch readSync
   const nodeFs = require('fs') as { readSync: (...a: unknown[]) => number };
   const realRead = nodeFs.readSync;
   nodeFs.readSync = (...args: unknown[]) => {

@@ -4,7 +4,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../lib/backend';
-import { repoRoot } from '../lib/util/paths';
 import { Rng } from '../lib/util/rng';
 import { featureStats, frechetDetails, frechetDistance, frechetDistanceOf } from '../lib/metrics/fid';
 import { inceptionScore } from '../lib/metrics/inception_score';
@@ -20,26 +19,15 @@ import {
   referenceStatsFromArrays,
   writeReferenceStats,
 } from '../lib/metrics/reference_stats';
-import { admEvaluate } from '../lib/metrics/evaluate';
 import { featureStatsOnBackend } from '../lib/metrics/stats_backend';
 import { gemmNT, pivotedCholesky, symmetricEigenvalues, traceSqrtProduct } from '../lib/metrics/linalg';
+import { METRICS_EXPECTED, METRICS_FIXTURES, metricsMatrix, readMetricsF32 } from './helpers';
 
 // Fixtures: scripts/fixtures/make_metrics_fixtures.py (ADM's evaluator re-stated with numpy/scipy).
-const FIX = path.join(repoRoot(), 'test', 'fixtures', 'metrics');
-const EXPECTED = JSON.parse(fs.readFileSync(path.join(FIX, 'expected.json'), 'utf8'));
-
-interface BinRef {
-  file: string;
-  shape: number[];
-}
-function readF32(ref: BinRef): Float32Array {
-  const buf = fs.readFileSync(path.join(FIX, ref.file));
-  const out = new Float32Array(buf.length / 4);
-  for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(4 * i);
-  assert.equal(out.length, ref.shape.reduce((a, b) => a * b, 1), `${ref.file}: size`);
-  return out;
-}
-const matrixOf = (ref: BinRef) => featureMatrix(readF32(ref), ref.shape[0], ref.shape[1], ref.file);
+const FIX = METRICS_FIXTURES;
+const EXPECTED = METRICS_EXPECTED;
+const readF32 = readMetricsF32;
+const matrixOf = metricsMatrix;
 
 function close(actual: number, expected: number, rel: number, what: string): void {
   const err = Math.abs(actual - expected) / Math.max(Math.abs(expected), 1e-300);
@@ -399,32 +387,5 @@ describe('reference statistics (ADM npz layout)', () => {
     const sigma = { dtype: 'float64' as const, shape: [3, 3], data: new Float64Array(9) };
     assert.throws(() => referenceStatsFromArrays({ arr_0: mu }, 'x.npz'), /x.npz: no precomputed statistics \(missing mu, sigma, mu_s, sigma_s; has arr_0\)/);
     assert.throws(() => referenceStatsFromArrays({ mu, sigma, mu_s: mu, sigma_s: sigma }), /sigma must be 2 x 2 to match mu/);
-  });
-});
-
-describe('admEvaluate (the evaluator main: IS, FID, sFID, precision, recall)', () => {
-  test('composes the metrics in ADM order; precomputed reference statistics are used when given', async () => {
-    const pr = EXPECTED.precision_recall, fx = EXPECTED.fid_full, is = EXPECTED.inception;
-    const ref = matrixOf(pr.ref), sample = matrixOf(pr.sample);
-    // Spatial features and logits borrowed from the other fixtures, cut to the sample count.
-    const spatialRef = matrixOf(fx.x);
-    const sy = readF32(fx.y);
-    const spatialSample = featureMatrix(sy.subarray(0, 150 * fx.y.shape[1]), 150, fx.y.shape[1]);
-    const smallSample = featureMatrix(sample.data.subarray(0, 150 * sample.d), 150, sample.d);
-    const logits = readF32(is.logits).subarray(0, 150 * is.num_classes);
-    const out = await admEvaluate({ pool: ref, spatial: spatialRef }, { pool: smallSample, spatial: spatialSample, logits, numClasses: is.num_classes });
-    const stats = (f: { data: Float32Array; n: number; d: number }) => featureStats(f.data, f.n, f.d);
-    assert.equal(out.inceptionScore, inceptionScore(logits, is.num_classes).mean);
-    assert.equal(out.fid, frechetDistanceOf(stats(smallSample), stats(ref)));
-    assert.equal(out.sfid, frechetDistanceOf(stats(spatialSample), stats(spatialRef)));
-    const want = await precisionRecall(ref, smallSample);
-    assert.deepEqual([out.precision, out.recall], [want.precision, want.recall]);
-    const withStats = await admEvaluate(
-      { pool: ref, stats: { pool: stats(ref), spatial: stats(spatialRef) } },
-      { pool: smallSample, spatial: spatialSample, logits, numClasses: is.num_classes },
-    );
-    assert.deepEqual(withStats, out);
-    await assert.rejects(admEvaluate({ pool: ref }, { pool: smallSample, spatial: spatialSample, logits, numClasses: is.num_classes }), /needs spatial features or precomputed statistics/);
-    await assert.rejects(admEvaluate({ pool: ref, spatial: spatialRef }, { pool: smallSample, spatial: spatialSample, logits: logits.subarray(1), numClasses: is.num_classes }), /150 samples need 150 x 20 logits/);
   });
 });

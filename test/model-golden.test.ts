@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend';
 import { toFloat32, toInt32 } from '../lib/io/array';
-import { readTensorFile } from '../lib/io/checkpoint';
+import { readTensorFile } from '../lib/io/tensor_file';
 import { readNpz, writeNpz } from '../lib/io/npy';
 import { loadDiT, inferConfig, saveDiT, loadStateDict, stateDict } from '../lib/model/checkpoint';
 import { validateConfig, DiTConfig } from '../lib/model/config';

@@ -1,6 +1,6 @@
 // Scaffolding shared by the native-backend tests (no tests here).
-import { registerNativeBackend, nativeLoadError } from '../lib/backend/native';
-import { BUILD_COMMAND } from '../lib/backend/native_addon';
+import { registerNativeBackend } from '../lib/backend/native';
+import { BUILD_COMMAND, nativeLoadError } from '../lib/backend/native_addon';
 
 /** Registers the 'native' backend; false when it loaded, else why the tests skip. */
 export function nativeSkip(): false | string {

@@ -19,7 +19,7 @@ const npmFlags = ['--offline', '--no-audit', '--no-fund', '--prefix', dir, '--ca
 const sh = (cmd: string, args: string[]) => spawnSync(cmd, args, { cwd: dir, env, encoding: 'utf8', timeout: 60_000 });
 
 const NAMESPACES = ['model', 'diffusion', 'train', 'sample', 'metrics', 'eval', 'experiments', 'results', 'figures', 'notebook', 'io',
-  'data', 'autoencoder', 'features', 'backend'];
+  'data', 'autoencoder', 'features', 'backend', 'ops'];
 
 test('installed by path, require("dit-kit") gives the API by concept and npx dit-kit runs the CLI', { timeout: 60_000 }, () => {
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'dit-kit-user', version: '1.0.0', private: true }));

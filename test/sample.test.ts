@@ -14,7 +14,7 @@ import { loadModelFile } from '../lib/sample/load';
 import { batchSeed } from '../lib/sample/sample';
 import { closeRun, train } from '../lib/train/trainer';
 import { repoRoot } from '../lib/util/paths';
-import { tinyRun } from './helpers';
+import { reshapeCheckpointTensor, tinyRun } from './helpers';
 
 const FIX = path.join(repoRoot(), 'test', 'fixtures', 'dit');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-sample-'));
@@ -84,6 +84,15 @@ test('a run trained with the cosine schedule is sampled with it', async () => {
     assert.notDeepEqual(got, explicit('linear'));
   } finally {
     disposeDiT(model);
+  }
+});
+
+test('a training checkpoint whose EMA tensor has the right size but the wrong shape is refused, not reshaped', () => {
+  for (const which of ['ema', 'model'] as const) {
+    const bad = path.join(tmp, `reshaped-${which}.safetensors`);
+    const name = reshapeCheckpointTensor(kitCkpt, bad, `${which}/`);
+    assert.throws(() => loadModelFile(bad, { weights: which }), (e: Error) =>
+      e.message.startsWith(`checkpoint ${bad} does not fit`) && new RegExp(`${name.replace(/[.]/g, '[.]')} has shape \\[[\\d,]+\\], expected`).test(e.message));
   }
 });
 

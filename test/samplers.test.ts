@@ -13,7 +13,6 @@ import {
 import { repoRoot } from '../lib/util/paths';
 import { tinyRun } from './helpers';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 const FX: any = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'test', 'fixtures', 'diffusion', 'diffusion.json'), 'utf8'));
 
 before(async () => {

@@ -1,5 +1,5 @@
 import { test } from 'node:test';
-import { tinyExperimentJson } from './helpers';
+import { stopAfter, tinyExperimentJson } from './helpers';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -105,7 +105,7 @@ test('a cell killed between its checkpoint and its evaluation evaluates before t
   const pipe = pixelPipeline();
   const cell = experimentCells(e)[0];
   // Train to the step-2 checkpoint only, as if killed right after it.
-  closeRun(await train(path.join(dir, 'runs', cell.id), trainOptions(e, cell), pipe.source, { quiet: true, stopAfter: 2 }));
+  closeRun(await train(path.join(dir, 'runs', cell.id), trainOptions(e, cell), pipe.source, { quiet: true, ...stopAfter(2) }));
   const rows = await runSweep(e, pipe, { runsDir: path.join(dir, 'runs'), resultsFile: path.join(dir, 'r.csv'), cells: [cell.id], quiet: true, log: () => {} });
   assert.deepEqual(rows.map((r) => r.train_step), [2, 4]);
 });

@@ -6,14 +6,16 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend';
+import { MemoryDataset } from '../lib/data/dataset';
+import { encodeSafetensors, readSafetensors } from '../lib/io/safetensors';
 import { ditConfig } from '../lib/model/config';
 import { createDiT, disposeDiT, ditForward } from '../lib/model/dit';
 import { adamWStep, clipGradNorm, createAdamW, disposeAdamW, DIT_ADAMW, gradNorm } from '../lib/train/adamw';
 import { EpochOrder, StreamOrder, drawFlips, epochPermutation } from '../lib/train/order';
-import { optimizerStep } from '../lib/train/step';
-import { closeRun, openRun, train, TrainingDiverged } from '../lib/train/trainer';
+import { optimizerStep, TrainingDiverged } from '../lib/train/step';
+import { closeRun, openRun, train } from '../lib/train/trainer';
 import { Rng } from '../lib/util/rng';
-import { tinyRun } from './helpers';
+import { reshapeCheckpointTensor, tinyRun } from './helpers';
 import { repoRoot } from '../lib/util/paths';
 import { truncateStepCsv } from '../lib/util/step_csv';
 
@@ -116,9 +118,15 @@ test('corrupt and mismatched checkpoints are refused with a clear error', async 
   closeRun(await train(dir, options, source, { quiet: true }));
   // A different run (other seed) must not silently continue this one.
   assert.throws(() => openRun(dir, { ...options, seed: 8 }, source), /belongs to a different run/);
-  // A truncated file.
   const f = path.join(dir, 'checkpoint.safetensors');
   const bytes = fs.readFileSync(f);
+  // An EMA or optimiser tensor with the right element count in the wrong shape is refused, not reshaped.
+  for (const group of ['ema/', 'adam_m/', 'adam_v/']) {
+    const name = reshapeCheckpointTensor(f, f, group);
+    assert.throws(() => openRun(dir, options, source), (e: Error) => e.message.startsWith(`checkpoint ${f} does not fit this run: ${name} has shape [`));
+    fs.writeFileSync(f, bytes);
+  }
+  // A truncated file.
   fs.writeFileSync(f, bytes.subarray(0, Math.floor(bytes.length / 2)));
   assert.throws(() => openRun(dir, options, source), /corrupt checkpoint .*checkpoint\.safetensors/);
   // Not a checkpoint at all.
@@ -272,6 +280,24 @@ test('the data order: a permutation per epoch from the seed alone, the same from
   assert.throws(() => new EpochOrder(0, 1), /positive number of samples/);
 });
 
+test('the data orders over a dataset: every image once per epoch; the stream order drops the remainder', () => {
+  const s = 4, c = 3;
+  const images = Uint8Array.from({ length: 8 * s * s * c }, (_, i) => i % 251);
+  const ds = new MemoryDataset(images, Int32Array.from({ length: 8 }, (_, i) => i % 3), s, c, ['a', 'b', 'c']);
+  // Identify an image by its first pixel's bytes (unique per image here).
+  const ids = (idx: Int32Array) => {
+    const b = ds.readIndices(idx);
+    return Array.from(idx, (_, k) => [...Array(8).keys()].findIndex((i) => images[i * s * s * c + 1] === b.images[k * s * s * c + 1]));
+  };
+  const order = new EpochOrder(ds.size, 1);
+  const seen = Array.from({ length: 6 }, (_, step) => ids(order.batch(step, 3))).flat().slice(0, 16);
+  assert.deepEqual(seen.slice(0, 8).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(seen.slice(8, 16).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7]);
+  // Batches of 3 from 8 images: two whole batches an epoch, the remainder dropped.
+  const stream = new StreamOrder(ds.size, new Rng(1));
+  for (let epoch = 0; epoch < 2; epoch++) assert.equal(new Set([...ids(stream.next(3)), ...ids(stream.next(3))]).size, 6);
+});
+
 test('flips are drawn from the run stream: one uniform per sample, nothing when off', () => {
   const rng = new Rng(3);
   const state = JSON.stringify(rng.getState());
@@ -297,4 +323,17 @@ test('the stream order: whole batches, remainder dropped, reshuffled from the ru
   assert.deepEqual(flips, [1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1, 0, 1]);
   for (const e of [idx.slice(0, 6), idx.slice(6, 12)]) assert.equal(new Set(e).size, 6, 'no sample twice in an epoch');
   assert.throws(() => order.next(8), /batch of 8 from 7/);
+});
+
+test('checkpoint metadata that is missing or not JSON is an error naming the file and the field', async () => {
+  const { options, source } = tinyRun({ steps: 2 });
+  const dir = tmp('dit-meta-');
+  closeRun(await train(dir, options, source, { quiet: true }));
+  const f = path.join(dir, 'checkpoint.safetensors');
+  const st = readSafetensors(f);
+  fs.writeFileSync(f, encodeSafetensors(st.tensors, { ...st.metadata, rng: '{"s": [1,' }));
+  assert.throws(() => openRun(dir, options, source), (e: Error) => e.message.startsWith(`${f}: metadata 'rng' is not valid JSON (`));
+  const { options: _o, ...noOptions } = st.metadata!;
+  fs.writeFileSync(f, encodeSafetensors(st.tensors, noOptions));
+  assert.throws(() => openRun(dir, options, source), (e: Error) => e.message === `${f}: metadata 'options' is missing`);
 });

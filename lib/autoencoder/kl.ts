@@ -10,7 +10,7 @@
 // in PyTorch layout [out, in, kh, kw] under the SD names (lib/autoencoder/weights.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../util/rng';
-import { conv2d, Padding } from '../features/conv';
+import { conv2d, Padding } from '../ops/conv';
 
 export interface KLConfig {
   kind: 'kl';

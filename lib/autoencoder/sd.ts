@@ -12,7 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { HostArray, nameTable, ownEntry } from '../io/array';
-import { readTensorFile } from '../io/checkpoint';
+import { readTensorFile } from '../io/tensor_file';
 import { sha256File } from '../util/hash';
 import { readJsonFile } from '../util/paths';
 import { KLConfig, KLModel, klFactor, validateKLConfig } from './kl';

@@ -9,12 +9,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ImageDataset } from '../data/dataset';
-import { HostArray, toFloat32 } from '../io/array';
-import { encodeSafetensors, readSafetensors } from '../io/safetensors';
 import { AdamWConfig, AdamWState, createAdamW, disposeAdamW } from '../train/adamw';
+import { CheckpointKind, VariableGroups, metadataJson, readStateCheckpoint, restoreGroups, writeStateCheckpoint } from '../train/checkpoint';
 import { EpochOrder, drawFlips } from '../train/order';
 import { optimizerStep } from '../train/step';
-import { writeFileAtomic } from '../util/paths';
 import { progress } from '../util/progress';
 import { computeEnvironment, configHash, gitCommit } from '../util/provenance';
 import { derivedSeed, Rng, RngState } from '../util/rng';
@@ -118,14 +116,14 @@ export interface VAEStepLog {
 
 export interface VAETrainHooks {
   onStep?: (log: VAEStepLog, state: VAETrainState) => void;
-  /** Stop after this step (tests: simulate an interrupted run). */
-  stopAfter?: number;
+  /** Once aborted, the run stops after the step under way, as an interrupted run (resumable from its last checkpoint). */
+  signal?: AbortSignal;
   quiet?: boolean;
   log?: (msg: string) => void;
 }
 
 export interface VAETrainResult {
-  /** The manifest when training finished (null when stopped early by stopAfter). */
+  /** The manifest when training finished (null when stopped early by the signal). */
   manifest: VAEManifest | null;
   /** 'trained', 'resumed' (from a checkpoint) or 'cached' (the folder already held this run). */
   status: 'trained' | 'resumed' | 'cached';
@@ -136,49 +134,36 @@ function adamConfig(o: VAETrainOptions): AdamWConfig {
   return { lr: o.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
 }
 
-function host(v: tf.Tensor): HostArray {
-  return { dtype: 'float32', shape: v.shape.slice(), data: Float32Array.from(v.dataSync() as Float32Array) };
+const VAE_CHECKPOINT: CheckpointKind = {
+  kind: VAE_CKPT_KIND,
+  what: 'autoencoder checkpoint',
+  description: 'an autoencoder training checkpoint',
+  corruptHint: '; delete it to start over',
+};
+
+function vaeGroups(s: VAETrainState): VariableGroups {
+  return { model: s.model.params, adam_m: s.opt.m, adam_v: s.opt.v };
 }
 
 function saveCheckpoint(dir: string, s: VAETrainState, runHash: string): void {
-  const tensors: Record<string, HostArray> = {};
-  for (const [k, v] of Object.entries(s.model.params)) tensors[`model/${k}`] = host(v);
-  for (const [k, v] of Object.entries(s.opt.m)) tensors[`adam_m/${k}`] = host(v);
-  for (const [k, v] of Object.entries(s.opt.v)) tensors[`adam_v/${k}`] = host(v);
-  const meta = {
-    kind: VAE_CKPT_KIND, step: String(s.step), runHash, rng: JSON.stringify(s.rng.getState()),
-    optimizerStep: String(s.opt.step), seconds: String(s.seconds), cpuSeconds: String(s.cpuSeconds),
-    options: JSON.stringify(s.options), gitCommit: gitCommit(),
-  };
-  writeFileAtomic(path.join(dir, VAE_CKPT), encodeSafetensors(tensors, meta));
+  writeStateCheckpoint(path.join(dir, VAE_CKPT), vaeGroups(s), {
+    kind: VAE_CKPT_KIND, step: s.step, runHash, rng: s.rng.getState(), optimizerStep: s.opt.step,
+    seconds: s.seconds, cpuSeconds: s.cpuSeconds, options: s.options, gitCommit: gitCommit(),
+  });
 }
 
 /** Restores `s` from the checkpoint in dir; false when there is none. */
 function loadCheckpoint(dir: string, s: VAETrainState, runHash: string): boolean {
   const file = path.join(dir, VAE_CKPT);
   if (!fs.existsSync(file)) return false;
-  let st;
-  try {
-    st = readSafetensors(file);
-  } catch (err) {
-    throw new Error(`corrupt autoencoder checkpoint ${file}: ${(err as Error).message}; delete it to start over`);
-  }
-  const md = st.metadata ?? {};
-  if (md.kind !== VAE_CKPT_KIND) throw new Error(`${file} is not an autoencoder training checkpoint (kind '${md.kind ?? 'none'}')`);
+  const ck = readStateCheckpoint(file, VAE_CHECKPOINT);
+  const md = ck.metadata;
   if (md.runHash !== runHash) {
     throw new Error(`checkpoint ${file} belongs to a different run (hash ${md.runHash}, this run ${runHash}): config, ` +
       `optimiser, steps, seed or data differ. Use another --out folder or delete the checkpoint.`);
   }
-  const groups: Array<[string, Record<string, tf.Variable>]> = [['model', s.model.params], ['adam_m', s.opt.m], ['adam_v', s.opt.v]];
-  for (const [g, vars] of groups) {
-    for (const [k, v] of Object.entries(vars)) {
-      const a = st.tensors[`${g}/${k}`];
-      if (!a || a.shape.join(',') !== v.shape.join(',')) throw new Error(`checkpoint ${file} does not fit this model: ${g}/${k} ${a ? `[${a.shape}] vs [${v.shape}]` : 'missing'}`);
-      v.assign(tf.tensor(toFloat32(a), v.shape));
-    }
-  }
-  const rng = JSON.parse(md.rng) as { s: RngState; spare: number | null };
-  s.rng = Rng.fromState(rng);
+  restoreGroups(ck, vaeGroups(s), 'this model');
+  s.rng = Rng.fromState(metadataJson<{ s: RngState; spare: number | null }>(ck, 'rng'));
   s.step = Number(md.step);
   s.opt.step = Number(md.optimizerStep);
   s.seconds = Number(md.seconds) || 0;
@@ -280,7 +265,9 @@ export function trainCount(ds: ImageDataset, holdout: number): number {
  * `datasetSha256`. Writes dir/vae-checkpoint.safetensors every ckptEvery steps, dir/loss.csv,
  * and at the end dir/vae.safetensors + dir/vae.json.
  */
-export async function trainAutoencoder(dir: string, ds: ImageDataset, data: { sha256: string; path: string }, options: VAETrainOptions, hooks: VAETrainHooks = {}): Promise<VAETrainResult> {
+export async function trainAutoencoder(
+  dir: string, ds: ImageDataset, data: { sha256: string; path: string }, options: VAETrainOptions, hooks: VAETrainHooks = {},
+): Promise<VAETrainResult> {
   const o = validateVAETrainOptions(options);
   const log = hooks.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const c = o.config;
@@ -301,9 +288,8 @@ export async function trainAutoencoder(dir: string, ds: ImageDataset, data: { sh
     const csv = path.join(dir, LOSS_CSV);
     truncateStepCsv(csv, 'step,loss,rec,kl,lr\n', s.step);
     const order = new EpochOrder(nTrain, o.seed);
-    const end = Math.min(o.steps, hooks.stopAfter ?? Infinity);
     const bar = hooks.quiet ? null : progress(`train vae (${klParamCount(c).toLocaleString('en-US')} params)`, o.steps, { start: s.step });
-    while (s.step < end) {
+    while (s.step < o.steps && !hooks.signal?.aborted) {
       const t0 = Date.now();
       const c0 = process.cpuUsage();
       const r = vaeTrainStep(s, ds, order);

@@ -5,8 +5,8 @@
 // No other module depends on a particular backend.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { registerNativeBackend, nativeLoadError, nativeAddon } from './native';
-import { BUILD_COMMAND } from './native_addon';
+import { registerNativeBackend, nativeAddon } from './native';
+import { BUILD_COMMAND, nativeLoadError } from './native_addon';
 // Bare tfjs-core registers no gradients; the @tensorflow/tfjs bundle does (and the chained ops).
 import '@tensorflow/tfjs';
 
@@ -22,15 +22,10 @@ export interface BackendInfo {
 const KNOWN = ['tensorflow', 'native', 'wasm', 'cpu'] as const;
 let current: BackendInfo | null = null;
 let pending: Promise<BackendInfo> | null = null;
-/** Hooks run after the backend is set, e.g. the native CPU kernels. */
-const afterInitHooks: Array<(info: BackendInfo) => Promise<void> | void> = [];
-
-export function onBackendReady(hook: (info: BackendInfo) => Promise<void> | void): void {
-  afterInitHooks.push(hook);
-}
 
 function tryRequire(name: string): boolean {
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- an optional package, present or not
     require(name);
     return true;
   } catch {
@@ -101,7 +96,6 @@ async function choose(requested?: string): Promise<BackendInfo> {
   if (info.name === 'native') {
     info.details.push(`OpenBLAS threads=${nativeAddon().getThreads()}`, nativeAddon().blasConfig());
   }
-  for (const hook of afterInitHooks) await hook(info);
   return info;
 }
 
@@ -132,4 +126,5 @@ export function backendInfo(): BackendInfo | null {
   return current;
 }
 
+// The tfjs instance the kit runs on, for callers that build tensors for it.
 export { tf };

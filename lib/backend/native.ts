@@ -5,7 +5,7 @@
 // (non-float32 dtypes, unusual broadcasting) falls through to the cpu kernel too. The 'cpu'
 // backend stays untouched, so tests can compare the two.
 import * as tf from '@tensorflow/tfjs-core';
-import { NativeAddon, loadNativeAddon, nativeLoadError } from './native_addon';
+import { NativeAddon, loadNativeAddon } from './native_addon';
 import { registerFusedKernels } from './native_ops';
 import { NativeBackend } from './native_backend';
 import { alloc, f32, output, size, stridesOf } from './native_util';
@@ -420,5 +420,3 @@ export function registerNativeBackend(): boolean {
   registerFusedKernels(addon);
   return (registered = true);
 }
-
-export { nativeLoadError, NativeBackend };

@@ -72,6 +72,7 @@ export function loadNativeAddon(): NativeAddon | null {
     return null;
   }
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a compiled addon at a path known at run time
     const addon = require(file) as NativeAddon;
     if (typeof addon.matmul !== 'function') throw new Error('it has no matmul export (stale build?)');
     // One BLAS thread: on the shared 2-vCPU machines two threads were slower at DiT sizes.

@@ -4,9 +4,6 @@ import { FeatureKind } from '../features';
 import { parseArgs, UsageError } from '../util/args';
 import type { Command } from './command';
 
-// `dit features` lives beside this command; index.ts imports both from here.
-export { featuresCommand } from './features';
-
 const USAGE = `usage: dit-kit evaluate REF SAMPLE [--features default|inception] [--inception-weights FILE]
                         [--default-cnn DIR] [--batch-size N] [--no-cache] [--json]
 
@@ -38,7 +35,7 @@ const LABELS: Record<MetricName, string> = {
 /** ADM's order of printing. */
 const PRINT_ORDER: MetricName[] = ['inception_score', 'fid', 'sfid', 'precision', 'recall'];
 
-export function formatEvaluation(e: Evaluation): string {
+function formatEvaluation(e: Evaluation): string {
   const lines = PRINT_ORDER.map((m) => {
     const v = e[m];
     return v === null ? `${LABELS[m]}: absent (${e.absent[m] ?? 'not computed'})` : `${LABELS[m]}: ${v}`;
@@ -47,7 +44,7 @@ export function formatEvaluation(e: Evaluation): string {
   return lines.join('\n');
 }
 
-export function evaluationJson(e: Evaluation): Record<string, unknown> {
+function evaluationJson(e: Evaluation): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const m of METRICS) out[m] = e[m];
   return { ...out, absent: e.absent, feature_net: e.featureNet, sources: e.sources };

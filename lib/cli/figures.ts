@@ -3,7 +3,7 @@ import { initBackend } from '../backend';
 import { loadExperiment } from '../experiments/config';
 import { prepareTrainingData } from '../experiments/pipeline';
 import { defaultPaths } from '../experiments/run';
-import { scalingCheckpoints, writeFig7 } from '../experiments/samples';
+import { scalingCheckpoints, writeFig7 } from '../figures/samples';
 import { FIGURES, FigureOptions, MissingDataError } from '../figures/specs';
 import { measuredHeadline } from '../notebook/findings';
 import { writeFigureHtml } from '../figures/html';

@@ -11,11 +11,15 @@ import { quickCommand } from './quick';
 import { trainCommand } from './train';
 import { dataCommand } from './data';
 import { figuresCommand } from './figures';
-import { evaluateCommand, featuresCommand } from './evaluate';
+import { evaluateCommand } from './evaluate';
+import { featuresCommand } from './features';
 import { vaeCommand } from './vae';
 import { latentsCommand } from './latents';
 
-export const COMMANDS: Command[] = [gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand, figuresCommand, evaluateCommand, featuresCommand, sweepCommand, vaeCommand, latentsCommand, quickCommand, trainCommand];
+const COMMANDS: Command[] = [
+  gflopsCommand, inspectCommand, sampleCommand, dataCommand, resultsCommand, figuresCommand, evaluateCommand, featuresCommand,
+  sweepCommand, vaeCommand, latentsCommand, quickCommand, trainCommand,
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend';
 import { describe, numel, toFloat32, toInt32 } from '../io/array';
-import { readTensorFile } from '../io/checkpoint';
+import { readTensorFile } from '../io/tensor_file';
 import { readNpz, writeNpz } from '../io/npy';
 import { inferConfig, loadDiT } from '../model/checkpoint';
 import { ditForward, disposeDiT } from '../model/dit';

@@ -40,7 +40,10 @@ export const quickCommand: Command = {
     const rel = (p: string) => path.relative(process.cwd(), p);
     const last = new Map<string, (typeof rows)[number]>();
     const calibration = calibrationFids(rows, { experiment: r.experiment.name, featureNet: rows.find((x) => x.feature_net)?.feature_net as string ?? null });
-    for (const x of rows.filter((y) => y.study !== CALIBRATION_STUDY)) if (!last.has(String(x.cell)) || Number(x.train_step) >= Number(last.get(String(x.cell))!.train_step)) last.set(String(x.cell), x);
+    for (const x of rows.filter((y) => y.study !== CALIBRATION_STUDY)) {
+      const prev = last.get(String(x.cell));
+      if (!prev || Number(x.train_step) >= Number(prev.train_step)) last.set(String(x.cell), x);
+    }
     console.log(`\n${r.experiment.name}: done in ${((Date.now() - t0) / 1000).toFixed(0)} s on the ${backendInfo()?.name} backend`);
     for (const n of r.notes) console.log(`  ${n}`);
     console.log(`  final FID (${rows.find((x) => x.feature_net)?.feature_net ?? 'default features'}; not comparable with Inception FIDs):`);

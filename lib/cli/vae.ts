@@ -75,7 +75,7 @@ async function train(f: Record<string, unknown>): Promise<number> {
 }
 
 /** Rows of `cols` originals, each followed by the row of their reconstructions. */
-export function interleaveRows(a: Uint8Array, b: Uint8Array, n: number, per: number, cols: number): Uint8Array {
+function interleaveRows(a: Uint8Array, b: Uint8Array, n: number, per: number, cols: number): Uint8Array {
   const out = new Uint8Array(2 * n * per);
   let at = 0;
   for (let r = 0; r < n; r += cols) {

@@ -1,8 +1,8 @@
 // The one interface every image source in the kit presents to training, sampling and
 // metrics: uint8 NHWC images with int32 labels, read in batches so memory does not
 // grow with the dataset. Conversions to and from the model's [-1, 1] NCHW floats
-// follow ADM/DiT.
-import { Rng } from '../util/rng';
+// follow ADM/DiT. Which images make up a batch and which are mirrored is the trainers'
+// data order (lib/train/order.ts).
 
 export interface Batch {
   /** uint8, NHWC, row-major: image i starts at i * imageSize * imageSize * channels. */
@@ -104,23 +104,6 @@ export function flipImage(images: Uint8Array, i: number, size: number, channels:
   }
 }
 
-/**
- * Horizontal-flip augmentation (ADM's random_flip, DiT's RandomHorizontalFlip):
- * each image is mirrored with probability 1/2, drawn from rng. In place; returns the
- * flip decisions.
- */
-export function randomFlip(batch: Batch, size: number, channels: number, rng: Rng): Uint8Array {
-  const n = batch.labels.length;
-  const flips = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    if (rng.uniform() < 0.5) {
-      flips[i] = 1;
-      flipImage(batch.images, i, size, channels);
-    }
-  }
-  return flips;
-}
-
 /** A dataset held in memory (small sets, tests, decoded npz files). */
 export class MemoryDataset implements ImageDataset {
   readonly size: number;
@@ -166,50 +149,6 @@ export class MemoryDataset implements ImageDataset {
       labels[k] = this.labels[i];
     }
     return { images, labels };
-  }
-}
-
-export interface BatchOptions {
-  batchSize: number;
-  /** Seeds the shuffle order and the flips. */
-  seed?: number;
-  /** Reshuffle every epoch (default true). */
-  shuffle?: boolean;
-  /** Random horizontal flips (default false). */
-  flip?: boolean;
-  /** Drop a final partial batch (default true, like DiT's DataLoader). */
-  dropLast?: boolean;
-  /** Number of passes over the data (default 1). */
-  epochs?: number;
-}
-
-/**
- * Minibatches over a dataset: a seeded permutation per epoch (Fisher-Yates) and
- * optional flips, so a run is reproducible from its seed.
- */
-export function* iterateBatches(ds: ImageDataset, opts: BatchOptions): Generator<Batch & { epoch: number }> {
-  const bs = opts.batchSize;
-  if (!Number.isSafeInteger(bs) || bs <= 0) throw new Error(`batchSize must be a positive integer, got ${bs}`);
-  const rng = new Rng(opts.seed ?? 0);
-  const epochs = opts.epochs ?? 1;
-  const dropLast = opts.dropLast ?? true;
-  const order = range(0, ds.size);
-  for (let epoch = 0; epoch < epochs; epoch++) {
-    if (opts.shuffle ?? true) {
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = rng.int(i + 1);
-        const t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-      }
-    }
-    for (let s = 0; s < order.length; s += bs) {
-      const n = Math.min(bs, order.length - s);
-      if (n < bs && dropLast) break;
-      const batch = ds.readIndices(order.subarray(s, s + n));
-      if (opts.flip) randomFlip(batch, ds.imageSize, ds.channels, rng);
-      yield { ...batch, epoch };
-    }
   }
 }
 

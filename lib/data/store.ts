@@ -6,6 +6,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { sha256File } from '../util/hash';
 import { readJsonFile, repoRoot, writeFileAtomic } from '../util/paths';
 import { Batch, ImageDataset, checkBatchRange, checkIndex } from './dataset';
 import { SYNTHETIC_CLASSES, SYNTHETIC_VERSION, SyntheticRenderer, checkSeed, checkSyntheticSize } from './synthetic';
@@ -147,23 +148,6 @@ export class ShardWriter {
   }
 }
 
-/** Packs any dataset into a shard folder, `chunk` images at a time. */
-export function writeShardDataset(dir: string, ds: ImageDataset, source: SyntheticSource | PackedSource, opts: { chunk?: number; onProgress?: ProgressFn } = {}): ShardManifest {
-  const w = new ShardWriter(dir, { imageSize: ds.imageSize, channels: ds.channels, classNames: ds.classNames });
-  try {
-    const chunk = opts.chunk ?? 1024;
-    for (let s = 0; s < ds.size; s += chunk) {
-      const b = ds.readBatch(s, Math.min(chunk, ds.size - s));
-      w.append(b.images, b.labels);
-      opts.onProgress?.(w.count, ds.size);
-    }
-    return w.finish(source);
-  } catch (err) {
-    w.abort();
-    throw err;
-  }
-}
-
 /** Reads and checks manifest.json of a shard folder. */
 export function readManifest(dir: string): ShardManifest {
   const file = path.join(dir, MANIFEST);
@@ -184,9 +168,6 @@ export function readManifest(dir: string): ShardManifest {
   if (typeof s.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.sha256)) bad('shard.sha256');
   return m;
 }
-
-import { sha256File } from '../util/hash';
-export { sha256File };
 
 /** Why a shard folder is not intact (missing, wrong size, hash mismatch), or null. */
 export function shardProblem(dir: string, m: ShardManifest, opts: { hash?: boolean } = {}): string | null {

@@ -1,6 +1,6 @@
-// `evaluateSamples`: FID, sFID, Inception Score, precision and recall of samples against a
-// reference, as ADM's evaluator computes them (lib/metrics), from whatever each side holds:
-// images (run through a feature network), precomputed features, or statistics.
+// `evaluateSamples`: the one path from images, features or statistics to FID, sFID,
+// Inception Score, precision and recall of samples against a reference, as ADM's evaluator
+// (guided-diffusion evaluations/evaluator.py main) computes them with lib/metrics.
 //
 // For each metric the two sides must provide the same kind of quantity in the same feature
 // space. Each side offers what its file holds first (stored statistics before statistics of
@@ -12,7 +12,7 @@ import { FeatureNetOptions, loadFeatureNet } from '../features';
 import { featureStats, FidStatistics, frechetDistance } from '../metrics/fid';
 import { inceptionScore } from '../metrics/inception_score';
 import { ManifoldOptions, featureMatrix, precisionRecall } from '../metrics/precision_recall';
-import { EvalInput, Matrix, openEvalInput } from './inputs';
+import { EvalInput, Matrix, checkEvalInput, openEvalInput } from './inputs';
 import { extractFeatures, referenceFeatures } from './extract';
 import { Progress, progress } from '../util/progress';
 
@@ -225,7 +225,7 @@ function pair<T>(what: string, ref: (withNet: boolean) => Offers<T>, sample: (wi
 }
 
 function resolve(x: EvalInput | string): EvalInput {
-  return typeof x === 'string' ? openEvalInput(x) : x;
+  return typeof x === 'string' ? openEvalInput(x) : checkEvalInput(x);
 }
 
 /**

@@ -94,6 +94,20 @@ export function imageSource(images: Uint8Array, n: number, h: number, w: number)
   return { n, h, w, read: (start, count) => images.subarray(start * b, (start + count) * b) };
 }
 
+/** Checks that an input's matrices hold n x d values each and that its features and logits are of the same samples. */
+export function checkEvalInput(input: EvalInput): EvalInput {
+  const mats = (['pool', 'spatial', 'logits'] as const).filter((k) => input[k]);
+  for (const k of mats) {
+    const m = input[k]!;
+    if (m.data.length !== m.n * m.d) throw new Error(`${input.name}: ${k} of ${m.n} samples needs ${m.n} x ${m.d} values, got ${m.data.length}`);
+  }
+  const counts = mats.map((k) => input[k]!.n);
+  if (counts.some((c) => c !== counts[0])) {
+    throw new Error(`${input.name}: ${mats.join(', ')} hold different numbers of rows (${counts.join(', ')})`);
+  }
+  return input;
+}
+
 /** Reads an evaluation npz (see the header); unknown members (arr_1 labels, ...) are ignored. */
 export function readEvalNpz(file: string): EvalInput {
   if (!fs.existsSync(file)) throw new Error(`${file}: no such file`);
@@ -120,8 +134,7 @@ export function readEvalNpz(file: string): EvalInput {
   input.poolStats = stats(arrays, 'mu', 'sigma', file);
   input.spatialStats = stats(arrays, 'mu_s', 'sigma_s', file);
   if (arrays.feature_net) input.featureNet = Buffer.from(arrays.feature_net.data as Uint8Array).toString('utf8');
-  const counts = [input.pool, input.spatial, input.logits].filter((m): m is Matrix => !!m).map((m) => m.n);
-  if (counts.some((c) => c !== counts[0])) throw new Error(`${file}: pool, spatial and logits hold different numbers of rows (${counts.join(', ')})`);
+  checkEvalInput(input);
   if (arr0Shape) {
     let cached: ImageSource | null = null;
     input.images = () => {

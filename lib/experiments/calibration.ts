@@ -69,7 +69,6 @@ export const CALIBRATION_LADDER: readonly LadderRung[] = [
 
 /** Every rung's name (the `cell` of its row), in ladder order. */
 export const CALIBRATION_CELLS: readonly string[] = CALIBRATION_LADDER.map((r) => r.rung);
-export type CalibrationCell = string;
 
 /** The original three rungs, the reference lines that figures draw. */
 export const CALIBRATION_REFERENCE_LINES = ['real-images', 'autoencoder', 'gaussian-latents'] as const;

@@ -1,9 +1,8 @@
 // Experiments: configs (experiments/*.json), the pipeline built from one, sweeps, the
-// one-call run, the learning-rate pilot, the calibration ladder and sample grids.
+// one-call run, the learning-rate pilot and the calibration ladder.
 export * from './config';
 export * from './pipeline';
 export * from './sweep';
 export * from './run';
 export * from './lr_pilot';
 export * from './calibration';
-export * from './samples';

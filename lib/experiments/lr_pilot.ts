@@ -2,7 +2,6 @@
 // short runs per (model, lr, warm-up) on the experiment's data, scored by the held-out
 // validation loss of their EMA weights (train/validation.ts), which at a few hundred
 // steps is far less noisy than FID. One CSV row per (run, evaluated step), with provenance.
-import * as fs from 'fs';
 import * as path from 'path';
 import { backendInfo } from '../backend';
 import { closeRun, train } from '../train/trainer';
@@ -33,7 +32,8 @@ export async function runLrPilot(e: ExperimentConfig, pipe: BuiltPipeline, o: Lr
     const cell = experimentCells({ ...e, studies: [{ name: 'pilot', models: [model], variants: ['adaln-zero'] }] })[0];
     for (const lr of o.lrs) {
       for (const warmup of o.warmups) {
-        const opts = { ...trainOptions(e, cell), steps: o.steps, ckptEvery: o.steps, optimizer: { ...trainOptions(e, cell).optimizer, lr }, ...(warmup ? { lrWarmup: warmup } : {}) };
+        const base = trainOptions(e, cell);
+        const opts = { ...base, steps: o.steps, ckptEvery: o.steps, optimizer: { ...base.optimizer, lr }, ...(warmup ? { lrWarmup: warmup } : {}) };
         const dir = path.join(o.runsDir, `${cell.id}-lr${lr}-w${warmup}`);
         const losses: number[] = [];
         const st = await train(dir, opts, pipe.source, {
@@ -47,7 +47,8 @@ export async function runLrPilot(e: ExperimentConfig, pipe: BuiltPipeline, o: Lr
             const last = losses.slice(-100);
             const tl = last.length ? last.reduce((a, b) => a + b, 0) / last.length : NaN;
             log(`${model} lr ${lr} warm-up ${warmup} step ${step}: val loss ${v.loss.toFixed(5)} (mse ${v.mse.toFixed(5)}, vb ${v.vb.toFixed(5)}), train loss (last 100) ${tl.toFixed(4)}`);
-            rows.push([e.name, model, String(lr), String(warmup), String(step), String(opts.batchSize), String(opts.ema.decay), String(opts.seed), String(v.loss), String(v.mse), String(v.vb), String(tl),
+            rows.push([e.name, model, String(lr), String(warmup), String(step), String(opts.batchSize), String(opts.ema.decay), String(opts.seed),
+              String(v.loss), String(v.mse), String(v.vb), String(tl),
               pipe.source.id, configHash({ ...opts, data: pipe.source.id }), gitCommit(), backendInfo()?.name ?? 'unknown', new Date().toISOString()]);
           },
         });

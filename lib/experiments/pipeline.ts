@@ -21,7 +21,7 @@ import { referenceFeatures } from '../eval/extract';
 import { repoRoot } from '../util/paths';
 import { progress } from '../util/progress';
 import { ExperimentConfig } from './config';
-import { Metrics, Pipeline } from './sweep';
+import { Pipeline } from './sweep';
 
 export interface BuiltPipeline extends Pipeline {
   dataset: ImageDataset;
@@ -153,7 +153,7 @@ export async function buildPipeline(e: ExperimentConfig, log: (m: string) => voi
   const held = heldOutCount(e);
   let refData: ImageDataset = dataset;
   let refName = `${dataId} (first ${e.eval.refImages})`;
-  let heldStart = e.eval.refImages;
+  const heldStart = e.eval.refImages;
   if (e.eval.refSeed !== undefined) {
     const num = e.eval.refImages + held;
     const dir = path.join(repoRoot(), 'data', `synthetic-${e.data.size}-n${num}-s${e.eval.refSeed}`);

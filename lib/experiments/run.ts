@@ -7,7 +7,7 @@ import { repoRoot } from '../util/paths';
 import { runCalibration } from './calibration';
 import { ExperimentConfig, loadExperiment } from './config';
 import { buildPipeline, BuiltPipeline } from './pipeline';
-import { ModelGrid, scalingCheckpoints, writeFig7 } from './samples';
+import { ModelGrid, scalingCheckpoints, writeFig7 } from '../figures/samples';
 import { runSweep } from './sweep';
 
 export interface RunOptions {

@@ -13,7 +13,7 @@
 // forward pass stays a plain function of its weights.
 import * as tf from '@tensorflow/tfjs-core';
 import { HostArray } from '../io/array';
-import { conv2d } from './conv';
+import { conv2d } from '../ops/conv';
 import { FeatureNet, FeatureTensors, checkImages, imagesToTensor, linearHead } from './network';
 import { Rng } from '../util/rng';
 

@@ -10,11 +10,11 @@ import { createHash } from 'crypto';
 import { backendInfo } from '../backend';
 import { SYNTHETIC_VERSION, SyntheticDataset } from '../data/synthetic';
 import { ensureSyntheticDataset } from '../data/store';
-import { readTensorFile } from '../io/checkpoint';
+import { readTensorFile } from '../io/tensor_file';
 import { encodeSafetensors } from '../io/safetensors';
 import { canonicalJson, computeEnvironment, gitCommit } from '../util/provenance';
 import { readJsonFile, repoRoot, writeFileAtomic } from '../util/paths';
-import { convImplInUse } from './conv';
+import { convImplInUse } from '../ops/conv';
 import { DEFAULT_CNN_CONFIG, DEFAULT_CNN_VERSION, DefaultCnn, DefaultCnnConfig } from './default_cnn';
 import { DefaultCnnTrainOptions, classifierAccuracy, trainDefaultCnn } from './default_train';
 
@@ -154,7 +154,7 @@ export function trainAndSaveDefaultFeatureNet(opts: EnsureDefaultOptions = {}): 
   } finally {
     trainedNet.dispose();
   }
-  const manifest = saveDefaultFeatureNet(dir, result.weights, {
+  saveDefaultFeatureNet(dir, result.weights, {
     config: result.config,
     dataset: { ...DEFAULT_CNN_DATASET, sha256: data.manifest.shard.sha256 },
     heldOut: { ...HELD_OUT, accuracy },

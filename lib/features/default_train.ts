@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Batch, ImageDataset, flipImage, imageBytes } from '../data/dataset';
 import { HostArray } from '../io/array';
-import { conv2d } from './conv';
+import { conv2d } from '../ops/conv';
 import { AdamWConfig, createAdamW, disposeAdamW } from '../train/adamw';
 import { StreamOrder, drawFlips } from '../train/order';
 import { optimizerStep } from '../train/step';
@@ -90,7 +90,10 @@ export interface RunningStats {
  * The training-mode forward: conv -> BatchNorm on batch statistics -> ReLU, then global
  * average pool and fc. Each layer's batch mean and biased variance are handed to onStats.
  */
-export function trainingLogits(params: Record<string, tf.Tensor>, c: DefaultCnnConfig, x: tf.Tensor4D, onStats?: (i: number, mean: Float32Array, variance: Float32Array, count: number) => void): tf.Tensor2D {
+export function trainingLogits(
+  params: Record<string, tf.Tensor>, c: DefaultCnnConfig, x: tf.Tensor4D,
+  onStats?: (i: number, mean: Float32Array, variance: Float32Array, count: number) => void,
+): tf.Tensor2D {
   let h: tf.Tensor4D = x;
   c.widths.forEach((_, i) => {
     const z = conv2d(h, params[`conv${i}.weight`] as tf.Tensor4D, { stride: c.strides[i], pad: 'same' });

@@ -23,8 +23,8 @@
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { HostArray, toFloat64 } from '../io/array';
-import { readTensorFile } from '../io/checkpoint';
-import { conv2d, Padding } from './conv';
+import { readTensorFile } from '../io/tensor_file';
+import { conv2d, Padding } from '../ops/conv';
 import { sha256File } from '../util/hash';
 import { FeatureNet, FeatureTensors, checkImages, imagesToTensor, linearHead } from './network';
 

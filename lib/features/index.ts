@@ -8,7 +8,6 @@ import { INCEPTION_WEIGHTS_FILE, loadInception } from './inception';
 import { FeatureNet } from './network';
 
 export * from './network';
-export * from './conv';
 export * from './inception';
 export * from './default_cnn';
 export * from './default_train';

@@ -98,7 +98,9 @@ export function tally(cs: readonly Comparison[]): Record<Resolution, number> {
  * Bootstrap interval of Pearson r between log x and log y: models resampled with
  * replacement, each y perturbed by its noise (sqrt(se^2 + se_seed^2)) first. Percentile interval.
  */
-export function bootstrapLogPearson(x: readonly number[], y: readonly number[], yse: readonly (number | null)[], seSeed = 0, o: { rounds?: number; seed?: number; level?: number } = {}): [number, number] {
+export function bootstrapLogPearson(
+  x: readonly number[], y: readonly number[], yse: readonly (number | null)[], seSeed = 0, o: { rounds?: number; seed?: number; level?: number } = {},
+): [number, number] {
   const n = x.length;
   if (n < 3) throw new Error(`bootstrapLogPearson: needs at least 3 points, got ${n}`);
   const rounds = o.rounds ?? 2000;

@@ -96,8 +96,6 @@ export function variantLabel(v: string): string {
   return VARIANT_LABEL[v] ?? v;
 }
 
-export { parseModelName } from '../model/config';
-export type { ModelName } from '../model/config';
 
 // ---- row access -------------------------------------------------------------------------
 
@@ -703,7 +701,10 @@ export function fig10SamplingCompute(rows: readonly ResultRow[], opts: FigureOpt
       hovertext: rs.map((r) => `${hoverText(r)}<br>${str(r, 'sampling_steps')} sampling steps<br>${formatGflops(samplingGflopsPerImage(r)!)} Gflops per image`),
       hoverinfo: 'text',
       // Colour by model size and dash by patch size, as Fig. 9, unless a model has several lines.
-      line: { color: cell.size && lines.filter((l) => l.cell.model === cell.model).length === 1 ? SIZE_COLOR[cell.size] : FALLBACK_COLORS[i % 10], dash: patchStyle(cell.model, cell.patch).dash, width: 2.5 },
+      line: {
+        color: cell.size && lines.filter((l) => l.cell.model === cell.model).length === 1 ? SIZE_COLOR[cell.size] : FALLBACK_COLORS[i % 10],
+        dash: patchStyle(cell.model, cell.patch).dash, width: 2.5,
+      },
       marker: { size: 6 },
     };
   });

@@ -400,12 +400,6 @@ export function asFloat32Array(a: HostArray): HostArray {
   return { dtype: 'float32', shape: [...a.shape], data: data === a.data ? data.slice() : data };
 }
 
-/** Element i as a JS number (int64 via Number(), which may round beyond 2^53). */
-export function elementAt(a: HostArray, i: number): number {
-  const v = a.data[i];
-  return typeof v === 'bigint' ? Number(v) : v;
-}
-
 /** Short human description: "float16[3, 4]". */
 export function describe(a: HostArray): string {
   return `${a.dtype}[${a.shape.join(', ')}]`;

@@ -6,4 +6,4 @@ export * from './npy';
 export * from './pickle';
 export * from './torch';
 export * from './safetensors';
-export * from './checkpoint';
+export * from './tensor_file';

@@ -215,11 +215,6 @@ function pad(dict: string, pre: number): string {
   return dict + ' '.repeat(total - pre - dict.length - 1) + '\n';
 }
 
-/** Writes one array as .npy, atomically. */
-export function writeNpy(path: string, a: HostArray): void {
-  writeFileAtomic(path, encodeNpy(a, path));
-}
-
 // ---- .npz ---------------------------------------------------------------------
 
 /**

@@ -368,7 +368,7 @@ export interface ZipInput {
 }
 
 export interface WriteZipOptions {
-  /** Write zip64 records even when sizes do not need them (for tests and large-file tools). */
+  /** Write zip64 records even when sizes do not need them (Python zipfile's force_zip64). */
   forceZip64?: boolean;
 }
 

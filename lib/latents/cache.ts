@@ -280,7 +280,7 @@ export function ensureLatentCache(o: LatentBuildOptions): LatentBuildResult {
   // The old manifest goes first, so the folder never pairs it with new shards.
   fs.rmSync(path.join(o.dir, LATENT_MANIFEST), { force: true });
   const statePath = path.join(o.dir, BUILD_STATE);
-  let state: BuildState = { keyHash, shardSize, done: [] };
+  const state: BuildState = { keyHash, shardSize, done: [] };
   if (!o.force && fs.existsSync(statePath)) {
     try {
       const s = JSON.parse(fs.readFileSync(statePath, 'utf8')) as BuildState;

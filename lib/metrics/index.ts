@@ -4,6 +4,5 @@ export * from './fid';
 export * from './inception_score';
 export * from './precision_recall';
 export * from './reference_stats';
-export * from './evaluate';
 export * from './stats_backend';
 export { traceSqrtProduct, pivotedCholesky, symmetricEigenvalues } from './linalg';

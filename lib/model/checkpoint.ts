@@ -2,7 +2,7 @@
 // with per-tensor shape checks, save to safetensors, infer the architecture.
 import * as tf from '@tensorflow/tfjs-core';
 import { HostArray, nameTable, ownEntry, toFloat32 } from '../io/array';
-import { readTensorFile, sniffFormat, TensorFile } from '../io/checkpoint';
+import { readTensorFile, sniffFormat, TensorFile } from '../io/tensor_file';
 import { withSource } from '../io/source';
 import { writeSafetensors } from '../io/safetensors';
 import { DiTConfig, PAPER_SIZES, MINI_SIZES, Variant, ditConfig, parseModelName, validateConfig } from './config';

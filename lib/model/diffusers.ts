@@ -10,7 +10,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { HostArray, nameTable, ownEntry, toFloat32 } from '../io/array';
-import { readTensorFile } from '../io/checkpoint';
+import { readTensorFile } from '../io/tensor_file';
 import { readJsonFile } from '../util/paths';
 import { DiTConfig, PAPER_SIZES, validateConfig } from './config';
 import { sincos2dPosEmbed } from './embed';

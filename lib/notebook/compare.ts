@@ -7,7 +7,7 @@ import { firstPerClass, ImageDataset } from '../data/dataset';
 import { imageGrid } from '../data/grid';
 import { ExperimentConfig, modelConfig } from '../experiments/config';
 import { prepareTrainingData } from '../experiments/pipeline';
-import { modelGrid, ModelGrid } from '../experiments/samples';
+import { modelGrid, ModelGrid } from '../figures/samples';
 import { DiTConfig, ditConfig, Variant } from '../model/config';
 import { modelStats } from '../model/gflops';
 import { FigureOptions, FigureSpec, MissingDataError, fidAxisTitle, formatGflops, variantLabel } from '../figures/specs';
@@ -35,7 +35,9 @@ const FID_STUDIES = ['scaling', 'conditioning', 'sampling-compute'];
  * Each chosen model's training curve from the registry: from the study that evaluated
  * it at the most training steps. Models without results are listed in `missing`.
  */
-export function curvesFor(rows: readonly ResultRow[], models: string[], variant: string, opts: FigureOptions = {}): { curves: StudyCell[]; missing: string[]; featureNet: string | null; seSeed: number } {
+export function curvesFor(
+  rows: readonly ResultRow[], models: string[], variant: string, opts: FigureOptions = {},
+): { curves: StudyCell[]; missing: string[]; featureNet: string | null; seSeed: number } {
   const curves: StudyCell[] = [];
   const missing: string[] = [];
   let featureNet: string | null = null;
@@ -146,7 +148,9 @@ export const PAPER_XL2_TRAIN_IMAGES_PER_S = 5.7 * 256;
  * What the comparison shows, in numbers: how time grows with Gflops on this backend,
  * and whether more Gflops gave lower final FID among the chosen configs (Fig. 8's claim).
  */
-export function compareFinding(speeds: Array<{ model: string; gflops: number; forward_ms: number; train_step_ms: number; train_images_per_s: number }>, curves: StudyCell[], seSeed = 0): string[] {
+export function compareFinding(
+  speeds: Array<{ model: string; gflops: number; forward_ms: number; train_step_ms: number; train_images_per_s: number }>, curves: StudyCell[], seSeed = 0,
+): string[] {
   const out: string[] = [];
   if (speeds.length) {
     const base = [...speeds].sort((a, b) => a.gflops - b.gflops)[0];

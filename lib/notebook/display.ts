@@ -15,7 +15,9 @@ function tslabDisplay(): { html(s: string): void } | null {
   try {
     // Only look when the kernel has loaded tslab (requiring it elsewhere would load TypeScript).
     const id = require.resolve('tslab/dist/jupyter');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- only once the kernel has loaded it
     if (!require.cache[id] || !require(id).lastWriteDisplayData) return null;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- as above
     return require('tslab').display;
   } catch {
     return null;

@@ -2,12 +2,14 @@
 // measured on the runs, and whether the claim held at this scale. The notebooks print
 // these; nothing here knows what the runs will show.
 import {
-  calibrationFids, Cell, FigureOptions, MissingDataError, studyLastStep, fig5Conditioning, fig6Scaling, fig9TrainingCompute, fig10SamplingCompute, PATCH_ORDER, SIZE_ORDER, VARIANT_ORDER, fidAxisTitle, fig8GflopsVsFid,
-  formatGflops, parseModelName, samplingGflopsPerImage, selectRows, trainGflops, trainingCurve, variantLabel,
+  calibrationFids, Cell, FigureOptions, MissingDataError, studyLastStep, fig5Conditioning, fig6Scaling, fig9TrainingCompute, fig10SamplingCompute,
+  PATCH_ORDER, SIZE_ORDER, VARIANT_ORDER, fidAxisTitle, fig8GflopsVsFid,
+  formatGflops, samplingGflopsPerImage, selectRows, trainGflops, trainingCurve, variantLabel,
 } from '../figures/specs';
 import type { ResultRow } from '../results/registry';
 import { Comparison, compareFid, onScale, Resolution, SeedSpread, seedSpread, STD_RATIO_GATE, stdRatio, tally } from '../figures/resolution';
 import { FIG10_SAMPLING_STEPS, FIG5_ADALN_ZERO_OVER_IN_CONTEXT, PAPER_STEPS, TABLE4, VARIANT_GFLOPS, exponentInterval, paperFig8Stats, table4Key } from './paper';
+import { parseModelName } from '../model/config';
 
 /** Figure options (sampleScale: the Fig. 7 companion's ratios, for results without a sample_std_ratio column). */
 export type FindingOptions = FigureOptions;
@@ -200,13 +202,6 @@ export const NOISE_LEVEL = 0.9;
 function notTestable(figure: string, paper: string[], err: unknown): Finding {
   if (!(err instanceof MissingDataError)) throw err;
   return { figure, paper, context: '', measured: [], verdict: 'not testable', reason: err.message, caveats: [], numbers: {} };
-}
-
-/** All of `total` checks agree with the paper: reproduced; none: not reproduced; some: partly; no checks: not testable. */
-export function countVerdict(agree: number, total: number): Verdict {
-  if (total === 0) return 'not testable';
-  if (agree === total) return 'reproduced';
-  return agree === 0 ? 'not reproduced' : 'partly reproduced';
 }
 
 /** The finding as text: the paper, the runs, the verdict. */
@@ -500,7 +495,8 @@ export function trainingComputeFinding(rows: readonly ResultRow[], opts: Finding
   const reason = cmps.length
     ? `the larger model at equal training compute, over ${cmps.length} comparable pairs: ${tallyText(t)}`
     : `no two on-scale models' training-compute ranges overlap (${curves.length} model(s)), so no pair can be compared at equal compute; evaluate over a wider range of steps`;
-  return { figure, paper, context: context(d), measured, verdict, reason, caveats: caveats(d), numbers: { pairs: cmps.length, agree: t.agree, against: t.against, unresolved: t.unresolved } };
+  const numbers = { pairs: cmps.length, agree: t.agree, against: t.against, unresolved: t.unresolved };
+  return { figure, paper, context: context(d), measured, verdict, reason, caveats: caveats(d), numbers };
 }
 
 // ---- Fig. 10: sampling compute -------------------------------------------------------------------

@@ -1,10 +1,7 @@
 // Results as danfojs DataFrames for the notebooks: the rows readResults (csv-parse)
 // returns, a per-cell summary, and model tables. danfojs loads on first use (~2 s).
-import * as fs from 'fs';
-import * as path from 'path';
 import type { DataFrame } from 'danfojs-node';
-import { readResults, ResultColumn, ResultRow } from '../results/registry';
-import { repoRoot } from '../util/paths';
+import { ResultColumn, ResultRow } from '../results/registry';
 import { studyData } from './findings';
 import { FigureOptions, MissingDataError } from '../figures/specs';
 import { showTable } from './display';
@@ -14,7 +11,7 @@ let danfo: Danfo | null = null;
 
 /** The danfojs-node module (loaded once). */
 export function dfd(): Danfo {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (~2 s)
   return (danfo ??= require('danfojs-node') as Danfo);
 }
 
@@ -34,13 +31,6 @@ function readable(c: string, v: string | number | null): string | number | null 
   if (['precision', 'recall'].includes(c)) return Math.round(v * 1000) / 1000;
   if (c.includes('gflops')) return Number(v.toPrecision(4));
   return v;
-}
-
-/** results/<experiment>.csv (or a CSV path) read with readResults, as a DataFrame. */
-export function loadResultsFrame(experimentOrFile: string, columns?: readonly ResultColumn[]): DataFrame {
-  const file = experimentOrFile.endsWith('.csv') ? experimentOrFile : path.join(repoRoot(), 'results', `${experimentOrFile}.csv`);
-  if (!fs.existsSync(file)) throw new Error(`no results file ${file}: run the experiment first (npx dit-kit sweep ${path.basename(file, '.csv')})`);
-  return resultsFrame(readResults(file), columns);
 }
 
 /** Any list of plain records as a DataFrame. */

@@ -26,11 +26,6 @@ export function checkMode(mode: string): NotebookMode {
   return mode as NotebookMode;
 }
 
-/** The mode from DIT_NOTEBOOK_MODE (default 'committed'). */
-export function modeFromEnv(env: NodeJS.ProcessEnv = process.env): NotebookMode {
-  return checkMode(env.DIT_NOTEBOOK_MODE ?? 'committed');
-}
-
 /** Where smoke mode runs: DIT_NOTEBOOK_SMOKE_DIR (the notebook test sets a fresh one), else data/notebook-smoke. */
 export function smokeDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(env.DIT_NOTEBOOK_SMOKE_DIR ?? path.join(repoRoot(), 'data', 'notebook-smoke'));

@@ -11,7 +11,7 @@
 //   figScalingLaw   the two panels (loss vs compute with the fit; isoFLOP profiles)
 // Pure functions on rows: nothing here knows what the runs will show.
 import {
-  FigureOptions, FigureSpec, MissingDataError, PATCH_ORDER, PlotlyTrace, SIZE_COLOR, SIZE_ORDER, axis, baseLayout, formatGflops, parseModelName, patchStyle, trainGflops,
+  FigureOptions, FigureSpec, MissingDataError, PATCH_ORDER, PlotlyTrace, SIZE_COLOR, SIZE_ORDER, axis, baseLayout, formatGflops, patchStyle, trainGflops,
 } from '../figures/specs';
 import { Band, logspace, powerLawBand, powerLawFit, PowerLawFit, spearman, Correlation } from '../figures/stats';
 import type { ResultRow } from '../results/registry';
@@ -19,6 +19,7 @@ import { STD_RATIO_GATE } from '../figures/resolution';
 import { Rng } from '../util/rng';
 import { interpolateLog } from './findings';
 import { exponentInterval } from './paper';
+import { parseModelName } from '../model/config';
 
 // ---- row access ------------------------------------------------------------------------------
 
@@ -187,11 +188,16 @@ export function computeFrontier(curves: readonly LossCurve[]): FrontierPoint[] {
 }
 
 /** The frontier's owners: each model with its number of frontier points and their compute range. */
-export function frontierOwners(frontier: readonly FrontierPoint[]): Array<{ model: string; gflops: number | null; params: number | null; points: number; compute_from: number; compute_to: number }> {
+export function frontierOwners(
+  frontier: readonly FrontierPoint[],
+): Array<{ model: string; gflops: number | null; params: number | null; points: number; compute_from: number; compute_to: number }> {
   const by = new Map<string, FrontierPoint[]>();
   for (const p of frontier) by.set(p.model, [...(by.get(p.model) ?? []), p]);
   return [...by.entries()]
-    .map(([model, ps]) => ({ model, gflops: ps[0].gflops, params: ps[0].params, points: ps.length, compute_from: Math.min(...ps.map((p) => p.compute)), compute_to: Math.max(...ps.map((p) => p.compute)) }))
+    .map(([model, ps]) => ({
+      model, gflops: ps[0].gflops, params: ps[0].params, points: ps.length,
+      compute_from: Math.min(...ps.map((p) => p.compute)), compute_to: Math.max(...ps.map((p) => p.compute)),
+    }))
     .sort((a, b) => a.compute_from - b.compute_from);
 }
 

@@ -10,7 +10,8 @@ import { createDiT, ditForward, disposeDiT } from '../model/dit';
 import { gflops, modelStats } from '../model/gflops';
 import { DIT_ADAMW } from '../train/adamw';
 import { arraySource } from '../train/source';
-import { closeRun, DEFAULT_TRAIN, EpochOrder, openRun, trainStep } from '../train/trainer';
+import { EpochOrder } from '../train/order';
+import { closeRun, DEFAULT_TRAIN, openRun, trainStep } from '../train/trainer';
 import { Rng } from '../util/rng';
 import { median } from '../figures/stats';
 

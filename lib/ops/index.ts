@@ -14,8 +14,13 @@
 //   linear(x, w, b?)                     x @ w + b, w [in, out], any rank of x (fused bias)
 //   adamWUpdate(p, g, m, v, config, step) one AdamW step (torch's order of operations) ->
 //                                        new { p, m, v }; no gradient
+//
+// conv2d (./conv.ts), for the feature networks and the autoencoder, picks the backend's
+// conv kernels or an im2col + matMul formulation of its own.
 import * as tf from '@tensorflow/tfjs-core';
 import * as K from './kernel_names';
+
+export * from './conv';
 
 /** True when the active backend runs the fused kernels (else the composite tf-op versions run). */
 export function fusedOpsNative(): boolean {

@@ -3,14 +3,12 @@
 // (.pt / .pth / .safetensors in the published state_dict layout, DiT's train.py
 // checkpoints, legacy torch.save files) or a diffusers DiT folder, together with the
 // diffusion it must be sampled with.
-import * as tf from '@tensorflow/tfjs-core';
 import { DiffusionSettings, checkDiffusionSettings, resolveDiffusion, trainingDiffusion } from '../diffusion';
-import { toFloat32 } from '../io/array';
 import { WeightsKey, ditFromTensorFile, loadDiT, readDiTTensors } from '../model/checkpoint';
 import { diffusersDiTFolder } from '../model/diffusers';
 import { DiTConfig, validateConfig } from '../model/config';
 import { createDiT, DiT, disposeDiT } from '../model/dit';
-import { CHECKPOINT_KIND } from '../train/checkpoint';
+import { isTrainingCheckpoint, restoreWeights, trainingCheckpointFrom, trainingOptions } from '../train/checkpoint';
 
 export interface LoadedModel {
   model: DiT;
@@ -35,9 +33,10 @@ export function loadModelFile(file: string, opts: LoadOptions = {}): LoadedModel
     return bareWeights(loadDiT(file, opts.config), 'diffusers DiT folder', file, opts);
   }
   const f = readDiTTensors(file, opts.weights);
-  if (f.metadata?.kind === CHECKPOINT_KIND) {
+  if (isTrainingCheckpoint(f)) {
+    const ck = trainingCheckpointFrom(file, f);
     const which = opts.weights ?? 'ema';
-    const options = JSON.parse(f.metadata.options);
+    const options = trainingOptions(ck);
     const config = validateConfig(options.model);
     if (opts.config && JSON.stringify(opts.config) !== JSON.stringify(config)) {
       throw new Error(`${file} was trained as ${config.name} (${config.variant}); it does not match the requested ${opts.config.name}`);
@@ -48,16 +47,12 @@ export function loadModelFile(file: string, opts: LoadOptions = {}): LoadedModel
     const diffusion = resolveDiffusion(recorded, opts.diffusion ?? {}, file);
     const model = createDiT(config, 0);
     try {
-      for (const [k, v] of Object.entries(model.params)) {
-        const a = f.tensors[`${which}/${k}`];
-        if (!a) throw new Error(`${file}: training checkpoint has no ${which}/${k}`);
-        v.assign(tf.tensor(toFloat32(a), v.shape));
-      }
+      restoreWeights(ck, which, model.params, `${config.name} (${which} weights)`);
     } catch (err) {
       disposeDiT(model);
       throw err;
     }
-    const step = Number(f.metadata.step);
+    const step = ck.meta.step;
     return { model, source: `training checkpoint (${which} weights, step ${step})`, step, diffusion };
   }
   const what = f.args ? `train.py checkpoint (${f.chosen} weights, ${f.format})` : `model weights (${f.format}${f.chosen ? `, ${f.chosen}` : ''})`;

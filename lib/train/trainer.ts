@@ -13,7 +13,7 @@ import { EmaConfig, createEma, emaDecayAt, updateEma } from './ema';
 import { readTrainingCheckpoint, restoreTrainingTensors, saveTrainingCheckpoint } from './checkpoint';
 import { EpochOrder, drawFlips } from './order';
 import { TrainingSource } from './source';
-import { TrainingDiverged, optimizerStep } from './step';
+import { optimizerStep } from './step';
 import { configHash, gitCommit } from '../util/provenance';
 import { progress } from '../util/progress';
 import { derivedSeed, Rng } from '../util/rng';
@@ -68,8 +68,8 @@ export interface TrainHooks {
   /** Steps at which to call onEval (after the step and its checkpoint). */
   evalSteps?: number[];
   onEval?: (step: number, state: TrainState) => void | Promise<void>;
-  /** Stop after this step even if `steps` is larger (tests: simulate a crash). */
-  stopAfter?: number;
+  /** Once aborted, the run stops after the step under way, as an interrupted run (resumable from its last checkpoint). */
+  signal?: AbortSignal;
   quiet?: boolean;
 }
 
@@ -124,7 +124,7 @@ export function openRun(dir: string, options: TrainOptions, source: TrainingSour
         `model, optimiser, seed or data differ. Use another --out directory or delete the checkpoint.`);
     }
     try {
-      restoreTrainingTensors(file, ck, state);
+      restoreTrainingTensors(ck, state);
     } catch (err) {
       closeRun(state);
       throw err;
@@ -197,14 +197,13 @@ export async function train(dir: string, options: TrainOptions, source: Training
   const order = new EpochOrder(source.size, o.seed);
   const csv = path.join(dir, LOSS_CSV);
   truncateStepCsv(csv, 'step,loss,mse,vb,train_gflops\n', state.step);
-  const end = Math.min(o.steps, hooks.stopAfter ?? Infinity);
   const evalSteps = new Set(hooks.evalSteps ?? []);
   const bar = hooks.quiet ? null : progress(`train ${o.model.name}`, o.steps, { start: state.step });
   if (!hooks.quiet && state.step > 0) process.stderr.write(`[dit] resuming ${dir} at step ${state.step}\n`);
   await hooks.onStart?.(state);
   const t0 = Date.now();
   const startStep = state.step;
-  while (state.step < end) {
+  while (state.step < o.steps && !hooks.signal?.aborted) {
     let r;
     try {
       r = trainStep(state, source, order);
@@ -223,6 +222,3 @@ export async function train(dir: string, options: TrainOptions, source: Training
   if (state.step === o.steps) bar?.done(`train compute ${trainingGflops(o.model, o.batchSize, o.steps).toExponential(3)} Gflops`);
   return state;
 }
-
-// Re-exported where they were first defined, for existing importers.
-export { EpochOrder, TrainingDiverged };

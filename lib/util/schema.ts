@@ -163,7 +163,9 @@ export function text(doc: string): Field<string> {
 }
 
 // Characters no file name may hold: path separators and control characters (NUL included).
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const NOT_IN_NAME = /[/\\\u0000-\u001f\u007f]/;
+// eslint-disable-next-line no-control-regex -- as above
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**

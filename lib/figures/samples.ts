@@ -10,8 +10,8 @@ import { sampleDiT } from '../sample/sample';
 import { backendInfo } from '../backend';
 import { writeFileAtomic } from '../util/paths';
 import { gitCommit } from '../util/provenance';
-import { ExperimentConfig, experimentCells } from './config';
-import { Pipeline } from './sweep';
+import { ExperimentConfig, experimentCells } from '../experiments/config';
+import type { Pipeline } from '../experiments/sweep';
 
 export interface ModelGridOptions {
   /** Study whose cells form the rows (default 'scaling'). */

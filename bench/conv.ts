@@ -1,14 +1,14 @@
 // Conv cost of the default autoencoder's shapes on the running backend, both conv
-// implementations of lib/features/conv.ts (the backend's tf.conv2d kernels and im2col +
+// implementations of lib/ops/conv.ts (the backend's tf.conv2d kernels and im2col +
 // matMul), forward and backward, in CPU seconds of this process (wall time is
 // meaningless on shared cores). Usage:
-//   DIT_BACKEND=native node dist/lib/autoencoder/bench-conv.js [batch] [reps]
+//   DIT_BACKEND=native node dist/bench/conv.js [batch] [reps]
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../backend';
-import { conv2d, setConvImpl } from '../features/conv';
+import { initBackend } from '../lib/backend';
+import { conv2d, setConvImpl } from '../lib/ops/conv';
 
 /** [H, in, out, stride] of every 3x3 conv of klConfig(2) on 32x32 images. */
-export const DEFAULT_AE_CONVS: Array<[number, number, number, number]> = [
+const DEFAULT_AE_CONVS: Array<[number, number, number, number]> = [
   [32, 3, 16, 1], [32, 16, 16, 1], [32, 16, 16, 2], [16, 16, 32, 1], [16, 32, 32, 1], [16, 32, 8, 1],
   [16, 4, 32, 1], [32, 32, 32, 1], [32, 32, 16, 1], [32, 16, 3, 1],
 ];

@@ -1,4 +1,5 @@
-// 2-D convolution (NHWC, filters [kh, kw, in, out] as tfjs) for the feature networks.
+// 2-D convolution (NHWC, filters [kh, kw, in, out] as tfjs) for the feature networks and
+// the autoencoder.
 // Two equivalent implementations:
 //   'tf'      tf.conv2d, the backend's own kernels;
 //   'im2col'  patches gathered into a [N*Ho*Wo, kh*kw*in] matrix by a plain JS loop (its
@@ -82,14 +83,12 @@ export function convGeometry(xShape: readonly number[], kh: number, kw: number, 
 }
 
 /**
- * Patches of an NHWC batch as rows: row (n, oy, ox) holds x[n, oy*sh - pt + i, ox*sw - pl + j, :]
- * for i < kh, j < kw in that order (zeros outside the image), matching a [kh, kw, c, out]
- * filter reshaped to [kh*kw*c, out].
+ * Visits every patch row of the im2col matrix that falls inside the image: `visit(pixel,
+ * col, len)` pairs the `len` contiguous values at offset `pixel` of the NHWC batch with
+ * those at offset `col` of the matrix (zero padding is simply not visited).
  */
-export function im2colHost(x: Float32Array, g: ConvGeometry): Float32Array {
+function forEachPatchRun(g: ConvGeometry, visit: (pixel: number, col: number, len: number) => void): void {
   const { n, h, w, c, kh, kw, sh, sw, pt, pl, ho, wo } = g;
-  const k = kh * kw * c;
-  const out = new Float32Array(n * ho * wo * k);
   let o = 0;
   for (let b = 0; b < n; b++) {
     for (let oy = 0; oy < ho; oy++) {
@@ -99,41 +98,31 @@ export function im2colHost(x: Float32Array, g: ConvGeometry): Float32Array {
         const j0 = Math.max(0, -x0), j1 = Math.min(kw, w - x0);
         for (let i = 0; i < kh; i++) {
           const iy = oy * sh - pt + i;
-          if (iy >= 0 && iy < h && j1 > j0) {
-            const src = ((b * h + iy) * w + x0 + j0) * c;
-            out.set(x.subarray(src, src + (j1 - j0) * c), o + j0 * c);
-          }
+          if (iy >= 0 && iy < h && j1 > j0) visit(((b * h + iy) * w + x0 + j0) * c, o + j0 * c, (j1 - j0) * c);
           o += kw * c;
         }
       }
     }
   }
+}
+
+/**
+ * Patches of an NHWC batch as rows: row (n, oy, ox) holds x[n, oy*sh - pt + i, ox*sw - pl + j, :]
+ * for i < kh, j < kw in that order (zeros outside the image), matching a [kh, kw, c, out]
+ * filter reshaped to [kh*kw*c, out].
+ */
+export function im2colHost(x: Float32Array, g: ConvGeometry): Float32Array {
+  const out = new Float32Array(g.n * g.ho * g.wo * g.kh * g.kw * g.c);
+  forEachPatchRun(g, (pixel, col, len) => out.set(x.subarray(pixel, pixel + len), col));
   return out;
 }
 
 /** The adjoint of im2colHost: each column entry is added back to the pixel it came from. */
 export function col2imHost(cols: Float32Array, g: ConvGeometry): Float32Array {
-  const { n, h, w, c, kh, kw, sh, sw, pt, pl, ho, wo } = g;
-  const out = new Float32Array(n * h * w * c);
-  let o = 0;
-  for (let b = 0; b < n; b++) {
-    for (let oy = 0; oy < ho; oy++) {
-      for (let ox = 0; ox < wo; ox++) {
-        const x0 = ox * sw - pl;
-        const j0 = Math.max(0, -x0), j1 = Math.min(kw, w - x0);
-        for (let i = 0; i < kh; i++) {
-          const iy = oy * sh - pt + i;
-          if (iy >= 0 && iy < h && j1 > j0) {
-            const dst = ((b * h + iy) * w + x0 + j0) * c;
-            const src = o + j0 * c;
-            const len = (j1 - j0) * c;
-            for (let t = 0; t < len; t++) out[dst + t] += cols[src + t];
-          }
-          o += kw * c;
-        }
-      }
-    }
-  }
+  const out = new Float32Array(g.n * g.h * g.w * g.c);
+  forEachPatchRun(g, (pixel, col, len) => {
+    for (let t = 0; t < len; t++) out[pixel + t] += cols[col + t];
+  });
   return out;
 }
 
