@@ -1,10 +1,10 @@
 // The results registry: one CSV per experiment under results/, one row per
-// evaluation, every row with its provenance. Appends are serialised by a lock file,
-// so two processes writing at once never interleave or duplicate the header.
+// evaluation, every row with its provenance. Appends are serialised by a lock file
+// (lib/util/lock.ts), so two processes writing at once never interleave or duplicate the header.
 import * as fs from 'fs';
 import * as path from 'path';
 import { parse } from 'csv-parse/sync';
-import { tryCreateLock } from '../util/lock';
+import { withLockSync } from '../util/lock';
 import { repoRoot } from '../util/paths';
 
 /** Columns of a results CSV, in order. See results/README.md for their meaning. */
@@ -43,28 +43,15 @@ function csvCell(v: string | number | null | undefined): string {
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
+/**
+ * The registry's lock: an append holds it for milliseconds, so a lock of another host
+ * untouched for a minute is stale, and a writer waits longer than that (2.5 min).
+ */
+export const REGISTRY_LOCK = { staleMs: 60_000, timeoutMs: 150_000 };
 
-/** Runs fn while holding `file.lock` (created exclusively; a lock older than staleMs is broken). */
-export function withFileLock<T>(file: string, fn: () => T, { timeoutMs = 30000, staleMs = 60000 } = {}): T {
-  const lock = `${file}.lock`;
-  const t0 = Date.now();
-  while (!tryCreateLock(lock)) {
-    try {
-      if (Date.now() - fs.statSync(lock).mtimeMs > staleMs) fs.rmSync(lock, { force: true });
-    } catch {
-      /* the holder just released it */
-    }
-    if (Date.now() - t0 > timeoutMs) throw new Error(`could not lock ${file} within ${timeoutMs} ms (held by ${lock})`);
-    sleepSync(5 + Math.random() * 20);
-  }
-  try {
-    return fn();
-  } finally {
-    fs.rmSync(lock, { force: true });
-  }
+/** Runs fn while holding `file.lock` (lib/util/lock.ts rules). */
+export function withFileLock<T>(file: string, fn: () => T, o: { timeoutMs?: number; staleMs?: number } = {}): T {
+  return withLockSync(`${file}.lock`, fn, { ...REGISTRY_LOCK, ...o, purpose: `results registry ${path.basename(file)}` });
 }
 
 /**
