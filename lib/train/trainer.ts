@@ -17,6 +17,7 @@ import { TrainingDiverged, optimizerStep } from './step';
 import { configHash, gitCommit } from '../util/provenance';
 import { progress } from '../util/progress';
 import { derivedSeed, Rng } from '../util/rng';
+import { cleanStaleTemps } from '../util/paths';
 import { truncateStepCsv } from '../util/step_csv';
 
 export interface TrainOptions {
@@ -115,6 +116,8 @@ export function openRun(dir: string, options: TrainOptions, source: TrainingSour
     dir,
   };
   const file = path.join(dir, CKPT);
+  // A kill during a checkpoint write leaves its temporary file beside the checkpoint.
+  cleanStaleTemps(file);
   if (fs.existsSync(file)) {
     const ck = readTrainingCheckpoint(file);
     const want = runHash(o, source);
