@@ -146,8 +146,9 @@ function describe(h: LockHolder | null): string {
 function create(file: string, h: LockHolder): boolean {
   const body = JSON.stringify(h) + '\n';
   const tmp = `${file}.${safe(h.host)}.${h.pid}.${h.token}.new`;
-  fs.writeFileSync(tmp, body, { flag: 'wx' });
   try {
+    // (Inside the try: a full disk must not leave the private file behind.)
+    fs.writeFileSync(tmp, body, { flag: 'wx' });
     try {
       fs.linkSync(tmp, file);
       return true;
