@@ -7,26 +7,16 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { initBackend } from '../lib/backend';
 import { cleanStaleTemps, writeFileAtomic } from '../lib/util/paths';
 import { closeRun, train } from '../lib/train/trainer';
-import { tinyRun } from './helpers';
+import { deadPid, tempDirs, tinyRun } from './helpers';
 
 // The fs module the kit's code calls (its bindings read these properties at call time).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const realFs = require('fs') as typeof fs & Record<string, unknown>;
 
-const made: string[] = [];
-const tmp = () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-atomic-'));
-  made.push(d);
-  return d;
-};
-test.after(() => {
-  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
-});
-
+const tmp = tempDirs('dit-atomic-');
 /** Replaces fs[name] while fn runs. */
 function patched<K extends keyof typeof fs>(name: K, impl: (real: (typeof fs)[K]) => (typeof fs)[K], fn: () => void): void {
   const real = fs[name];
@@ -38,9 +28,6 @@ function patched<K extends keyof typeof fs>(name: K, impl: (real: (typeof fs)[K]
   }
 }
 
-function deadPid(): number {
-  return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
-}
 
 test('an atomic write fsyncs the file before the rename and the directory after it', () => {
   const dir = tmp();

@@ -1,4 +1,9 @@
 // Shared test helpers (no tests here).
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after } from 'node:test';
 import { SyntheticDataset } from '../lib/data/synthetic';
 import { BuiltPipeline } from '../lib/experiments/pipeline';
 import { featureStats, frechetDistance } from '../lib/metrics/fid';
@@ -83,4 +88,22 @@ export function tinyPipeline(): BuiltPipeline {
       return { fid: frechetDistance(s.mu, s.sigma, ref.mu, ref.sigma), sfid: null, inception_score: null, precision: null, recall: null };
     },
   };
+}
+
+/** A maker of fresh temporary folders, all removed after the file's tests. */
+export function tempDirs(prefix: string): () => string {
+  const made: string[] = [];
+  after(() => {
+    for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+  });
+  return () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    made.push(d);
+    return d;
+  };
+}
+
+/** The pid of a process that has exited (a lock or temporary file's holder that is gone). */
+export function deadPid(): number {
+  return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
 }

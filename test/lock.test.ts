@@ -6,25 +6,12 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { LockTimeout, lockState, lockSync, parseHolder, tryLock, withLockSync } from '../lib/util/lock';
 import { repoRoot } from '../lib/util/paths';
+import { deadPid, tempDirs } from './helpers';
 
-const made: string[] = [];
-const tmp = () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-lock-'));
-  made.push(d);
-  return d;
-};
-test.after(() => {
-  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
-});
-
-/** The pid of a process that has exited. */
-function deadPid(): number {
-  const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
-  return Number(r.stdout);
-}
+const tmp = tempDirs('dit-lock-');
 
 const record = (o: Record<string, unknown>) => JSON.stringify({ pid: 1, host: os.hostname(), startedAt: '2026-01-01T00:00:00.000Z', token: 'feedface', ...o }) + '\n';
 

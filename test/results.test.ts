@@ -3,9 +3,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { appendResults, appendResultsOrKeep, filterResults, readResults, readResultsAndPending, REGISTRY_LOCK, RESULT_COLUMNS } from '../lib/results/registry';
 import { repoRoot } from '../lib/util/paths';
+import { deadPid } from './helpers';
 
 const made: string[] = [];
 const tmp = () => {
@@ -196,7 +197,7 @@ test('an append that fails half way (ENOSPC) leaves the registry as it was', () 
 
 test('a lock left by a killed writer on this machine is broken at once', () => {
   const f = path.join(tmp(), 'dead.csv');
-  const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+  const dead = deadPid();
   fs.writeFileSync(`${f}.lock`, JSON.stringify({ pid: dead, host: os.hostname(), startedAt: new Date().toISOString(), token: 'gone' }));
   const t0 = Date.now();
   const stderr = process.stderr.write;

@@ -324,34 +324,40 @@ function timedOut(file: string, o: LockOptions, waited: number): LockTimeout {
     `; if that process is gone (another machine, which this one cannot check), remove ${file}`);
 }
 
-/** Waits for `file` (polling, blocking the thread), breaking it when stale; throws LockTimeout after timeoutMs. */
-export function lockSync(file: string, o: LockOptions): Lock {
+/**
+ * The waiting loop of lockSync and lockAsync: yields the lock once taken, else how long
+ * to sleep before the next try; throws LockTimeout after timeoutMs.
+ */
+function* attempts(file: string, o: LockOptions): Generator<Lock | number, never> {
   const t0 = Date.now();
   const [lo, hi] = o.pollMs ?? [5, 50];
   let wait = lo;
   for (let first = true; ; first = false) {
     const l = tryLock(file, o);
-    if (l) return l;
+    if (l) yield l;
     if (first) o.onWait?.(lockState(file, o.staleMs)?.holder ?? null, file);
     if (Date.now() - t0 > timeoutOf(o)) throw timedOut(file, o, Date.now() - t0);
-    sleepSync(wait * (0.5 + Math.random()));
+    yield wait * (0.5 + Math.random());
     wait = Math.min(hi, wait * 2);
   }
 }
 
+/** Waits for `file` (polling, blocking the thread), breaking it when stale; throws LockTimeout after timeoutMs. */
+export function lockSync(file: string, o: LockOptions): Lock {
+  for (const a of attempts(file, o)) {
+    if (typeof a !== 'number') return a;
+    sleepSync(a);
+  }
+  throw new Error('unreachable');
+}
+
 /** lockSync without blocking the event loop. */
 export async function lockAsync(file: string, o: LockOptions): Promise<Lock> {
-  const t0 = Date.now();
-  const [lo, hi] = o.pollMs ?? [5, 50];
-  let wait = lo;
-  for (let first = true; ; first = false) {
-    const l = tryLock(file, o);
-    if (l) return l;
-    if (first) o.onWait?.(lockState(file, o.staleMs)?.holder ?? null, file);
-    if (Date.now() - t0 > timeoutOf(o)) throw timedOut(file, o, Date.now() - t0);
-    await new Promise((r) => setTimeout(r, wait * (0.5 + Math.random())));
-    wait = Math.min(hi, wait * 2);
+  for (const a of attempts(file, o)) {
+    if (typeof a !== 'number') return a;
+    await new Promise((r) => setTimeout(r, a));
   }
+  throw new Error('unreachable');
 }
 
 /** Runs fn while holding `file` (sync). */
