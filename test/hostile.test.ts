@@ -325,3 +325,43 @@ test('the generator reproduces the committed hostile fixtures', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('malformed JSON in a checkpoint\'s metadata is an error naming the file and the field', async () => {
+  const { initBackend } = await import('../lib/backend');
+  const { closeRun, train } = await import('../lib/train/trainer');
+  const { readTrainingCheckpoint } = await import('../lib/train/checkpoint');
+  const { loadModelFile } = await import('../lib/sample/load');
+  const { writeSafetensors } = await import('../lib/io/safetensors');
+  const { tinyRun } = await import('./helpers');
+  await initBackend({ quiet: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-hostile-meta-'));
+  try {
+    const { options, source } = tinyRun({ steps: 2 });
+    closeRun(await train(dir, options, source, { quiet: true }));
+    const good = readSafetensors(path.join(dir, 'checkpoint.safetensors'));
+    const withMeta = (name: string, change: Record<string, string | undefined>) => {
+      const md: Record<string, string> = { ...good.metadata };
+      for (const [k, v] of Object.entries(change)) {
+        if (v === undefined) delete md[k];
+        else md[k] = v;
+      }
+      const f = path.join(dir, name);
+      writeSafetensors(f, good.tensors, md);
+      return f;
+    };
+    const badRng = withMeta('bad-rng.safetensors', { rng: '{"s": [1, 2' });
+    refuses('bad rng', () => readTrainingCheckpoint(badRng), new RegExp(`^${esc(badRng)}: metadata 'rng' is not valid JSON \\(`));
+    const badOptions = withMeta('bad-options.safetensors', { options: 'not json' });
+    refuses('bad options', () => loadModelFile(badOptions), new RegExp(`^${esc(badOptions)}: metadata 'options' is not valid JSON \\(`));
+    const noOptions = withMeta('no-options.safetensors', { options: undefined });
+    refuses('no options', () => loadModelFile(noOptions), new RegExp(`^${esc(noOptions)}: metadata 'options' is missing`));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an empty sample batch says so', async () => {
+  const { imagesFromArray } = await import('../lib/eval/inputs');
+  refuses('empty arr_0', () => imagesFromArray({ dtype: 'uint8', shape: [0, 32, 32, 3], data: new Uint8Array(0) }, 'samples.npz'),
+    /^samples\.npz: arr_0 holds no images \(shape \[0, 32, 32, 3\]\): an empty batch has nothing to evaluate/);
+});

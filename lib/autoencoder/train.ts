@@ -14,7 +14,7 @@ import { encodeSafetensors, readSafetensors } from '../io/safetensors';
 import { AdamWConfig, AdamWState, createAdamW, disposeAdamW } from '../train/adamw';
 import { EpochOrder, drawFlips } from '../train/order';
 import { optimizerStep } from '../train/step';
-import { writeFileAtomic } from '../util/paths';
+import { parseJsonField, writeFileAtomic } from '../util/paths';
 import { progress } from '../util/progress';
 import { computeEnvironment, configHash, gitCommit } from '../util/provenance';
 import { derivedSeed, Rng, RngState } from '../util/rng';
@@ -177,7 +177,7 @@ function loadCheckpoint(dir: string, s: VAETrainState, runHash: string): boolean
       v.assign(tf.tensor(toFloat32(a), v.shape));
     }
   }
-  const rng = JSON.parse(md.rng) as { s: RngState; spare: number | null };
+  const rng = parseJsonField(file, 'rng', md.rng) as { s: RngState; spare: number | null };
   s.rng = Rng.fromState(rng);
   s.step = Number(md.step);
   s.opt.step = Number(md.optimizerStep);

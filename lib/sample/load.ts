@@ -10,6 +10,8 @@ import { ditFromTensorFile } from '../model/checkpoint';
 import { DiTConfig, validateConfig } from '../model/config';
 import { createDiT, DiT, disposeDiT } from '../model/dit';
 import { CHECKPOINT_KIND } from '../train/checkpoint';
+import type { TrainOptions } from '../train/trainer';
+import { parseJsonField } from '../util/paths';
 
 export interface LoadedModel {
   model: DiT;
@@ -31,7 +33,7 @@ export function loadModelFile(file: string, opts: LoadOptions = {}): LoadedModel
   const f = readTensorFile(file);
   if (f.metadata?.kind === CHECKPOINT_KIND) {
     const which = opts.weights ?? 'ema';
-    const options = JSON.parse(f.metadata.options);
+    const options = parseJsonField(file, 'options', f.metadata.options) as TrainOptions;
     const config = validateConfig(options.model);
     if (opts.config && JSON.stringify(opts.config) !== JSON.stringify(config)) {
       throw new Error(`${file} was trained as ${config.name} (${config.variant}); it does not match the requested ${opts.config.name}`);

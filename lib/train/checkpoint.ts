@@ -7,7 +7,7 @@ import { HostArray, toFloat32 } from '../io/array';
 import { readSafetensors, encodeSafetensors } from '../io/safetensors';
 import { DiT } from '../model/dit';
 import { AdamWState } from './adamw';
-import { writeFileAtomic } from '../util/paths';
+import { parseJsonField, writeFileAtomic } from '../util/paths';
 import { RngState } from '../util/rng';
 
 export const CHECKPOINT_KIND = 'dit-kit/train-checkpoint/v1';
@@ -73,7 +73,7 @@ export function readTrainingCheckpoint(file: string): LoadedCheckpoint {
     step: Number(md.step),
     runHash: md.runHash,
     options: md.options,
-    rng: JSON.parse(md.rng),
+    rng: parseJsonField(file, 'rng', md.rng),
     optimizerStep: Number(md.optimizerStep),
     loop: md.loop,
     gitCommit: md.gitCommit,

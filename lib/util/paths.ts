@@ -132,6 +132,19 @@ export function readJsonFile(file: string): unknown {
   }
 }
 
+/**
+ * Parses a JSON value stored as text in a file's metadata (a checkpoint's `options`,
+ * `rng`, ...); a missing or malformed value is an error naming the file and the field.
+ */
+export function parseJsonField(file: string, field: string, text: string | undefined): unknown {
+  if (text === undefined) throw new Error(`${file}: metadata '${field}' is missing`);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file}: metadata '${field}' is not valid JSON (${(err as Error).message})`);
+  }
+}
+
 /** What a non-regular file is, for error messages. */
 function fileKind(st: fs.Stats): string {
   if (st.isDirectory()) return 'a directory';
