@@ -134,3 +134,17 @@ test('processes breaking the same stale lock at once never hold it together', as
   assert.deepEqual(await Promise.all([run(), run(), run()]), [0, 0, 0]);
   assert.deepEqual(fs.readdirSync(dir), [], 'lock, markers and side files all gone');
 });
+
+test('private files of a process killed while taking or breaking a lock are removed by the next taker', () => {
+  const dir = tmp();
+  const f = path.join(dir, 'k.lock');
+  const dead = deadPid();
+  const host = os.hostname().replace(/[^A-Za-z0-9._-]/g, '_');
+  const left = [`k.lock.${host}.${dead}.0123456789abcdef.new`, `k.lock.${host}.${dead}.89abcdef.stale`];
+  const kept = [`k.lock.${host}.${process.pid}.fedcba9876543210.new`, 'k.lock.node-17.cluster.12.0123abcd.new'];
+  for (const n of [...left, ...kept]) fs.writeFileSync(path.join(dir, n), '');
+  const l = tryLock(f, { staleMs: 1000 });
+  assert.ok(l);
+  l.release();
+  assert.deepEqual(fs.readdirSync(dir).sort(), kept.sort());
+});

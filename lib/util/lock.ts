@@ -289,10 +289,39 @@ process.on('exit', () => {
 });
 
 /**
+ * Removes the private files (`<lock>.<host>.<pid>.<hex>.new` / `.stale`) that a process
+ * killed while taking or breaking the lock left: this host's whose process is gone, other
+ * hosts' older than an hour (the files live for microseconds).
+ */
+function cleanLeftovers(file: string): void {
+  const dir = path.dirname(file);
+  const base = path.basename(file) + '.';
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (!n.startsWith(base)) continue;
+    const m = /^(.+)\.(\d+)\.[0-9a-f]+\.(new|stale)$/.exec(n.slice(base.length));
+    if (!m) continue;
+    const full = path.join(dir, n);
+    try {
+      const gone = m[1] === hostTag() ? !pidAlive(Number(m[2])) : Date.now() - fs.statSync(full).mtimeMs > 3600_000;
+      if (gone) fs.rmSync(full, { force: true });
+    } catch {
+      /* removed meanwhile */
+    }
+  }
+}
+
+/**
  * Takes `file` now, breaking it first when it is stale; null when a live holder has it.
  * The directory must exist.
  */
 export function tryLock(file: string, o: LockOptions): Lock | null {
+  cleanLeftovers(file);
   for (let attempt = 0; attempt < 8; attempt++) {
     const h = newHolder(o.purpose);
     if (create(file, h)) return new Lock(file, h, o.staleMs);
