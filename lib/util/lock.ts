@@ -307,12 +307,21 @@ function cleanLeftovers(file: string): void {
     const m = /^(.+)\.(\d+)\.[0-9a-f]+\.(new|stale)$/.exec(n.slice(base.length));
     if (!m) continue;
     const full = path.join(dir, n);
-    try {
-      const gone = m[1] === hostTag() ? !pidAlive(Number(m[2])) : Date.now() - fs.statSync(full).mtimeMs > 3600_000;
-      if (gone) fs.rmSync(full, { force: true });
-    } catch {
-      /* removed meanwhile */
-    }
+    if (writerGone(full, m[1], Number(m[2]), 3600_000)) fs.rmSync(full, { force: true });
+  }
+}
+
+/**
+ * Whether the writer of a file left behind (a temporary or private file named with its
+ * host tag and pid) is gone: on this host its pid is not running; on another, the file is
+ * older than `foreignMs`. A file removed meanwhile counts as not gone.
+ */
+export function writerGone(file: string, host: string, pid: number, foreignMs: number): boolean {
+  if (host === hostTag()) return !pidAlive(pid);
+  try {
+    return Date.now() - fs.statSync(file).mtimeMs > foreignMs;
+  } catch {
+    return false;
   }
 }
 

@@ -1,7 +1,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { hostTag, pidAlive } from './lock';
+import { hostTag, writerGone } from './lock';
 
 let root: string | null = null;
 
@@ -48,15 +48,8 @@ export function cleanStaleTemps(file: string): string[] {
     const m = /^(\d+)-(.+)-([0-9a-f]{8})$/.exec(rest) ?? /^(\d+)-(\d+)$/.exec(rest);
     if (!m) continue;
     const full = path.join(dir, name);
-    let gone: boolean;
-    if (m.length === 3 || m[2] === hostTag()) gone = !pidAlive(Number(m[1]));
-    else {
-      try {
-        gone = Date.now() - fs.statSync(full).mtimeMs > FOREIGN_TEMP_STALE_MS;
-      } catch {
-        continue;
-      }
-    }
+    // The older names were written on this machine only.
+    const gone = writerGone(full, m.length === 3 ? hostTag() : m[2], Number(m[1]), FOREIGN_TEMP_STALE_MS);
     if (!gone) continue;
     fs.rmSync(full, { force: true });
     removed.push(full);
