@@ -1,8 +1,14 @@
 // Shared test helpers (no tests here).
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { after } from 'node:test';
+import { SyntheticDataset } from '../lib/data/synthetic';
+import { BuiltPipeline } from '../lib/experiments/pipeline';
 import { encodeSafetensors, readSafetensors } from '../lib/io/safetensors';
+import { featureStats, frechetDistance } from '../lib/metrics/fid';
 import { FeatureMatrix, featureMatrix } from '../lib/metrics/precision_recall';
 import { ditConfig } from '../lib/model/config';
 import { DIT_ADAMW } from '../lib/train/adamw';
@@ -84,4 +90,66 @@ export const metricsMatrix = (ref: BinRef): FeatureMatrix => featureMatrix(readM
 export function stopAfter(step: number): { signal: AbortSignal; onStep: (log: { step: number }) => void } {
   const c = new AbortController();
   return { signal: c.signal, onStep: (log) => { if (log.step >= step) c.abort(); } };
+}
+
+/**
+ * A pipeline for the tiny experiment without networks or files (two sweeps at once in
+ * test/sweep.test.ts): random latents [4, 8, 8] with 3 classes are the training data,
+ * a latent decodes to its 256 values as bytes, held-out "images" are 32x32 synthetic
+ * ones, and FID is computed on 8 block means of each sample's bytes.
+ */
+export function tinyPipeline(): BuiltPipeline {
+  const rng = new Rng(5);
+  const n = 24;
+  const x = rng.fillNormal(new Float32Array(n * 4 * 8 * 8), 0, 0.5);
+  const y = Int32Array.from({ length: n }, (_, i) => i % 3);
+  const source = arraySource(x, y, [4, 8, 8], 3, 'tiny-latents');
+  const toU8 = (v: Float32Array) => Uint8Array.from(v, (a) => Math.max(0, Math.min(255, Math.round((a + 1) * 127.5))));
+  const d = 8;
+  const features = (images: Uint8Array, m: number) => {
+    const per = images.length / m;
+    const f = new Float32Array(m * d);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < per; j++) f[i * d + Math.floor((j * d) / per)] += images[i * per + j] / (per / d);
+    }
+    return featureStats(f, m, d);
+  };
+  const ref = features(toU8(x), n);
+  const dataset = new SyntheticDataset({ seed: 0, num: 24 });
+  const held = new SyntheticDataset({ seed: 2, num: 64 });
+  return {
+    source,
+    featureNet: 'block-means',
+    dataset,
+    notes: [],
+    dispose: () => {},
+    heldOut: (m) => {
+      const b = held.readBatch(0, m);
+      return { images: b.images, labels: b.labels };
+    },
+    encode: (images, m) => Float32Array.from({ length: m * 256 }, (_, i) => images[Math.floor(i / 256) * (images.length / m) + (i % 256)] / 127.5 - 1),
+    decode: (latents) => toU8(latents),
+    evaluate: async (images, m) => {
+      const s = features(images, m);
+      return { fid: frechetDistance(s.mu, s.sigma, ref.mu, ref.sigma), sfid: null, inception_score: null, precision: null, recall: null };
+    },
+  };
+}
+
+/** A maker of fresh temporary folders, all removed after the file's tests. */
+export function tempDirs(prefix: string): () => string {
+  const made: string[] = [];
+  after(() => {
+    for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+  });
+  return () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    made.push(d);
+    return d;
+  };
+}
+
+/** The pid of a process that has exited (a lock or temporary file's holder that is gone). */
+export function deadPid(): number {
+  return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
 }

@@ -107,6 +107,34 @@ test('a gigabyte deflate bomb built in memory is refused in bounded time and mem
   refuses('1 GiB torch storage', () => readTorchCheckpoint(pt), /inflates to more than its declared 16 bytes/);
 });
 
+/** A deflated uint8 .npy of `mib` MiB of zeros, honest about its size (~1 KB per MiB). */
+function honestZeroNpy(name: string, mib: number) {
+  const header = gen.npy(`{'descr': '|u1', 'fortran_order': False, 'shape': (${mib << 20},), }`, Buffer.alloc(0));
+  const raw = Buffer.concat([zlib.deflateRawSync(header, { finishFlush: zlib.constants.Z_FULL_FLUSH }), zeroBomb(mib)]);
+  return { name, data: Buffer.alloc(0), raw, size: header.length + (mib << 20), crc: 0 };
+}
+
+test('honest zip bombs stop at a default ceiling relative to the file size; the caller or DIT_MAX_INFLATE can raise it', () => {
+  // 1 GiB from ~1 MB, every size honest and within deflate's 1032:1: refused before inflating.
+  const big = gen.zip([honestZeroNpy('a.npy', 1024)]);
+  const ceiling = /zip entry 'a\.npy': inflating its 1073741952 bytes would take the archive's compressed members to 1073741952 bytes, more than the 134217728 \(128 MiB\) allowed for a \d+-byte file \(64x its size, at least 128 MiB, at most 16384 MiB\); a zip bomb\? For a file you trust, raise the limit \(DIT_MAX_INFLATE=BYTES, or the reader's maxInflated option\)/;
+  refuses('1 GiB honest npz', () => readNpz(big), ceiling);
+  const pickle = gen.statePickle([['w', gen.tensorOps(gen.storageOps('0', 4), 0, [4], [1])]]);
+  const { raw, size } = honestZeroNpy('x', 1024);
+  refuses('1 GiB honest torch storage', () => readTorchCheckpoint(gen.torchZip(pickle, { 0: { data: Buffer.alloc(0), raw, size, crc: 0 } })),
+    /'archive\/data\/0': inflating its 1073741952 bytes .* more than the 134217728 \(128 MiB\) allowed/);
+  // The ceiling counts every member of the archive: two of 45 MiB fit, a third does not.
+  const three = gen.zip([honestZeroNpy('a.npy', 45), honestZeroNpy('b.npy', 45), honestZeroNpy('c.npy', 45)]);
+  refuses('three 45 MiB members', () => readNpz(three), /zip entry 'c\.npy': inflating its 47186048 bytes would take the archive's compressed members to 141558144 bytes, more than the 134217728/);
+  // bomb.npz (16 MiB from 16 KB) is within the default; a caller or the environment sets another.
+  assert.deepEqual(bounded('bomb.npz', () => readNpz(file('bomb.npz'))).a.shape, [4 << 20]);
+  refuses('bomb.npz, maxInflated 8 MiB', () => readNpz(file('bomb.npz'), { maxInflated: 8 << 20 }), named('bomb.npz', /more than the 8388608 \(8 MiB\) allowed here/));
+  const env = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'io', 'npy'))}).readNpz(${JSON.stringify(file('bomb.npz'))})`],
+    { encoding: 'utf8', env: { ...process.env, DIT_MAX_INFLATE: String(4 << 20) } });
+  assert.notEqual(env.status, 0);
+  assert.match(env.stderr, /more than the 4194304 \(4 MiB\) allowed here/);
+});
+
 test('truncated, CRC-damaged, lying, overlapping and duplicate zips are refused', () => {
   const cases: Array<[string, RegExp]> = [
     ['truncated.npz', /truncated or corrupt/],
@@ -325,4 +353,44 @@ test('the generator reproduces the committed hostile fixtures', () => {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('malformed JSON in a checkpoint\'s metadata is an error naming the file and the field', async () => {
+  const { initBackend } = await import('../lib/backend');
+  const { closeRun, train } = await import('../lib/train/trainer');
+  const { readTrainingCheckpoint } = await import('../lib/train/checkpoint');
+  const { loadModelFile } = await import('../lib/sample/load');
+  const { writeSafetensors } = await import('../lib/io/safetensors');
+  const { tinyRun } = await import('./helpers');
+  await initBackend({ quiet: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-hostile-meta-'));
+  try {
+    const { options, source } = tinyRun({ steps: 2 });
+    closeRun(await train(dir, options, source, { quiet: true }));
+    const good = readSafetensors(path.join(dir, 'checkpoint.safetensors'));
+    const withMeta = (name: string, change: Record<string, string | undefined>) => {
+      const md: Record<string, string> = { ...good.metadata };
+      for (const [k, v] of Object.entries(change)) {
+        if (v === undefined) delete md[k];
+        else md[k] = v;
+      }
+      const f = path.join(dir, name);
+      writeSafetensors(f, good.tensors, md);
+      return f;
+    };
+    const badRng = withMeta('bad-rng.safetensors', { rng: '{"s": [1, 2' });
+    refuses('bad rng', () => readTrainingCheckpoint(badRng), new RegExp(`^${esc(badRng)}: metadata 'rng' is not valid JSON \\(`));
+    const badOptions = withMeta('bad-options.safetensors', { options: 'not json' });
+    refuses('bad options', () => loadModelFile(badOptions), new RegExp(`^${esc(badOptions)}: metadata 'options' is not valid JSON \\(`));
+    const noOptions = withMeta('no-options.safetensors', { options: undefined });
+    refuses('no options', () => loadModelFile(noOptions), new RegExp(`^${esc(noOptions)}: metadata 'options' is missing`));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an empty sample batch says so', async () => {
+  const { imagesFromArray } = await import('../lib/eval/inputs');
+  refuses('empty arr_0', () => imagesFromArray({ dtype: 'uint8', shape: [0, 32, 32, 3], data: new Uint8Array(0) }, 'samples.npz'),
+    /^samples\.npz: arr_0 holds no images \(shape \[0, 32, 32, 3\]\): an empty batch has nothing to evaluate/);
 });

@@ -283,7 +283,7 @@ test("dit sample runs sample.py's command line on a train.py checkpoint and the 
     // sample.py's default classes need 1000 of them: a clear error on a 5-class model.
     const bad = dit(['sample', '--model', tinyConfigFile(tmp), '--image-size', '64', '--checkpoint', fix('dit_trainpy.pt'), '--vae', fix('dit_diffusers/vae'), '--num-sampling-steps', '2', '--out', out]);
     assert.notEqual(bad.status, 0);
-    assert.match(bad.stderr, /class 207 is outside \[0, 5\)/);
+    assert.match(bad.stderr, /label 207 \(index 0\) is outside the allowed range \[0, 5\)/);
     assert.match(dit(['sample', '--checkpoint', fix('dit_diffusers'), '--image-size', '60', '--out', out]).stderr, /--image-size must be a positive multiple of 8/);
     assert.match(dit(['sample', '--checkpoint', fix('dit_diffusers'), '--steps', '3', '--num-sampling-steps', '3', '--out', path.join(tmp, 'a.npz')]).stderr, /--num-sampling-steps and --steps are the same flag/);
   } finally {

@@ -133,7 +133,7 @@ test('dit sample on a torch.save checkpoint with DDIM and guidance', async () =>
 
 test('dit sample refuses bad requests with clear errors', async () => {
   const out = path.join(tmp, 'bad.npz');
-  await assert.rejects(main(['sample', '--checkpoint', kitCkpt, '--classes', '7', '--steps', '2', '--out', out]), /class 7 is outside \[0, 3\)/);
+  await assert.rejects(main(['sample', '--checkpoint', kitCkpt, '--classes', '7', '--steps', '2', '--out', out]), /--classes: label 7 is outside the allowed range \[0, 3\): the model has 3 classes/);
   assert.equal(await main(['sample', '--checkpoint', kitCkpt, '--sampler', 'euler', '--out', out]), 2);
   await assert.rejects(main(['sample', '--checkpoint', kitCkpt, '--sampler', 'ddim', '--respacing', 'ddim37', '--out', out]), /cannot create exactly 37 steps/);
   // Saying the number of steps twice, or in a form another sampler owns, is a usage error before any loading.

@@ -144,3 +144,77 @@ test('a malformed experiment or manifest file is an error naming the file', asyn
   fs.writeFileSync(path.join(dir, 'manifest.json'), '[1, 2');
   assert.throws(() => readLatentManifest(dir), /manifest\.json: not valid JSON/);
 });
+
+// ---- two sweeps on one runs folder and results file -------------------------------------
+
+/** The key of one evaluation, for counting duplicates. */
+const evalKey = (r: { study: unknown; cell: unknown; config_hash: unknown; train_step: unknown; sampling_steps: unknown; cfg_scale: unknown }) =>
+  [r.study, r.cell, r.config_hash, r.train_step, r.sampling_steps, r.cfg_scale].join('|');
+
+test('two sweep processes on the same runs folder and results file: each cell and calibration rung run once, no duplicate rows', async () => {
+  const { spawn } = await import('node:child_process');
+  const { CALIBRATION_CELLS } = await import('../lib/experiments/calibration');
+  const { repoRoot } = await import('../lib/util/paths');
+  const dir = tmp();
+  const child = path.join(repoRoot(), 'test/fixtures/sweep-child.js');
+  const startAt = String(Date.now() + 1500);
+  const run = (tag: string) => new Promise<{ code: number; out: string; err: string }>((resolve) => {
+    const c = spawn(process.execPath, [child, path.join(__dirname, '..'), dir, tag, startAt], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    c.stdout.on('data', (b) => (out += b));
+    c.stderr.on('data', (b) => (err += b));
+    c.on('exit', (code) => resolve({ code: code ?? 1, out, err }));
+  });
+  const [a, b] = await Promise.all([run('a'), run('b')]);
+  assert.equal(a.code, 0, a.err.slice(-3000));
+  assert.equal(b.code, 0, b.err.slice(-3000));
+  const rows = readResults(path.join(dir, 'tiny.csv'), { warn: (m) => assert.fail(m) });
+  const sweepRows = rows.filter((r) => r.study !== 'calibration');
+  assert.equal(sweepRows.length, 8);
+  assert.equal(rows.filter((r) => r.study === 'calibration').length, CALIBRATION_CELLS.length);
+  assert.equal(new Set(rows.map(evalKey)).size, rows.length, 'a duplicate row');
+  // Every row was computed by exactly one of them.
+  const mine = [a, b].map((r) => JSON.parse(r.out).rows as string[]);
+  assert.equal(mine[0].length + mine[1].length, rows.length);
+  // Each cell trained in one process only: the other found it busy or done.
+  for (const cell of ['mini-S_4-adaln-zero', 'mini-S_2-adaln-zero']) {
+    const trainedBy = [a, b].filter((r) => new RegExp(`${cell}: \\d+ evaluation\\(s\\) to go`).test(r.err)).length;
+    assert.equal(trainedBy, 1, `${cell} trained by ${trainedBy} processes`);
+  }
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['runs', 'tiny.csv'], 'no lock, pending or temporary file left');
+});
+
+test('a sweep runs the other cells while one is busy, waits for it, then finds it done', async () => {
+  const { tryLock } = await import('../lib/util/lock');
+  const { appendResults } = await import('../lib/results/registry');
+  const { cellLockFile, CELL_LOCK, sweepHash } = await import('../lib/experiments/sweep');
+  const e = tinyExperiment();
+  const dir = tmp();
+  const pipe = pixelPipeline();
+  const o = { runsDir: path.join(dir, 'runs'), resultsFile: path.join(dir, 'r.csv'), quiet: true };
+  const [busy, free] = experimentCells(e);
+  fs.mkdirSync(path.join(o.runsDir, busy.id), { recursive: true });
+  const held = tryLock(cellLockFile(o.runsDir, busy), { ...CELL_LOCK, purpose: 'test' });
+  assert.ok(held);
+  const logs: string[] = [];
+  const rows = await runSweep(e, pipe, {
+    ...o,
+    log: (m) => {
+      logs.push(m);
+      if (/waiting for process/.test(m)) {
+        // The other process finishes the busy cell's evaluations, then lets go.
+        const hash = sweepHash(e, busy, pipe.source, pipe.featureNet);
+        appendResults(o.resultsFile, evalPoints(e, busy).map((p) => ({
+          experiment: e.name, study: p.study, cell: busy.id, config_hash: hash, train_step: p.step, sampling_steps: p.samplingSteps, cfg_scale: p.cfgScale, fid: 1,
+        })));
+        setTimeout(() => held.release(), 300);
+      }
+    },
+  });
+  const text = logs.join('\n');
+  assert.match(text, new RegExp(`cell 1/2 ${busy.id}: being run by process ${process.pid} on .* back to it after the other cells`));
+  assert.match(text, new RegExp(`${free.id}: 6 evaluation\\(s\\) to go[\\s\\S]*cell 1/2 ${busy.id}: waiting for process ${process.pid}[\\s\\S]*cell 1/2 ${busy.id}: done`));
+  assert.deepEqual([...new Set(rows.map((r) => r.cell))], [free.id]);
+  assert.equal(readResults(o.resultsFile).length, 8);
+  assert.ok(!fs.existsSync(cellLockFile(o.runsDir, free)), 'the cell lock is released');
+});

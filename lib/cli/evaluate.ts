@@ -24,7 +24,7 @@ Reference statistics of images are cached in data/features/stats (--no-cache: no
            absent (metric -> reason), feature_net, sources`;
 
 const FLAGS = {
-  features: 'string', 'inception-weights': 'string', 'default-cnn': 'string', 'batch-size': 'int',
+  features: 'string', 'inception-weights': 'string', 'default-cnn': 'string', 'batch-size': 'count',
   'no-cache': 'boolean', json: 'boolean',
 } as const;
 

@@ -30,7 +30,7 @@ stats  Features of a dataset (shard folder, CIFAR-10, image folder with --image-
          --num N   only the first N images`;
 
 const FLAGS = {
-  out: 'string', force: 'boolean', steps: 'int', seed: 'seed', 'batch-size': 'int',
+  out: 'string', force: 'boolean', steps: 'int', seed: 'seed', 'batch-size': 'count',
   features: 'string', 'inception-weights': 'string', 'default-cnn': 'string', num: 'int', 'image-size': 'int', 'no-cache': 'boolean',
 } as const;
 

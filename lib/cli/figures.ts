@@ -84,7 +84,7 @@ export const figuresCommand: Command = {
     if (flags.experiment !== undefined) opts.experiment = flags.experiment as string;
     if (flags['feature-net'] !== undefined) opts.featureNet = flags['feature-net'] as string;
     const files = listResultFiles(dir);
-    const rows = files.flatMap(readResults);
+    const rows = files.flatMap((f) => readResults(f));
     console.log(`${rows.length} result row(s) from ${files.length} file(s) in ${rel(dir)}`);
 
     const written: Array<{ html: string; width: number; height: number }> = [];

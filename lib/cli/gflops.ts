@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import { configNames, ditConfig, DiTConfig, validateConfig, VARIANTS, Variant } from '../model/config';
 import { modelStats } from '../model/gflops';
 import { parseArgs, UsageError } from '../util/args';
+import { readJsonFile } from '../util/paths';
 import type { Command } from './command';
 
 const USAGE = `usage: dit-kit gflops [--model NAME] [--variant V] [--input-size N] [--in-channels N] [--num-classes N] [--json]
@@ -28,7 +29,7 @@ export function configFromFlags(model: string, f: Record<string, unknown>): DiTC
     // A JSON file holding a full config (e.g. the golden fixtures' non-named configs).
     if (model.endsWith('.json')) {
       if (!fs.existsSync(model)) throw new Error(`config file not found: ${model}`);
-      return validateConfig({ ...JSON.parse(fs.readFileSync(model, 'utf8')), ...o });
+      return validateConfig({ ...(readJsonFile(model) as DiTConfig), ...o });
     }
     return ditConfig(model, o);
   } catch (err) {

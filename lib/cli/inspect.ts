@@ -4,8 +4,10 @@ import { describe, numel, toFloat32, toInt32 } from '../io/array';
 import { readTensorFile } from '../io/tensor_file';
 import { readNpz, writeNpz } from '../io/npy';
 import { inferConfig, loadDiT } from '../model/checkpoint';
+import { hasNullClass } from '../model/config';
 import { ditForward, disposeDiT } from '../model/dit';
 import { gflops } from '../model/gflops';
+import { checkLabels } from '../model/labels';
 import { parseArgs, UsageError } from '../util/args';
 import type { Command } from './command';
 import { configFromFlags } from './gflops';
@@ -71,6 +73,8 @@ async function runForward(file: string, flags: Record<string, unknown>): Promise
   for (const k of ['x', 't', 'y']) if (!io[k]) throw new Error(`${flags.forward}: missing array '${k}' (need x, t, y)`);
   const model = loadDiT(file, config);
   try {
+    // As PyTorch's embedding lookup: a label outside the table is an error, named with the file.
+    checkLabels(toInt32(io.y, 'y'), model.config.numClasses, { allowNull: hasNullClass(model.config), what: `${flags.forward}: y` });
     const out = tf.tidy(() => {
       const x = tf.tensor(toFloat32(io.x), io.x.shape);
       const t = tf.tensor1d(toInt32(io.t, 't'), 'int32');

@@ -22,7 +22,7 @@ An interrupted build resumes from its finished shards.
   --verify         check the sha256 of every file of an existing cache before reusing it`;
 
 const FLAGS = {
-  data: 'string', vae: 'string', out: 'string', posterior: 'string', seed: 'seed', dtype: 'string', 'batch-size': 'int',
+  data: 'string', vae: 'string', out: 'string', posterior: 'string', seed: 'seed', dtype: 'string', 'batch-size': 'count',
   'image-size': 'int', verify: 'boolean', force: 'boolean',
 } as const;
 

@@ -1,17 +1,21 @@
 import * as path from 'path';
-import { filterResults, listResultFiles, readResults, RESULT_COLUMNS, ResultColumn, ResultFilter, ResultRow, resultsDir } from '../results/registry';
+import { filterResults, listResultFiles, readResults, repairResults, RESULT_COLUMNS, ResultColumn, ResultFilter, ResultRow, resultsDir } from '../results/registry';
 import { parseArgs, UsageError } from '../util/args';
 import type { Command } from './command';
 
 const DEFAULT_COLUMNS: ResultColumn[] = ['experiment', 'study', 'model', 'variant', 'train_step', 'sampler', 'sampling_steps', 'cfg_scale', 'num_samples', 'feature_net', 'fid', 'sfid', 'inception_score', 'precision', 'recall'];
 
 const USAGE = `usage: dit-kit results [--dir DIR] [--experiment NAME] [--where column=value ...] [--columns a,b,c] [--json]
+       dit-kit results --repair FILE.csv
 
 A table of the results registry (results/*.csv). Filters: --experiment, and --where
 column=value (repeatable, comma-separated also works), e.g. --where model=mini-XL/2,variant=adaln.
-Columns: ${RESULT_COLUMNS.join(', ')}.`;
+Columns: ${RESULT_COLUMNS.join(', ')}.
+A torn or malformed row (an interrupted write, a hand edit) is skipped with a warning
+naming its file and line; --repair FILE moves such rows to FILE.rejected-<time>.txt and
+rewrites FILE without them (under the registry's lock).`;
 
-const FLAGS = { dir: 'string', experiment: 'string', where: 'string', columns: 'string', json: 'boolean' } as const;
+const FLAGS = { dir: 'string', experiment: 'string', where: 'string', columns: 'string', json: 'boolean', repair: 'string' } as const;
 
 function fmt(v: ResultRow[ResultColumn]): string {
   if (v === null) return '';
@@ -35,6 +39,16 @@ export const resultsCommand: Command = {
     }
     const { flags, positional } = parseArgs(rest, FLAGS);
     if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}'`);
+    if (flags.repair !== undefined) {
+      if (Object.keys(flags).length > 1 || wheres.length) throw new UsageError('--repair FILE takes no other flag');
+      const r = repairResults(flags.repair as string);
+      if (!r.aside) console.log(`${r.file}: nothing to repair (${r.kept} row(s), none torn or malformed)`);
+      else {
+        for (const b of r.removed) console.log(`${r.file}:${b.line}: ${b.reason}`);
+        console.log(`${r.file}: moved ${r.removed.length} row(s) to ${r.aside}; ${r.kept} row(s) kept`);
+      }
+      return 0;
+    }
     const filter: ResultFilter = {};
     if (flags.experiment) filter.experiment = flags.experiment as string;
     for (const w of wheres.flatMap((s) => s.split(','))) {
@@ -47,7 +61,7 @@ export const resultsCommand: Command = {
     for (const c of columns) if (!(RESULT_COLUMNS as readonly string[]).includes(c)) throw new UsageError(`unknown column '${c}'`);
     const dir = (flags.dir as string) ?? resultsDir();
     const files = listResultFiles(dir);
-    const rows = filterResults(files.flatMap(readResults), filter);
+    const rows = filterResults(files.flatMap((f) => readResults(f)), filter);
     if (flags.json) {
       for (const r of rows) console.log(JSON.stringify(r));
       return 0;

@@ -4,6 +4,7 @@ import { HostArray } from '../io/array';
 import { writeNpz } from '../io/npy';
 import { loadDecoderFor, writeSampleGrid } from '../autoencoder/decode';
 import { disposeDiT } from '../model/dit';
+import { checkLabels } from '../model/labels';
 import {
   checkDiffusionSettings, checkSampler, checkSamplingRequest, describeDiffusion, DiffusionSettings, NOISE_SCHEDULES, NoiseSchedule,
   SAMPLER_NAMES, SAMPLERS,
@@ -69,7 +70,7 @@ export const SAMPLE_PY_CLASSES = [207, 360, 387, 974, 88, 979, 417, 279];
 const FLAGS = {
   checkpoint: 'string', model: 'string', variant: 'string', 'input-size': 'int', 'in-channels': 'int', 'num-classes': 'int',
   classes: 'string', num: 'int', sampler: 'string', steps: 'int', respacing: 'string', eta: 'number', 'cfg-scale': 'number',
-  'guidance-channels': 'string', seed: 'seed', key: 'string', 'batch-size': 'int', out: 'string', vae: 'string',
+  'guidance-channels': 'string', seed: 'seed', key: 'string', 'batch-size': 'count', out: 'string', vae: 'string',
   'diffusion-steps': 'int', 'noise-schedule': 'string', 'predict-xstart': 'boolean', 'image-size': 'int', 'class-labels': 'string',
   'num-sampling-steps': 'int', 'num-samples': 'int', 'shard-size': 'int', labels: 'string',
 } as const;
@@ -149,6 +150,7 @@ export const sampleCommand: Command = {
           return v;
         });
       }
+      if (classes) checkLabels(classes, c.numClasses, { what: '--classes' });
       const num = (f.num as number | undefined) ?? (classes ? classes.length : c.numClasses);
       if (num <= 0) throw new UsageError('--num must be positive');
       const labels = classes ? Int32Array.from({ length: num }, (_, i) => classes![i % classes!.length]) : balancedLabels(num, c.numClasses);

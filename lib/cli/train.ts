@@ -1,12 +1,14 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import { initBackend } from '../backend';
 import { experimentCells, loadExperiment } from '../experiments/config';
 import { prepareTrainingData } from '../experiments/pipeline';
 import { defaultPaths } from '../experiments/run';
-import { trainOptions } from '../experiments/sweep';
+import { CELL_LOCK, cellLockFile, trainOptions } from '../experiments/sweep';
 import { gflops, trainingGflops } from '../model/gflops';
 import { closeRun, train } from '../train/trainer';
 import { parseArgs, UsageError } from '../util/args';
+import { lockState, tryLock } from '../util/lock';
 import type { Command } from './command';
 
 const USAGE = `usage: dit-kit train CONFIG [--model NAME] [--variant V] [--steps N] [--runs DIR]
@@ -41,7 +43,20 @@ export const trainCommand: Command = {
         const dir = path.join(runsDir, cell.id);
         process.stderr.write(`[train] ${cell.model} (${cell.variant}): ${gflops(o.model).toFixed(4)} Gflops, ${o.steps} steps at batch ${o.batchSize} = ` +
           `${trainingGflops(o.model, o.batchSize, o.steps).toExponential(3)} training Gflops (Gflops x batch x steps x 3, paper Fig. 9)\n`);
-        const st = await train(dir, o, data.source);
+        // The cell's sweep lock: a sweep (or another dit train) on the same cell is refused, not raced.
+        const lockFile = cellLockFile(runsDir, cell);
+        fs.mkdirSync(dir, { recursive: true });
+        const lock = tryLock(lockFile, { ...CELL_LOCK, purpose: `dit train ${cell.id}` });
+        if (!lock) {
+          const h = lockState(lockFile, CELL_LOCK.staleMs)?.holder;
+          throw new Error(`${cell.id} is being trained by ${h ? `process ${h.pid} on ${h.host} (since ${h.startedAt})` : 'another process'} (${lockFile}); wait for it or stop it`);
+        }
+        let st;
+        try {
+          st = await train(dir, o, data.source, { onStep: () => lock.refresh() });
+        } finally {
+          lock.release();
+        }
         console.log(`${cell.id}: step ${st.step} -> ${path.relative(process.cwd(), path.join(dir, 'checkpoint.safetensors'))} (loss history ${path.relative(process.cwd(), path.join(dir, 'loss.csv'))})`);
         closeRun(st);
       }

@@ -28,7 +28,7 @@ recon  Originals above their reconstructions (posterior mode) in a PNG grid, wit
        PSNR. Default images: the held-out ones at the end of the data.`;
 
 const FLAGS = {
-  data: 'string', out: 'string', steps: 'int', seed: 'seed', factor: 'int', 'batch-size': 'int', lr: 'number', ch: 'int',
+  data: 'string', out: 'string', steps: 'int', seed: 'seed', factor: 'int', 'batch-size': 'count', lr: 'number', ch: 'int',
   holdout: 'int', 'image-size': 'int', force: 'boolean', vae: 'string', num: 'int', cols: 'int', start: 'int', zoom: 'int',
 } as const;
 

@@ -80,6 +80,7 @@ export function imagesFromArray(a: HostArray, file: string): ImageSource {
     throw new Error(`${file}: arr_0 is ${a.dtype}[${a.shape.join(', ')}]; expected uint8 (N, H, W, 3) images as ADM's batches`);
   }
   const [n, h, w, c] = a.shape;
+  if (n === 0) throw new Error(`${file}: arr_0 holds no images (shape [${a.shape.join(', ')}]): an empty batch has nothing to evaluate`);
   let rgb = a.data as Uint8Array;
   if (c === 1) {
     rgb = new Uint8Array(n * h * w * 3);

@@ -19,12 +19,11 @@
 //                     learned nothing scores; gaussian-latents-x25: the same, 25 times
 //                     larger (a model that diverged).
 // ladderChecks says whether the experiment's FID orders these as it must.
-import * as fs from 'fs';
 import { backendInfo } from '../backend';
 import { Batch } from '../data/dataset';
 import { addNoise, gaussianBlur, greyscale, permuteChannels, scaleContrast } from '../data/degrade';
 import { renderBackgrounds, SYNTHETIC_CLASSES, SyntheticDataset, syntheticLabel } from '../data/synthetic';
-import { readResults, ResultRow, appendResults } from '../results/registry';
+import { appendResultsOrKeep, readResultsAndPending, ResultRow } from '../results/registry';
 import { configHash, gitCommit } from '../util/provenance';
 import { Rng } from '../util/rng';
 import { ExperimentConfig } from './config';
@@ -109,7 +108,7 @@ export async function runCalibration(
 ): Promise<Array<Partial<ResultRow>>> {
   const hash = calibrationHash(e, pipe);
   const mine = (rows: ResultRow[]) => rows.filter((r) => r.experiment === e.name && r.study === CALIBRATION_STUDY && r.config_hash === hash);
-  const done = new Set(fs.existsSync(resultsFile) ? mine(readResults(resultsFile)).map((r) => String(r.cell)) : []);
+  const done = new Set(mine(readResultsAndPending(resultsFile)).map((r) => String(r.cell)));
   if (CALIBRATION_CELLS.every((c) => done.has(c))) return [];
   const n = e.eval.finalNumSamples ?? e.eval.numSamples;
   let held: { images: Uint8Array; labels: Int32Array };
@@ -163,12 +162,13 @@ export async function runCalibration(
       feature_net: pipe.featureNet, ...m, config_hash: hash, data_id: pipe.source.id, git_commit: gitCommit(),
       backend: backendInfo()?.name ?? 'unknown', wall_time_s: (Date.now() - t0) / 1000, timestamp: new Date().toISOString(),
     };
-    appendResults(resultsFile, [row]);
+    // Written once (a rung another process wrote meanwhile is not added again), or kept pending.
+    if (!appendResultsOrKeep(resultsFile, [row], { unique: true, warn: (m) => log(`warning: ${m}`) }).length) continue;
     rows.push(row);
     log(`calibration ${cell}: FID ${typeof m.fid === 'number' ? m.fid.toFixed(2) : 'n/a'} (${n} samples)`);
   }
   if (rows.length) {
-    const failed = ladderChecks(mine(readResults(resultsFile)).map((r) => ({ cell: String(r.cell), fid: r.fid as number | null, fid_se: r.fid_se as number | null })))
+    const failed = ladderChecks(mine(readResultsAndPending(resultsFile)).map((r) => ({ cell: String(r.cell), fid: r.fid as number | null, fid_se: r.fid_se as number | null })))
       .filter((k) => !k.pass);
     log(failed.length ? `calibration ladder: ${failed.length} check(s) failed: ${failed.map((k) => `${k.check} (${k.detail})`).join('; ')}` : 'calibration ladder: every check passed');
   }

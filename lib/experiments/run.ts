@@ -1,8 +1,10 @@
 // One call that runs (or resumes) an experiment end to end: used by `dit sweep`,
 // `npm start` and the notebooks' "regenerate" switch.
+import * as fs from 'fs';
 import * as path from 'path';
 import { initBackend } from '../backend';
 import { ResultRow } from '../results/registry';
+import { withLock } from '../util/lock';
 import { repoRoot } from '../util/paths';
 import { runCalibration } from './calibration';
 import { ExperimentConfig, loadExperiment } from './config';
@@ -20,6 +22,8 @@ export interface RunOptions {
   grid?: boolean;
   quiet?: boolean;
   log?: (msg: string) => void;
+  /** Builds the data side another way (default buildPipeline: data, autoencoder, feature network, reference). */
+  pipeline?: (e: ExperimentConfig, log: (msg: string) => void) => Promise<BuiltPipeline>;
 }
 
 export interface RunResult {
@@ -32,6 +36,13 @@ export interface RunResult {
   /** Fig. 7 sample grid of the scaling study (null when the experiment has none). */
   grid: ModelGrid | null;
 }
+
+/**
+ * The lock of an experiment's shared work: held for as long as an autoencoder or feature
+ * network trains (minutes to hours, without refreshes), so one of another host counts as
+ * stale only after 12 hours; on this host its holder is checked directly.
+ */
+export const SHARED_LOCK = { staleMs: 12 * 3600_000, timeoutMs: Infinity, pollMs: [200, 5000] as [number, number] };
 
 export function defaultPaths(e: ExperimentConfig): { resultsFile: string; runsDir: string } {
   return { resultsFile: path.join(repoRoot(), 'results', `${e.name}.csv`), runsDir: path.join(repoRoot(), 'data', 'runs', e.name) };
@@ -46,11 +57,25 @@ export async function runExperiment(exp: string | ExperimentConfig, o: RunOption
   const runsDir = o.runsDir ?? d.runsDir;
   const log = o.log ?? ((m: string) => process.stderr.write(`[${e.name}] ${m}\n`));
   const t0 = Date.now();
-  const pipe: BuiltPipeline = await buildPipeline(e, log);
+  // The shared work (data, autoencoder, latent cache, feature network, reference
+  // statistics, calibration) runs in one process at a time: a second sweep on the same
+  // runs folder waits, then finds it cached and the calibration rows written.
+  fs.mkdirSync(runsDir, { recursive: true });
+  const { pipe, rows } = await withLock(path.join(runsDir, 'shared.lock'), async () => {
+    const built = await (o.pipeline ?? buildPipeline)(e, log);
+    try {
+      for (const n of built.notes) log(n);
+      // FID's floor and ceiling at this sample count, once per experiment setting.
+      return { pipe: built, rows: await runCalibration(e, built, resultsFile, log) };
+    } catch (err) {
+      built.dispose();
+      throw err;
+    }
+  }, {
+    ...SHARED_LOCK, purpose: `shared work of ${e.name}`,
+    onWait: (h) => log(`waiting for ${h ? `process ${h.pid} on ${h.host}` : 'another process'}, which is preparing the shared data and calibration (${path.join(runsDir, 'shared.lock')})`),
+  });
   try {
-    for (const n of pipe.notes) log(n);
-    // FID's floor and ceiling at this sample count, once per experiment setting.
-    const rows = await runCalibration(e, pipe, resultsFile, log);
     rows.push(...(await runSweep(e, pipe, { runsDir, resultsFile, cells: o.cells, quiet: o.quiet, log })));
     let grid: ModelGrid | null = null;
     if (o.grid !== false && e.studies.some((s) => s.name === 'scaling')) {

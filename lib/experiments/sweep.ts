@@ -2,14 +2,17 @@
 // model at the configured steps (and the final checkpoint at extra sampling step
 // counts / guidance scales), append one results row per evaluation. Resumable:
 // finished evaluations are found in the results CSV and skipped; a partly trained
-// cell resumes from its checkpoint.
+// cell resumes from its checkpoint. Each cell is run under its own lock
+// (<runs>/<cell>/sweep.lock), so two sweeps on one runs folder never train or evaluate
+// the same cell at once: the second runs the other cells first, then waits for the busy
+// ones and finds them done.
 import * as fs from 'fs';
 import * as path from 'path';
 import { backendInfo } from '../backend';
 import { gflops as modelGflops, samplingGflops, trainingGflops } from '../model/gflops';
 import { paramCount } from '../model/params';
 import { DiT } from '../model/dit';
-import { appendResults, readResults, ResultRow } from '../results/registry';
+import { appendResultsOrKeep, readResultsAndPending, ResultRow } from '../results/registry';
 import { dataStd, sampleScale, SampleScale } from '../sample/health';
 import { balancedLabels, sampleDiT } from '../sample/sample';
 import { closeRun, train, TrainOptions, TrainState } from '../train/trainer';
@@ -17,6 +20,7 @@ import { TrainingSource } from '../train/source';
 import { DIT_ADAMW } from '../train/adamw';
 import { ValidationLoss } from '../train/validation';
 import { GaussianDiffusion, trainingDiffusion } from '../diffusion';
+import { Lock, lockAsync, LockHolder, lockState, tryLock } from '../util/lock';
 import { configHash, gitCommit } from '../util/provenance';
 import { Cell, ExperimentConfig, experimentCells, modelConfig } from './config';
 
@@ -128,14 +132,13 @@ export function sweepHash(e: ExperimentConfig, cell: Cell, source: TrainingSourc
 }
 
 function doneKeys(file: string, experiment: string, cell: Cell, hash: string): Set<string> {
-  if (!fs.existsSync(file)) return new Set();
-  const rows = readResults(file).filter((r) => r.experiment === experiment && r.cell === cell.id && r.config_hash === hash);
+  const rows = readResultsAndPending(file).filter((r) => r.experiment === experiment && r.cell === cell.id && r.config_hash === hash);
   return new Set(rows.map((r) => pointKey({ study: String(r.study), step: Number(r.train_step), samplingSteps: Number(r.sampling_steps), cfgScale: Number(r.cfg_scale) })));
 }
 
 /** Samples from the EMA weights and evaluates them; also returns the samples' scale against the data's (sample/health). */
 export async function evaluatePoint(
-  e: ExperimentConfig, cell: Cell, state: TrainState, p: EvalPoint, pipe: Pipeline, hash: string,
+  e: ExperimentConfig, cell: Cell, state: TrainState, p: EvalPoint, pipe: Pipeline, hash: string, onProgress?: () => void,
 ): Promise<{ row: Partial<ResultRow>; scale: SampleScale }> {
   const t0 = Date.now();
   const cfg = state.options.model;
@@ -143,7 +146,7 @@ export async function evaluatePoint(
   const labels = balancedLabels(p.numSamples, pipe.source.numClasses);
   const s = sampleDiT(ema, {
     diffusion: trainingDiffusion(state.options), labels, sampler: e.eval.sampler, steps: p.samplingSteps, cfgScale: p.cfgScale,
-    guidanceChannels: e.eval.guidanceChannels, seed: e.eval.seed, batchSize: 125,
+    guidanceChannels: e.eval.guidanceChannels, seed: e.eval.seed, batchSize: 125, progress: onProgress,
   });
   const scale = sampleScale(s.latents, dataStd(pipe.source));
   const images = pipe.decode(s.latents, s.shape);
@@ -170,71 +173,138 @@ export interface SweepOptions {
   log?: (msg: string) => void;
 }
 
+/**
+ * A cell's lock: held for its whole training and evaluation, refreshed at every training
+ * and sampling step, so a lock of another host untouched for an hour is stale.
+ */
+export const CELL_LOCK = { staleMs: 3600_000, pollMs: [500, 5000] as [number, number] };
+
+/** The lock file of a cell. */
+export function cellLockFile(runsDir: string, cell: Cell): string {
+  return path.join(runsDir, cell.id, 'sweep.lock');
+}
+
+const holderText = (h: LockHolder | null) => (h ? `process ${h.pid} on ${h.host} (since ${h.startedAt})` : 'another process');
+
 /** Runs (or resumes) the whole sweep; returns the rows it appended. */
 export async function runSweep(e: ExperimentConfig, pipe: Pipeline, o: SweepOptions): Promise<Array<Partial<ResultRow>>> {
   const log = o.log ?? ((m: string) => process.stderr.write(`[sweep] ${m}\n`));
   const cells = experimentCells(e).filter((c) => !o.cells || o.cells.includes(c.id));
   if (o.cells) for (const id of o.cells) if (!cells.some((c) => c.id === id)) throw new Error(`no cell '${id}' in ${e.name}: cells are ${experimentCells(e).map((c) => c.id).join(', ')}`);
   const written: Array<Partial<ResultRow>> = [];
+  const busy: Array<[number, Cell]> = [];
   for (const [i, cell] of cells.entries()) {
-    const hash = sweepHash(e, cell, pipe.source, pipe.featureNet);
-    const done = doneKeys(o.resultsFile, e.name, cell, hash);
-    const pending = evalPoints(e, cell).filter((p) => !done.has(pointKey(p)));
-    if (!pending.length) {
+    if (!owes(e, pipe, o, cell).length) {
       log(`cell ${i + 1}/${cells.length} ${cell.id}: done (all ${evalPoints(e, cell).length} evaluations in ${path.basename(o.resultsFile)})`);
       continue;
     }
-    log(`cell ${i + 1}/${cells.length} ${cell.id}: ${pending.length} evaluation(s) to go`);
-    const byStep = new Map<number, EvalPoint[]>();
-    for (const p of pending) byStep.set(p.step, [...(byStep.get(p.step) ?? []), p]);
-    const evalAt = async (step: number, state: TrainState) => {
-      // Studies that share a cell often want the same evaluation: sample and score it once.
-      const same = new Map<string, { row: Partial<ResultRow>; scale: SampleScale }>();
-      // The held-out loss depends on the weights alone: once per step.
-      let val: Partial<ResultRow> | undefined;
-      const validation = () => {
-        if (!val) {
-          const v = pipe.validate?.({ config: state.options.model, params: state.ema }, state.diffusion);
-          val = v ? { val_loss: v.loss, val_mse: v.mse, val_vb: v.vb } : {};
-        }
-        return val;
-      };
-      for (const p of byStep.get(step) ?? []) {
-        const k = `${p.samplingSteps}|${p.cfgScale}|${p.numSamples}`;
-        const prev = same.get(k);
-        const r = prev
-          ? { row: { ...prev.row, study: p.study, timestamp: new Date().toISOString() }, scale: prev.scale }
-          : await evaluatePoint(e, cell, state, p, pipe, hash);
-        Object.assign(r.row, validation());
-        same.set(k, r);
-        const { row, scale } = r;
-        appendResults(o.resultsFile, [row]);
-        written.push(row);
-        const fid = typeof row.fid === 'number' ? row.fid.toFixed(2) : 'n/a';
-        const parts = [
-          `FID ${fid}${typeof row.fid_se === 'number' ? ` ± ${row.fid_se.toFixed(2)}` : ''}${typeof row.fid_cnn === 'number' ? ` (CNN ${row.fid_cnn.toFixed(2)})` : ''}`,
-          typeof row.class_accuracy === 'number' ? `class accuracy ${(100 * row.class_accuracy).toFixed(1)}%` : '',
-          typeof row.val_loss === 'number' ? `val loss ${row.val_loss.toFixed(4)}` : '',
-          `sample std ${scale.ratio.toFixed(2)}x data (${(row.wall_time_s as number).toFixed(0)} s)`,
-        ];
-        log(`  ${cell.id} step ${step} ${p.study} ${e.eval.sampler}-${p.samplingSteps} cfg ${p.cfgScale} n ${p.numSamples}: ${parts.filter(Boolean).join(', ')}`);
-        if (scale.warning && !prev) log(`  warning: ${cell.id} step ${step}: ${scale.warning}`);
-      }
-      byStep.delete(step);
-    };
-    const state = await train(path.join(o.runsDir, cell.id), trainOptions(e, cell), pipe.source, {
-      quiet: o.quiet,
-      evalSteps: [...byStep.keys()],
-      onEval: evalAt,
-      // A run resumed exactly at an evaluation step (killed between its checkpoint and
-      // its evaluation), or already finished, evaluates what it still owes first.
-      onStart: async (st) => {
-        if (byStep.has(st.step)) await evalAt(st.step, st);
-      },
+    const file = cellLockFile(o.runsDir, cell);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const lock = tryLock(file, { ...CELL_LOCK, purpose: `sweep cell ${cell.id}`, log });
+    if (!lock) {
+      log(`cell ${i + 1}/${cells.length} ${cell.id}: being run by ${holderText(lockState(file, CELL_LOCK.staleMs)?.holder ?? null)}; back to it after the other cells`);
+      busy.push([i, cell]);
+      continue;
+    }
+    await runCellLocked(e, pipe, o, cell, `cell ${i + 1}/${cells.length}`, lock, log, written);
+  }
+  // Cells another process was running: wait for each, then do what it left (usually nothing).
+  for (const [i, cell] of busy) {
+    const file = cellLockFile(o.runsDir, cell);
+    const lock = await lockAsync(file, {
+      ...CELL_LOCK, timeoutMs: Infinity, purpose: `sweep cell ${cell.id}`, log,
+      onWait: (h) => log(`cell ${i + 1}/${cells.length} ${cell.id}: waiting for ${holderText(h)} to finish it (${file})`),
     });
-    const lost = [...byStep.keys()];
-    closeRun(state);
-    if (lost.length) log(`  ${cell.id}: no checkpoint left for step(s) ${lost.join(', ')}; delete ${path.join(o.runsDir, cell.id)} to retrain them`);
+    await runCellLocked(e, pipe, o, cell, `cell ${i + 1}/${cells.length}`, lock, log, written);
   }
   return written;
+}
+
+/** The evaluations a cell still owes (those not in the registry nor pending). */
+function owes(e: ExperimentConfig, pipe: Pipeline, o: SweepOptions, cell: Cell): EvalPoint[] {
+  const done = doneKeys(o.resultsFile, e.name, cell, sweepHash(e, cell, pipe.source, pipe.featureNet));
+  return evalPoints(e, cell).filter((p) => !done.has(pointKey(p)));
+}
+
+/** Trains and evaluates one cell while holding its lock (released at the end). */
+async function runCellLocked(
+  e: ExperimentConfig, pipe: Pipeline, o: SweepOptions, cell: Cell, label: string, lock: Lock,
+  log: (m: string) => void, written: Array<Partial<ResultRow>>,
+): Promise<void> {
+  try {
+    // Read again under the lock: another process may have finished the cell meanwhile.
+    const pending = owes(e, pipe, o, cell);
+    if (!pending.length) {
+      log(`${label} ${cell.id}: done (all ${evalPoints(e, cell).length} evaluations in ${path.basename(o.resultsFile)})`);
+      return;
+    }
+    await runCell(e, pipe, o, cell, label, pending, lock, log, written);
+  } finally {
+    if (!lock.release()) log(`  warning: the lock of ${cell.id} (${lock.file}) was broken by another process while this one held it`);
+  }
+}
+
+async function runCell(
+  e: ExperimentConfig, pipe: Pipeline, o: SweepOptions, cell: Cell, label: string, pending: EvalPoint[], lock: Lock,
+  log: (m: string) => void, written: Array<Partial<ResultRow>>,
+): Promise<void> {
+  const hash = sweepHash(e, cell, pipe.source, pipe.featureNet);
+  const refresh = () => lock.refresh();
+  log(`${label} ${cell.id}: ${pending.length} evaluation(s) to go`);
+  const byStep = new Map<number, EvalPoint[]>();
+  for (const p of pending) byStep.set(p.step, [...(byStep.get(p.step) ?? []), p]);
+  const evalAt = async (step: number, state: TrainState) => {
+    // Studies that share a cell often want the same evaluation: sample and score it once.
+    const same = new Map<string, { row: Partial<ResultRow>; scale: SampleScale }>();
+    // The held-out loss depends on the weights alone: once per step.
+    let val: Partial<ResultRow> | undefined;
+    const validation = () => {
+      if (!val) {
+        const v = pipe.validate?.({ config: state.options.model, params: state.ema }, state.diffusion);
+        val = v ? { val_loss: v.loss, val_mse: v.mse, val_vb: v.vb } : {};
+      }
+      return val;
+    };
+    for (const p of byStep.get(step) ?? []) {
+      const k = `${p.samplingSteps}|${p.cfgScale}|${p.numSamples}`;
+      const prev = same.get(k);
+      const r = prev
+        ? { row: { ...prev.row, study: p.study, timestamp: new Date().toISOString() }, scale: prev.scale }
+        : await evaluatePoint(e, cell, state, p, pipe, hash, refresh);
+      Object.assign(r.row, validation());
+      same.set(k, r);
+      const { row, scale } = r;
+      refresh();
+      // The row is paid for: written once, or kept pending when the registry cannot be locked.
+      if (!appendResultsOrKeep(o.resultsFile, [row], { unique: true, warn: (m) => log(`  warning: ${m}`) }).length) {
+        log(`  ${cell.id} step ${step} ${p.study}: already in ${path.basename(o.resultsFile)} (written by another process); not added again`);
+        continue;
+      }
+      written.push(row);
+      const fid = typeof row.fid === 'number' ? row.fid.toFixed(2) : 'n/a';
+      const parts = [
+        `FID ${fid}${typeof row.fid_se === 'number' ? ` ± ${row.fid_se.toFixed(2)}` : ''}${typeof row.fid_cnn === 'number' ? ` (CNN ${row.fid_cnn.toFixed(2)})` : ''}`,
+        typeof row.class_accuracy === 'number' ? `class accuracy ${(100 * row.class_accuracy).toFixed(1)}%` : '',
+        typeof row.val_loss === 'number' ? `val loss ${row.val_loss.toFixed(4)}` : '',
+        `sample std ${scale.ratio.toFixed(2)}x data (${(row.wall_time_s as number).toFixed(0)} s)`,
+      ];
+      log(`  ${cell.id} step ${step} ${p.study} ${e.eval.sampler}-${p.samplingSteps} cfg ${p.cfgScale} n ${p.numSamples}: ${parts.filter(Boolean).join(', ')}`);
+      if (scale.warning && !prev) log(`  warning: ${cell.id} step ${step}: ${scale.warning}`);
+    }
+    byStep.delete(step);
+  };
+  const state = await train(path.join(o.runsDir, cell.id), trainOptions(e, cell), pipe.source, {
+    quiet: o.quiet,
+    evalSteps: [...byStep.keys()],
+    onEval: evalAt,
+    onStep: refresh,
+    // A run resumed exactly at an evaluation step (killed between its checkpoint and
+    // its evaluation), or already finished, evaluates what it still owes first.
+    onStart: async (st) => {
+      if (byStep.has(st.step)) await evalAt(st.step, st);
+    },
+  });
+  const lost = [...byStep.keys()];
+  closeRun(state);
+  if (lost.length) log(`  ${cell.id}: no checkpoint left for step(s) ${lost.join(', ')}; delete ${path.join(o.runsDir, cell.id)} to retrain them`);
 }

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Batch, ImageDataset, flipImage, imageBytes } from '../data/dataset';
 import { HostArray } from '../io/array';
+import { checkLabels } from '../model/labels';
 import { conv2d } from '../ops/conv';
 import { AdamWConfig, createAdamW, disposeAdamW } from '../train/adamw';
 import { StreamOrder, drawFlips } from '../train/order';
@@ -169,6 +170,7 @@ export function trainDefaultCnn(ds: ImageDataset, options: DefaultCnnTrainOption
   const opt = createAdamW(params, adam);
   const all = preload(ds);
   const labelsAll = ds.allLabels();
+  checkLabels(labelsAll, config.numClasses, { what: 'default CNN training data' });
   // One stream for the batch order and the flips, in that order each step.
   const rng = new Rng(derivedSeed(recipe.seed + 1));
   const order = new StreamOrder(ds.size, rng);

@@ -201,6 +201,8 @@ export class TorchArchive implements TorchFile {
     private readonly verify = true,
     /** Largest zip member (pickle or storage) to read; see ZipReadOptions.maxBytes. */
     private readonly maxBytes?: number,
+    /** Most bytes the archive may inflate to; see ZipReadOptions.maxInflated. */
+    private readonly maxInflated?: number,
   ) {
     const pkls = zip.names().filter((n) => n === 'data.pkl' || /^[^/]+\/data\.pkl$/.test(n));
     if (pkls.length !== 1) {
@@ -214,7 +216,7 @@ export class TorchArchive implements TorchFile {
       const order = new TextDecoder().decode(zip.read(bo, { verify, maxBytes: 64 })).trim();
       if (order !== 'little') throw new Error(`${zip.name}: checkpoint byte order is '${order}'; only little-endian is supported`);
     }
-    this.root = unpickle(zip.read(pkls[0], { verify, maxBytes }), makeHooks(), `${zip.name}:${pkls[0]}`);
+    this.root = unpickle(zip.read(pkls[0], { verify, maxBytes, maxInflated }), makeHooks(), `${zip.name}:${pkls[0]}`);
   }
 
   get name(): string {
@@ -230,7 +232,7 @@ export class TorchArchive implements TorchFile {
     if (entry.size < need) {
       throw new Error(`${this.zip.name}: storage '${s.key}' has ${entry.size} bytes, needs ${need} for ${s.numel} ${s.dtype}`);
     }
-    const bytes = this.zip.read(entry, { verify: this.verify, maxBytes: this.maxBytes });
+    const bytes = this.zip.read(entry, { verify: this.verify, maxBytes: this.maxBytes, maxInflated: this.maxInflated });
     if (bytes.length < need) {
       throw new Error(`${this.zip.name}: storage '${s.key}' has ${bytes.length} bytes, needs ${need} for ${s.numel} ${s.dtype}`);
     }
@@ -346,7 +348,7 @@ export class LegacyTorchFile implements TorchFile {
 }
 
 /** Opens a torch.save checkpoint (zip or legacy); errors name the file and what is wrong. */
-export function openTorchArchive(src: ByteSource, opts: { verify?: boolean; maxBytes?: number } = {}): TorchFile {
+export function openTorchArchive(src: ByteSource, opts: { verify?: boolean; maxBytes?: number; maxInflated?: number } = {}): TorchFile {
   if (src.size === 0) throw new Error(`${src.name}: empty file, not a torch checkpoint`);
   const head = src.read(0, Math.min(src.size, 32));
   if (!looksLikeZip(head)) {
@@ -355,7 +357,7 @@ export function openTorchArchive(src: ByteSource, opts: { verify?: boolean; maxB
     if (pickle) throw new Error(`${src.name}: ${pickle}`);
     throw new Error(`${src.name}: not a torch checkpoint (not a zip archive)`);
   }
-  return new TorchArchive(new ZipReader(src), opts.verify !== false, opts.maxBytes);
+  return new TorchArchive(new ZipReader(src), opts.verify !== false, opts.maxBytes, opts.maxInflated);
 }
 
 // ---- tensors -----------------------------------------------------------------
@@ -505,6 +507,8 @@ export interface TorchReadOptions {
   verify?: boolean;
   /** Largest zip member (the pickle or one storage) to read; see ZipReadOptions.maxBytes. */
   maxBytes?: number;
+  /** Most bytes the archive may inflate to; see ZipReadOptions.maxInflated. */
+  maxInflated?: number;
 }
 
 export interface TorchCheckpoint {

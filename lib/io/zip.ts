@@ -29,6 +29,29 @@ const RATIO_SLACK = 1024;
 /** Largest member one read returns: what one Node buffer can hold. */
 const MAX_MEMBER = bufferConstants.MAX_LENGTH;
 
+/**
+ * The default ceiling on what an archive's deflated members may inflate to, all reads of
+ * one opened archive together: `ratio` times the file's size, at least `floor`, at most
+ * `cap`. Deflate can honestly reach 1032:1, so without it a 16 MB file could fill 16 GB;
+ * real checkpoints and npz files (stored, or compressed floats at about 1.1:1) stay far
+ * below it. Raised per call with ZipReadOptions.maxInflated, or for every reader with the
+ * environment variable DIT_MAX_INFLATE (bytes).
+ */
+export const INFLATE_LIMIT = { ratio: 64, floor: 128 * 2 ** 20, cap: 16 * 2 ** 30 };
+
+/** The default inflation budget of a file of `size` bytes (INFLATE_LIMIT, or DIT_MAX_INFLATE). */
+export function defaultInflateBudget(size: number, env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.DIT_MAX_INFLATE;
+  if (v !== undefined && v !== '') {
+    const n = Number(v);
+    if (!(Number.isSafeInteger(n) && n > 0)) throw new Error(`DIT_MAX_INFLATE must be a positive whole number of bytes, got '${v}'`);
+    return n;
+  }
+  return Math.min(INFLATE_LIMIT.cap, Math.max(INFLATE_LIMIT.floor, INFLATE_LIMIT.ratio * size));
+}
+
+const mib = (n: number) => `${(n / 2 ** 20).toFixed(n < 2 ** 20 ? 3 : 0)} MiB`;
+
 // ---- CRC-32 (IEEE, as zip uses), slicing-by-8 for speed on big checkpoints ----
 
 let crcTables: Uint32Array[] | null = null;
@@ -219,9 +242,17 @@ export interface ZipReadOptions {
    * declared size, MAX_DEFLATE_RATIO x the compressed size, and one buffer.
    */
   maxBytes?: number;
+  /**
+   * Most bytes the archive's deflated members may inflate to, counted over every read of
+   * this opened archive (default: defaultInflateBudget of the file's size). Infinity lifts it.
+   */
+  maxInflated?: number;
 }
 
 export class ZipReader {
+  /** Bytes inflated so far, by member (a member read twice counts once). */
+  private readonly inflated = new Map<ZipEntry, number>();
+  private inflatedTotal = 0;
   readonly entries: ZipEntry[];
   private readonly byName = new Map<string, ZipEntry>();
   /** Where each member's data must end: the next local header (named), or the central directory. */
@@ -304,6 +335,17 @@ export class ZipReader {
         `${where}: declares ${e.size} bytes from ${e.compressedSize} compressed, more than deflate can produce; a zip bomb or a corrupt size field`,
       );
     }
+    if (e.method === METHOD_DEFLATE && !this.inflated.has(e)) {
+      const budget = opts.maxInflated ?? defaultInflateBudget(this.src.size);
+      if (this.inflatedTotal + e.size > budget) {
+        const dflt = opts.maxInflated === undefined && !process.env.DIT_MAX_INFLATE;
+        throw new Error(
+          `${where}: inflating its ${e.size} bytes would take the archive's compressed members to ${this.inflatedTotal + e.size} bytes, ` +
+          `more than the ${budget} (${mib(budget)}) allowed ${dflt ? `for a ${this.src.size}-byte file (${INFLATE_LIMIT.ratio}x its size, at least ${mib(INFLATE_LIMIT.floor)}, at most ${mib(INFLATE_LIMIT.cap)})` : 'here'}; ` +
+          `a zip bomb? For a file you trust, raise the limit (DIT_MAX_INFLATE=BYTES, or the reader's maxInflated option)`,
+        );
+      }
+    }
     const start = this.dataOffset(e);
     if (start + e.compressedSize > this.src.size) {
       throw new Error(`${where}: truncated: data runs past the end of the file (${start + e.compressedSize} > ${this.src.size})`);
@@ -331,6 +373,10 @@ export class ZipReader {
       }
       if (data.length !== e.size) {
         throw new Error(`${where}: deflate data is corrupt (inflated to ${data.length} bytes, expected ${e.size})`);
+      }
+      if (!this.inflated.has(e)) {
+        this.inflated.set(e, data.length);
+        this.inflatedTotal += data.length;
       }
     }
     if (opts.verify !== false && e.crc32 !== 0) {

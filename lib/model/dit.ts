@@ -7,6 +7,7 @@ import { DiTConfig, hasNullClass, numTokens, outChannels, validateConfig } from 
 import { sincos2dPosEmbed, timestepEmbedding } from './embed';
 import { gate, geluTanh, layerNorm, layerNormModulate, linear, multiHeadAttention, patchify, selfAttention, silu, unpatchify } from './layers';
 import { adaLNChunks, Init, ParamSpec, paramSpecs, usesAdaLN } from './params';
+import { checkLabels } from './labels';
 import { Rng } from '../util/rng';
 import { classifierFreeGuidance, GuidanceChannels } from '../diffusion/guidance';
 
@@ -81,7 +82,14 @@ function checkInputs(c: DiTConfig, x: tf.Tensor, t: tf.Tensor, y: tf.Tensor): vo
   if (t.rank !== 1 || t.shape[0] !== n) throw new Error(`DiT ${c.name}: t must be [${n}], got [${t.shape.join(', ')}]`);
   if (y.rank !== 1 || y.shape[0] !== n) throw new Error(`DiT ${c.name}: y must be [${n}], got [${y.shape.join(', ')}]`);
   if (y.dtype !== 'int32') throw new Error(`DiT ${c.name}: y must be int32 labels, got ${y.dtype}`);
+  // Labels are read back once per tensor (a sampling loop passes the same y at every step).
+  if (!checkedLabels.has(y)) {
+    checkLabels(y.dataSync() as Int32Array, c.numClasses, { allowNull: hasNullClass(c), what: `DiT ${c.name}: y` });
+    checkedLabels.add(y);
+  }
 }
+
+const checkedLabels = new WeakSet<tf.Tensor>();
 
 /**
  * The label table lookup as one-hot @ table: same values as a gather, and its

@@ -9,7 +9,7 @@ import { ExperimentConfig, loadExperiment } from '../experiments/config';
 import { runExperiment } from '../experiments/run';
 import { readResults, ResultRow } from '../results/registry';
 import type { FindingOptions } from './findings';
-import { tryCreateLock } from '../util/lock';
+import { withLock } from '../util/lock';
 import { readJsonFile, repoRoot } from '../util/paths';
 
 export const NOTEBOOK_MODES = ['committed', 'smoke', 'mini'] as const;
@@ -62,42 +62,16 @@ export interface NotebookResultsOptions {
   resultsDir?: string;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
- * Runs fn while holding a lock file (created exclusively, holding our pid): two
- * notebooks started at once share one smoke run instead of training it twice. A lock
- * whose process is gone is taken over.
+ * Runs fn while holding a lock file (lib/util/lock.ts): two notebooks started at once
+ * share one smoke run instead of training it twice. A lock whose holder is gone is taken
+ * over; one of another machine counts as gone after six hours without a refresh.
  */
 export async function withRunLock<T>(lock: string, fn: () => Promise<T>, print: (l: string) => void = console.log): Promise<T> {
-  fs.mkdirSync(path.dirname(lock), { recursive: true });
-  let said = false;
-  while (!tryCreateLock(lock)) {
-    const pid = Number(fs.readFileSync(lock, 'utf8'));
-    if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) {
-      fs.rmSync(lock, { force: true });
-      continue;
-    }
-    if (!said) print(`waiting for process ${pid}, which is running this experiment (${rel(lock)})`);
-    said = true;
-    await sleep(500);
-  }
-  try {
-    return await fn();
-  } finally {
-    fs.rmSync(lock, { force: true });
-  }
+  return withLock(lock, () => fn(), {
+    staleMs: 6 * 3600_000, timeoutMs: Infinity, pollMs: [100, 500], purpose: 'notebook run',
+    onWait: (h) => print(`waiting for ${h ? `process ${h.pid} on ${h.host}` : 'another process'}, which is running this experiment (${rel(lock)})`),
+  });
 }
 
 function loadConfigIfPresent(name: string): ExperimentConfig | null {

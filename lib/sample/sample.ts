@@ -8,6 +8,7 @@ import {
 } from '../diffusion';
 import { DiT, ditForward, forwardWithCfg } from '../model/dit';
 import { samplingGflops } from '../model/gflops';
+import { checkLabels } from '../model/labels';
 import { derivedSeed } from '../util/rng';
 
 export type { SamplerName } from '../diffusion';
@@ -49,9 +50,9 @@ export function batchSeed(seed: number, b: number): number {
 export function sampleDiT(model: DiT, o: SampleOptions): SampleResult {
   const c = model.config;
   const labels = Int32Array.from(o.labels);
-  for (const l of labels) {
-    if (!(Number.isInteger(l) && l >= 0 && l < c.numClasses)) throw new Error(`class ${l} is outside [0, ${c.numClasses}) for ${c.name}`);
-  }
+  // The class of each sample: a real class (guidance adds the null class itself).
+  checkLabels(o.labels, c.numClasses, { what: `sampling ${c.name}` });
+  if (o.batchSize !== undefined && !(Number.isInteger(o.batchSize) && o.batchSize > 0)) throw new Error(`sampling ${c.name}: batch size must be a positive integer, got ${o.batchSize}`);
   const settings = resolveDiffusion({ learnSigma: c.learnSigma }, o.diffusion ?? {}, c.name);
   const { steps, respacing, eta } = o;
   const diffusion = spacedDiffusion(settings, samplingTimesteps(o.sampler, settings.diffusionSteps, { steps, respacing, eta }));

@@ -10,7 +10,7 @@ import { readSafetensors, encodeSafetensors } from '../io/safetensors';
 import { DiT } from '../model/dit';
 import { AdamWState } from './adamw';
 import type { TrainOptions } from './trainer';
-import { writeFileAtomic } from '../util/paths';
+import { parseJsonField, writeFileAtomic } from '../util/paths';
 import { RngState } from '../util/rng';
 
 /** Variables by group ('model', 'ema', 'adam_m', ...), then by parameter name. */
@@ -70,13 +70,7 @@ export function readStateCheckpoint(file: string, k: CheckpointKind): StateCheck
 
 /** A metadata field parsed as JSON; a missing or malformed one names the file and field. */
 export function metadataJson<T>(ck: StateCheckpoint, field: string): T {
-  const s = ck.metadata[field];
-  if (s === undefined) throw new Error(`${ck.file}: metadata '${field}' is missing`);
-  try {
-    return JSON.parse(s) as T;
-  } catch (err) {
-    throw new Error(`${ck.file}: metadata '${field}' is not valid JSON (${(err as Error).message})`);
-  }
+  return parseJsonField(ck.file, field, ck.metadata[field]) as T;
 }
 
 /**

@@ -1,5 +1,7 @@
 // What the trainer reads: model-ready NCHW float32 inputs (pixels in [-1, 1], or
 // scaled latents) with labels, by sample index.
+import { checkLabels } from '../model/labels';
+
 export interface TrainingSource {
   /** Number of samples. */
   size: number;
@@ -30,6 +32,7 @@ export function flipW(x: Float32Array, offset: number, [c, h, w]: [number, numbe
 export function arraySource(x: Float32Array, y: Int32Array, shape: [number, number, number], numClasses: number, id = 'arrays'): TrainingSource {
   const per = shape[0] * shape[1] * shape[2];
   if (x.length !== y.length * per) throw new Error(`arraySource: ${x.length} values do not hold ${y.length} samples of [${shape}]`);
+  checkLabels(y, numClasses, { what: `arraySource ${id}` });
   return {
     size: y.length,
     numClasses,

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createDiffusion, GaussianDiffusion } from '../diffusion';
 import { DiTConfig, validateConfig } from '../model/config';
 import { createDiT, DiT, ditForward, disposeDiT, dropLabels } from '../model/dit';
+import { checkLabels } from '../model/labels';
 import { trainingGflops } from '../model/gflops';
 import { AdamWConfig, AdamWState, DIT_ADAMW, createAdamW, disposeAdamW } from './adamw';
 import { EmaConfig, createEma, emaDecayAt, updateEma } from './ema';
@@ -17,6 +18,7 @@ import { optimizerStep } from './step';
 import { configHash, gitCommit } from '../util/provenance';
 import { progress } from '../util/progress';
 import { derivedSeed, Rng } from '../util/rng';
+import { cleanStaleTemps } from '../util/paths';
 import { truncateStepCsv } from '../util/step_csv';
 
 export interface TrainOptions {
@@ -100,6 +102,8 @@ export function openRun(dir: string, options: TrainOptions, source: TrainingSour
   if (c !== o.model.inChannels || h !== o.model.inputSize || w !== o.model.inputSize) {
     throw new Error(`data samples are [${source.shape}] but ${o.model.name} takes [${o.model.inChannels}, ${o.model.inputSize}, ${o.model.inputSize}]`);
   }
+  if (!(Number.isInteger(o.batchSize) && o.batchSize > 0)) throw new Error(`training ${o.model.name}: batch size must be a positive integer, got ${o.batchSize}`);
+  if (source.size === 0) throw new Error(`training ${o.model.name}: the training data ${source.id} is empty (no samples)`);
   if (source.numClasses > o.model.numClasses) {
     throw new Error(`data has ${source.numClasses} classes but the model only ${o.model.numClasses}`);
   }
@@ -115,6 +119,8 @@ export function openRun(dir: string, options: TrainOptions, source: TrainingSour
     dir,
   };
   const file = path.join(dir, CKPT);
+  // A kill during a checkpoint write leaves its temporary file beside the checkpoint.
+  cleanStaleTemps(file);
   if (fs.existsSync(file)) {
     const ck = readTrainingCheckpoint(file);
     const want = runHash(o, source);
@@ -166,6 +172,7 @@ export function trainStep(state: TrainState, source: TrainingSource, order: Epoc
   const rng = state.rng;
   // The stream's draws, in this order: flips, label dropout, timesteps, noise.
   const batch = source.read(order.batch(state.step, B), drawFlips(rng, B, o.flip));
+  checkLabels(batch.y, o.model.numClasses, { what: `training data ${source.id}` });
   const y = dropLabels(batch.y, o.model.classDropoutProb, o.model.numClasses, rng);
   const t = state.diffusion.sampleTimesteps(rng, B);
   const noise = rng.fillNormal(new Float32Array(batch.x.length));

@@ -1,5 +1,7 @@
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { hostTag, writerGone } from './lock';
 
 let root: string | null = null;
 
@@ -16,17 +18,96 @@ export function repoRoot(): string {
   }
 }
 
-/** Write a file atomically: write a temp file beside it, then rename over the target. */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+/** The temporary file of an atomic write: `<file>.tmp-<pid>-<host>-<random>`, so the next start can tell whose it is. */
+function tempName(file: string): string {
+  return `${file}.tmp-${process.pid}-${hostTag()}-${crypto.randomBytes(4).toString('hex')}`;
+}
+
+/** A temporary file of another host that is older than this was left by a killed writer (no write takes this long). */
+const FOREIGN_TEMP_STALE_MS = 6 * 3600 * 1000;
+
+/**
+ * Removes the temporary files that atomic writes of `file` left behind when their process
+ * was killed (kill -9, power loss): those of this host whose process is gone, and those of
+ * other hosts older than six hours. Returns the removed paths.
+ */
+export function cleanStaleTemps(file: string): string[] {
+  const dir = path.dirname(file);
+  const base = path.basename(file);
+  let names: string[];
   try {
-    fs.writeFileSync(tmp, data);
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith(`${base}.tmp-`)) continue;
+    const rest = name.slice(base.length + 5);
+    // <pid>-<host>-<hex>, or the older <pid>-<milliseconds> (written on this machine).
+    const m = /^(\d+)-(.+)-([0-9a-f]{8})$/.exec(rest) ?? /^(\d+)-(\d+)$/.exec(rest);
+    if (!m) continue;
+    const full = path.join(dir, name);
+    // The older names were written on this machine only.
+    const gone = writerGone(full, m.length === 3 ? hostTag() : m[2], Number(m[1]), FOREIGN_TEMP_STALE_MS);
+    if (!gone) continue;
+    fs.rmSync(full, { force: true });
+    removed.push(full);
+  }
+  return removed;
+}
+
+const cleaned = new Set<string>();
+
+/** fsync of a directory, so a rename in it survives a power loss; filesystems that cannot (EINVAL, EISDIR, EPERM) are let be. */
+function fsyncDir(dir: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    fs.fsyncSync(fd);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EBADF') throw err;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Writes a file atomically and durably: a temporary file beside it is written in full and
+ * fsynced, renamed over the target, and the directory fsynced, so a crash or power loss
+ * leaves the old file or the new one, never a mix; a failed write (ENOSPC) removes its
+ * temporary file and leaves the old file as it was. Temporary files of killed writers are
+ * removed on the first write to the same target (cleanStaleTemps).
+ */
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  const dir = path.dirname(file);
+  fs.mkdirSync(dir, { recursive: true });
+  const key = path.resolve(file);
+  if (!cleaned.has(key)) {
+    cleaned.add(key);
+    cleanStaleTemps(file);
+  }
+  const tmp = tempName(file);
+  try {
+    const fd = fs.openSync(tmp, 'wx');
+    try {
+      const buf = typeof data === 'string' ? Buffer.from(data) : data;
+      for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
     fs.renameSync(tmp, file);
   } catch (err) {
     fs.rmSync(tmp, { force: true });
     throw err;
   }
+  fsyncDir(dir);
 }
 
 /** Parses a JSON file; an unreadable or malformed file is an error that names it. */
@@ -41,6 +122,19 @@ export function readJsonFile(file: string): unknown {
     return JSON.parse(text);
   } catch (err) {
     throw new Error(`${file}: not valid JSON (${(err as Error).message})`);
+  }
+}
+
+/**
+ * Parses a JSON value stored as text in a file's metadata (a checkpoint's `options`,
+ * `rng`, ...); a missing or malformed value is an error naming the file and the field.
+ */
+export function parseJsonField(file: string, field: string, text: string | undefined): unknown {
+  if (text === undefined) throw new Error(`${file}: metadata '${field}' is missing`);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file}: metadata '${field}' is not valid JSON (${(err as Error).message})`);
   }
 }
 
