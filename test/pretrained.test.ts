@@ -17,7 +17,7 @@ import { ditConfig, validateConfig } from '../lib/model/config';
 import { configFromDiffusersDiT, readDiffusersDiT } from '../lib/model/diffusers';
 import { DiT, disposeDiT, ditForward } from '../lib/model/dit';
 import { loadModelFile } from '../lib/sample/load';
-import { readNpz } from '../lib/io/npy';
+import { readNpz, writeNpz } from '../lib/io/npy';
 import { readTorchCheckpoint } from '../lib/io/torch';
 import { repoRoot } from '../lib/util/paths';
 
@@ -321,6 +321,51 @@ test('--num-samples writes resumable shards: a kill -9 mid-run resumes to the sa
     const other = dit(args(killed, '4'));
     assert.notEqual(other.status, 0);
     assert.match(other.stderr, /holds shards sampled with other settings/);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('dit vae encode|decode match PyTorch on the SD autoencoder (unscaled by default, --scale applies 0.18215)', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vae-cli-'));
+  try {
+    const io = readNpz(fix('vae.io.npz'));
+    const vae = fix('vae_diffusers_old');
+    const enc = path.join(tmp, 'z.npz');
+    const two = path.join(tmp, 'two.npz');
+    writeNpz(two, { mean: io.mean, logvar: io.logvar });
+    let r = dit(['vae', 'encode', '--vae', vae, '--in', two, '--out', enc]);
+    assert.match(r.stderr, /holds mean, logvar; expected arr_0 or images/);
+    const imgs = path.join(tmp, 'images.npz');
+    writeNpz(imgs, { images: io.images });
+    r = dit(['vae', 'encode', '--vae', vae, '--in', imgs, '--out', enc, '--batch-size', '1']);
+    assert.equal(r.status, 0, r.stderr);
+    const z = readNpz(enc).latents;
+    assert.deepEqual(z.shape, [2, 4, 8, 8]);
+    assert.ok(relErr(toFloat32(z), toFloat32(io.mean)) < 1e-4);
+    r = dit(['vae', 'encode', '--vae', vae, '--in', imgs, '--out', enc, '--scale']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(relErr(toFloat32(readNpz(enc).latents), toFloat32(io.mean).map((v) => v * 0.18215)) < 1e-4);
+    // The posterior sample differs from the mode and is reproducible from its seed.
+    const s1 = path.join(tmp, 's1.npz');
+    const s2 = path.join(tmp, 's2.npz');
+    for (const f of [s1, s2]) assert.equal(dit(['vae', 'encode', '--vae', vae, '--in', imgs, '--out', f, '--sample', '--seed', '5']).status, 0);
+    assert.deepEqual(fs.readFileSync(s1), fs.readFileSync(s2));
+    assert.ok(relErr(toFloat32(readNpz(s1).latents), toFloat32(io.mean)) > 1e-3);
+
+    const lat = path.join(tmp, 'lat.npz');
+    writeNpz(lat, { latents: io.mean });
+    const dec = path.join(tmp, 'x.npz');
+    r = dit(['vae', 'decode', '--vae', fix('vae_ldm.safetensors'), '--in', lat, '--out', dec]);
+    // The LDM file does not say its GroupNorm groups: SD's 32 do not divide the fixture's 8 channels.
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /not divisible by normGroups 32/);
+    r = dit(['vae', 'decode', '--vae', vae, '--in', lat, '--out', dec]);
+    assert.equal(r.status, 0, r.stderr);
+    const x = readNpz(dec);
+    assert.ok(relErr(toFloat32(x.images), toFloat32(io.decoded)) < 1e-4);
+    assert.deepEqual(x.arr_0.shape, [2, 16, 16, 3]);
+    assert.equal(x.arr_0.dtype, 'uint8');
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -9,6 +9,9 @@ import { imageGrid } from '../data/grid';
 import { parseArgs, UsageError } from '../util/args';
 import { repoRoot, writeFileAtomic } from '../util/paths';
 import type { Command } from './command';
+import { HostArray, ownEntry, toFloat32 } from '../io/array';
+import { readNpz, writeNpz } from '../io/npy';
+import { Rng } from '../util/rng';
 
 const USAGE = `usage: dit-kit vae train [--data DIR] [--out DIR] [--steps N] [--seed S] [--factor 2|4]
                          [--batch-size N] [--lr X] [--ch N] [--holdout N] [--image-size N] [--force]
@@ -24,12 +27,26 @@ train  Train the KL autoencoder (SD-style encoder/decoder, no LPIPS/GAN) on a da
          --steps N      default ${DEFAULT_VAE_TRAIN.steps}, batch ${DEFAULT_VAE_TRAIN.batchSize}, lr ${DEFAULT_VAE_TRAIN.lr} (warm-up, cosine decay)
          --holdout N    last N images never trained on, for the PSNR (default ${DEFAULT_VAE_TRAIN.holdout})
          --force        start over (deletes the checkpoint and the trained weights in DIR)
+       dit-kit vae encode --vae PATH --in IMAGES.npz --out LATENTS.npz [--scale] [--sample --seed S] [--batch-size N]
+       dit-kit vae decode --vae PATH --in LATENTS.npz --out IMAGES.npz [--scale] [--batch-size N]
+
 recon  Originals above their reconstructions (posterior mode) in a PNG grid, with the
-       PSNR. Default images: the held-out ones at the end of the data.`;
+       PSNR. Default images: the held-out ones at the end of the data.
+encode Images to latents, to check a port against PyTorch: IMAGES.npz holds uint8 NHWC
+       (ADM's arr_0) or float32 NCHW in [-1, 1] (its first array, or 'images'); LATENTS.npz
+       gets 'latents' (N, 4, H/8, W/8 for SD) as the encoder's posterior mode, unscaled;
+       --scale multiplies by the latent scale (SD: 0.18215), --sample draws the posterior
+       sample with --seed instead of the mode.
+decode Latents ('latents', or the first array; scaled ones with --scale) to images:
+       'images' float32 NCHW (not clamped) and ADM's arr_0 (uint8 NHWC, clamped).
+--vae is any autoencoder the kit reads: a 'dit-kit vae train' folder, or the Stable
+Diffusion autoencoder as a diffusers folder (config.json + diffusion_pytorch_model.*) or
+an LDM .ckpt/.safetensors (vae-ft-mse-840000-ema-pruned.ckpt, a full SD checkpoint).`;
 
 const FLAGS = {
   data: 'string', out: 'string', steps: 'int', seed: 'seed', factor: 'int', 'batch-size': 'count', lr: 'number', ch: 'int',
   holdout: 'int', 'image-size': 'int', force: 'boolean', vae: 'string', num: 'int', cols: 'int', start: 'int', zoom: 'int',
+  in: 'string', scale: 'boolean', sample: 'boolean',
 } as const;
 
 function only(flags: Record<string, unknown>, allowed: string[], sub: string): void {
@@ -123,6 +140,71 @@ async function recon(f: Record<string, unknown>): Promise<number> {
   }
 }
 
+/** The array of an npz that a subcommand reads: one of `names`, else its only array. */
+function pickArray(arrays: Record<string, HostArray>, names: string[], file: string): [string, HostArray] {
+  for (const n of names) if (ownEntry(arrays, n)) return [n, arrays[n]];
+  const keys = Object.keys(arrays);
+  if (keys.length === 1) return [keys[0], arrays[keys[0]]];
+  throw new UsageError(`${file}: holds ${keys.join(', ') || 'no arrays'}; expected ${names.join(' or ')}`);
+}
+
+/** `dit vae encode|decode`: npz in, npz out, in batches. */
+async function convert(sub: 'encode' | 'decode', f: Record<string, unknown>): Promise<number> {
+  only(f, ['vae', 'in', 'out', 'scale', 'sample', 'seed', 'batch-size'], sub);
+  for (const k of ['vae', 'in', 'out']) if (!f[k]) throw new UsageError(`--${k} is required`);
+  if (!String(f.out).endsWith('.npz')) throw new UsageError('--out must end in .npz');
+  if (sub === 'decode' && (f.sample || f.seed !== undefined)) throw new UsageError('--sample and --seed go with encode');
+  if (f.seed !== undefined && !f.sample) throw new UsageError('--seed goes with --sample');
+  const bs = positive(f, 'batch-size') ?? 8;
+  const arrays = readNpz(f.in as string);
+  const [name, a] = pickArray(arrays, sub === 'encode' ? ['arr_0', 'images'] : ['latents', 'arr_0'], f.in as string);
+  const nhwc = a.dtype === 'uint8';
+  if (a.shape.length !== 4) throw new UsageError(`${f.in}: '${name}' has shape [${a.shape}], expected 4 dimensions (N, C, H, W${sub === 'encode' ? ' or uint8 N, H, W, C' : ''})`);
+  if (sub === 'decode' && nhwc) throw new UsageError(`${f.in}: '${name}' is uint8; decode takes float latents`);
+  const [n] = a.shape;
+  const [h, w] = nhwc ? [a.shape[1], a.shape[2]] : [a.shape[2], a.shape[3]];
+  if (h !== w) throw new UsageError(`${f.in}: '${name}' is ${h}x${w}; the autoencoder takes square inputs`);
+  await initBackend();
+  const ae = loadAutoencoder(f.vae as string, sub === 'encode' ? { imageSize: h } : { latentSize: h });
+  try {
+    const scale = f.scale ? 1 : 1 / ae.scale;
+    const rng = f.sample ? new Rng((f.seed as number | undefined) ?? 0) : undefined;
+    const inShape = sub === 'encode' ? ae.imageShape : ae.latentShape;
+    const outShape = sub === 'encode' ? ae.latentShape : ae.imageShape;
+    const per = outShape[0] * outShape[1] * outShape[2];
+    const out = new Float32Array(n * per);
+    const src = toFloat32(a);
+    const inPer = src.length / n;
+    for (let s = 0; s < n; s += bs) {
+      const m = Math.min(bs, n - s);
+      const chunk = src.subarray(s * inPer, (s + m) * inPer);
+      const y = tf.tidy(() => {
+        if (sub === 'encode') {
+          const x = nhwc ? imagesToTensor(a.data.subarray(s * inPer, (s + m) * inPer) as Uint8Array, m, h, inShape[0]) : tf.tensor4d(chunk, [m, ...inShape]);
+          return tf.mul(ae.encode(x, rng ? { rng } : {}), scale);
+        }
+        return ae.decode(tf.div(tf.tensor4d(chunk, [m, ...inShape]), scale) as tf.Tensor4D);
+      });
+      out.set(y.dataSync() as Float32Array, s * per);
+      y.dispose();
+    }
+    const result: Record<string, HostArray> = {};
+    if (sub === 'encode') {
+      result.latents = { dtype: 'float32', shape: [n, ...outShape], data: out };
+    } else {
+      result.images = { dtype: 'float32', shape: [n, ...outShape], data: out };
+      const t = tf.tensor4d(out, [n, ...outShape]);
+      result.arr_0 = { dtype: 'uint8', shape: [n, outShape[1], outShape[2], outShape[0]], data: tensorToImages(t) };
+      t.dispose();
+    }
+    writeNpz(f.out as string, result);
+    console.log(`${sub}d ${n} ${sub === 'encode' ? 'images' : 'latents'} with ${ae.id} (scale ${ae.scale}${f.scale ? ', applied' : ', not applied'}) into ${f.out}`);
+    return 0;
+  } finally {
+    ae.dispose();
+  }
+}
+
 export const vaeCommand: Command = {
   name: 'vae',
   summary: 'train the KL autoencoder (latent space of DiT), reconstruction grids and PSNR',
@@ -133,6 +215,7 @@ export const vaeCommand: Command = {
     if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}'`);
     if (sub === 'train') return train(flags);
     if (sub === 'recon') return recon(flags);
-    throw new UsageError(sub ? `unknown subcommand '${sub}'` : 'a subcommand is required (train or recon)');
+    if (sub === 'encode' || sub === 'decode') return convert(sub, flags);
+    throw new UsageError(sub ? `unknown subcommand '${sub}'` : 'a subcommand is required (train, recon, encode or decode)');
   },
 };
