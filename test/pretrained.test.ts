@@ -20,6 +20,7 @@ import { loadModelFile } from '../lib/sample/load';
 import { readNpz, writeNpz } from '../lib/io/npy';
 import { readTorchCheckpoint } from '../lib/io/torch';
 import { repoRoot } from '../lib/util/paths';
+import { Rng } from '../lib/util/rng';
 
 const FIX = path.join(repoRoot(), 'test', 'fixtures', 'pretrained');
 const fix = (name: string) => path.join(FIX, name);
@@ -285,6 +286,12 @@ test("dit sample runs sample.py's command line on a train.py checkpoint and the 
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /label 207 \(index 0\) is outside the allowed range \[0, 5\)/);
     assert.match(dit(['sample', '--checkpoint', fix('dit_diffusers'), '--image-size', '60', '--out', out]).stderr, /--image-size must be a positive multiple of 8/);
+    // sample_ddp.py's defaults with --num-samples: its own labels, guidance 1.5.
+    const fid = path.join(tmp, 'fid.npz');
+    const ddp = dit(['sample', '--checkpoint', fix('dit_diffusers'), '--image-size', '64', '--vae', fix('dit_diffusers/vae'), '--num-samples', '3',
+      '--num-sampling-steps', '2', '--out', fid]);
+    assert.equal(ddp.status, 0, ddp.stderr);
+    assert.equal(JSON.parse(fs.readFileSync(fid.replace(/\.npz$/, '.json'), 'utf8')).cfgScale, 1.5);
     assert.match(dit(['sample', '--checkpoint', fix('dit_diffusers'), '--steps', '3', '--num-sampling-steps', '3', '--out', path.join(tmp, 'a.npz')]).stderr, /--num-sampling-steps and --steps are the same flag/);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -366,6 +373,52 @@ test('dit vae encode|decode match PyTorch on the SD autoencoder (unscaled by def
     assert.ok(relErr(toFloat32(x.images), toFloat32(io.decoded)) < 1e-4);
     assert.deepEqual(x.arr_0.shape, [2, 16, 16, 3]);
     assert.equal(x.arr_0.dtype, 'uint8');
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('dit evaluate on pool-only npz files trains nothing, writes nothing and names the absent metrics; ADM batches use their statistics', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'eval-pool-'));
+  try {
+    const rng = new Rng(9);
+    const pool = () => ({ dtype: 'float32' as const, shape: [100, 8], data: rng.fillNormal(new Float32Array(800)) });
+    const ref = path.join(tmp, 'ref.npz');
+    const sample = path.join(tmp, 'sample.npz');
+    writeNpz(ref, { pool: pool() });
+    writeNpz(sample, { pool: pool() });
+    const before = spawnSync('git', ['status', '--porcelain', '--ignored'], { cwd: repoRoot(), encoding: 'utf8' }).stdout;
+    const cnn = path.join(tmp, 'no-cnn-here');
+    const r = dit(['evaluate', ref, sample, '--default-cnn', cnn, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const e = JSON.parse(r.stdout);
+    assert.ok(e.fid > 0 && e.precision !== null && e.recall !== null);
+    assert.equal(e.inception_score, null);
+    assert.match(e.absent.inception_score, /no logits for the Inception Score: the samples hold no images/);
+    assert.match(e.absent.sfid, /no matching spatial statistics/);
+    assert.equal(e.feature_net, null);
+    assert.ok(!fs.existsSync(cnn), 'no feature network was trained');
+    assert.equal(spawnSync('git', ['status', '--porcelain', '--ignored'], { cwd: repoRoot(), encoding: 'utf8' }).stdout, before, 'nothing written into the checkout');
+
+    // ADM's reference batch layout: images plus precomputed mu/sigma, which are used as they are.
+    const mu = new Float64Array(8).fill(0.5);
+    const sigma = new Float64Array(64);
+    for (let i = 0; i < 8; i++) sigma[i * 9] = 2;
+    const adm = path.join(tmp, 'VIRTUAL_tiny.npz');
+    writeNpz(adm, {
+      arr_0: { dtype: 'uint8', shape: [2, 4, 4, 3], data: new Uint8Array(96) },
+      mu: { dtype: 'float64', shape: [8], data: mu }, sigma: { dtype: 'float64', shape: [8, 8], data: sigma },
+    });
+    // Samples given as statistics only: FID needs no network, and none is trained for the metrics that cannot be had.
+    const stats = path.join(tmp, 'sample-stats.npz');
+    writeNpz(stats, { mu: { dtype: 'float64', shape: [8], data: new Float64Array(8) }, sigma: { dtype: 'float64', shape: [8, 8], data: sigma } });
+    const a = dit(['evaluate', adm, stats, '--default-cnn', cnn, '--json']);
+    assert.equal(a.status, 0, a.stderr);
+    const ea = JSON.parse(a.stdout);
+    assert.match(ea.sources.fid, /reference: mu\/sigma in the file; samples: mu\/sigma in the file/);
+    assert.ok(Math.abs(ea.fid - 8 * 0.25) < 1e-9, `FID of equal covariances is |mu1 - mu2|^2 = 2, got ${ea.fid}`);
+    for (const m of ['inception_score', 'sfid', 'precision', 'recall']) assert.equal(ea[m], null, m);
+    assert.ok(!fs.existsSync(cnn), 'the statistics sufficed: no network');
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

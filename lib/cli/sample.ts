@@ -34,7 +34,8 @@ Samples a DiT with respaced DDPM (default, 250 steps as the paper) or DDIM.
 The published command line works as in DiT's sample.py:
   dit-kit sample --model DiT-XL/2 --image-size 256 --checkpoint DiT-XL-2-256x256.pt --vae sd-vae-ft-ema/ \\
                  --class-labels 207,360,387,974,88,979,417,279 --cfg-scale 4 --num-sampling-steps 250 --seed 0 --out grid.png
-  (with --image-size, the defaults are sample.py's: those eight classes and --cfg-scale 4)
+  (with --image-size, the defaults are sample.py's: those eight classes and --cfg-scale 4;
+   with --num-samples too, sample_ddp.py's --cfg-scale 1.5)
   --checkpoint   a kit training checkpoint (its config is inside), DiT's train.py checkpoint,
                  model weights (.pt/.pth/.safetensors, zip or legacy torch.save; then --model
                  names the config, with --variant/--input-size/--in-channels/--num-classes),
@@ -104,8 +105,13 @@ export const sampleCommand: Command = {
       if (!(imageSize > 0 && imageSize % 8 === 0)) throw new UsageError(`--image-size must be a positive multiple of 8 (the autoencoder's factor), got ${imageSize}`);
       if (f['input-size'] !== undefined) throw new UsageError('--image-size sets the latent size (image / 8); do not also give --input-size');
       f['input-size'] = imageSize / 8;
-      f.classes ??= SAMPLE_PY_CLASSES.join(',');
-      f['cfg-scale'] ??= 4;
+      // sample.py's defaults, or sample_ddp.py's for --num-samples.
+      if (f['num-samples'] === undefined) {
+        f.classes ??= SAMPLE_PY_CLASSES.join(',');
+        f['cfg-scale'] ??= 4;
+      } else {
+        f['cfg-scale'] ??= 1.5;
+      }
     }
     if (!f.checkpoint) throw new UsageError('--checkpoint FILE is required');
     if (!f.out) throw new UsageError('--out FILE.npz is required');

@@ -8,7 +8,9 @@
 // images; the first pair with equal dimensions and no conflicting feature_net tag is used.
 // A metric no pair can serve is reported absent with the reason; the others are computed.
 import { FeatureArrays, FeatureNet } from '../features/network';
-import { FeatureNetOptions, loadFeatureNet } from '../features';
+import * as fs from 'fs';
+import { FeatureNetOptions, defaultInceptionWeightsPath, loadFeatureNet } from '../features';
+import { defaultCnnDir, defaultCnnProblem } from '../features/default_store';
 import { featureStats, FidStatistics, frechetDistance } from '../metrics/fid';
 import { inceptionScore } from '../metrics/inception_score';
 import { ManifoldOptions, featureMatrix, precisionRecall } from '../metrics/precision_recall';
@@ -66,7 +68,9 @@ class NetHolder {
   private net: FeatureNet | null | undefined;
   problem = '';
   constructor(private readonly opts: EvaluateOptions) {}
-  get(): FeatureNet | null {
+  /** With mayTrain false, null unless the network is there already: a shortcut never trains one. */
+  get(mayTrain = true): FeatureNet | null {
+    if (this.net === undefined && !mayTrain && !this.ready()) return null;
     if (this.net === undefined) {
       try {
         this.net = this.opts.net ?? loadFeatureNet(this.opts);
@@ -76,6 +80,16 @@ class NetHolder {
       }
     }
     return this.net;
+  }
+  /** Would getting the network train one (the default CNN, not yet trained)? */
+  wouldTrain(): boolean {
+    if (this.net !== undefined || this.opts.net || (this.opts.features ?? 'default') !== 'default') return false;
+    return defaultCnnProblem(this.opts.defaultCnnDir ?? defaultCnnDir()) !== null;
+  }
+  private ready(): boolean {
+    if (this.opts.net) return true;
+    if ((this.opts.features ?? 'default') === 'inception') return fs.existsSync(this.opts.inceptionWeights ?? defaultInceptionWeightsPath());
+    return defaultCnnProblem(this.opts.defaultCnnDir ?? defaultCnnDir()) === null;
   }
   used(): string | null {
     return this.net ? this.net.id : null;
@@ -93,7 +107,7 @@ class Side {
   private imageProblem: string | null = null;
   private readonly memo = new Map<string, unknown>();
 
-  constructor(readonly input: EvalInput, readonly role: 'reference' | 'samples', private readonly holder: NetHolder, private readonly opts: EvaluateOptions) {}
+  constructor(readonly input: EvalInput, readonly role: 'reference' | 'samples', readonly holder: NetHolder, private readonly opts: EvaluateOptions) {}
 
   private once<T>(key: string, f: () => T): T {
     if (!this.memo.has(key)) this.memo.set(key, f());
@@ -183,7 +197,8 @@ class Side {
     if (i.logits) out.push({ what: 'logits in the file', dim: i.logits.d, space: this.fileSpace(), get: () => i.logits! });
     if (!withNet) return out;
     if (i.pool && !i.logits) {
-      const net = this.holder.get();
+      // A shortcut: only with a network already there, never one trained for it.
+      const net = this.holder.get(false);
       if (net && i.pool.d === net.poolDim && (!i.featureNet || i.featureNet === net.id)) {
         out.push({ what: `${net.id} head on the pool features in the file`, dim: net.numClasses, space: net.id, get: () => this.once('head', () => ({ data: net.logitsFromPool(i.pool!.data, i.pool!.n), n: i.pool!.n, d: net.numClasses })) });
       }
@@ -219,9 +234,18 @@ function firstPair<T>(what: string, ref: Offers<T>, sample: Offers<T>): [Offer<T
  * The first compatible (reference, samples) pair, or the reason there is none. What the
  * files hold is tried alone first, so the network is loaded (or trained) only when needed.
  */
-function pair<T>(what: string, ref: (withNet: boolean) => Offers<T>, sample: (withNet: boolean) => Offers<T>): [Offer<T>, Offer<T>] | string {
+function pair<T>(what: string, ref: (withNet: boolean) => Offers<T>, sample: (withNet: boolean) => Offers<T>, sides: [Side, Side]): [Offer<T>, Offer<T>] | string {
   const p = firstPair(what, ref(false), sample(false));
-  return typeof p !== 'string' ? p : firstPair(what, ref(true), sample(true));
+  if (typeof p !== 'string') return p;
+  // The network only adds offers for images: it is not trained when a side without images has nothing to pair
+  // (a side without images offers the same with or without it, so asking it withNet loads nothing).
+  const usable = (o: Offers<T>) => o.some((x) => typeof x !== 'string');
+  const [R, S] = sides;
+  if (R.holder.wouldTrain() && ((!R.input.images && !usable(ref(false))) || (!S.input.images && !usable(sample(false))))) {
+    const q = firstPair(what, ref(!R.input.images), sample(!S.input.images));
+    return typeof q === 'string' ? `${q} (the feature network was not trained for it)` : q;
+  }
+  return firstPair(what, ref(true), sample(true));
 }
 
 function resolve(x: EvalInput | string): EvalInput {
@@ -248,13 +272,13 @@ export async function evaluateSamples(ref: EvalInput | string, sample: EvalInput
   const from = (p: [Offer<unknown>, Offer<unknown>]) => `reference: ${p[0].what}; samples: ${p[1].what}`;
   try {
     await attempt(['fid'], () => {
-      const p = need(pair('pool statistics (FID)', (w) => R.poolStats(w), (w) => S.poolStats(w)));
+      const p = need(pair('pool statistics (FID)', (w) => R.poolStats(w), (w) => S.poolStats(w), [R, S]));
       const [a, b] = [p[0].get(), p[1].get()];
       result.fid = frechetDistance(b.mu, b.sigma, a.mu, a.sigma);
       return from(p);
     });
     await attempt(['sfid'], () => {
-      const p = need(pair('spatial statistics (sFID)', (w) => R.spatialStats(w), (w) => S.spatialStats(w)));
+      const p = need(pair('spatial statistics (sFID)', (w) => R.spatialStats(w), (w) => S.spatialStats(w), [R, S]));
       const [a, b] = [p[0].get(), p[1].get()];
       result.sfid = frechetDistance(b.mu, b.sigma, a.mu, a.sigma);
       return from(p);
@@ -269,7 +293,7 @@ export async function evaluateSamples(ref: EvalInput | string, sample: EvalInput
       return `samples: ${o.what}`;
     });
     await attempt(['precision', 'recall'], async () => {
-      const p = need(pair('pool features (precision/recall need features, statistics do not suffice)', (w) => R.pool(w), (w) => S.pool(w)));
+      const p = need(pair('pool features (precision/recall need features, statistics do not suffice)', (w) => R.pool(w), (w) => S.pool(w), [R, S]));
       const [a, b] = [p[0].get(), p[1].get()];
       const pr = await precisionRecall(featureMatrix(a.data, a.n, a.d, 'reference pool features'), featureMatrix(b.data, b.n, b.d, 'sample pool features'), opts.manifold);
       result.precision = pr.precision;
