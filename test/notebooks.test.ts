@@ -1,6 +1,6 @@
 // The notebooks (notebooks/*.ipynb), as CI runs them: every one executed headless with
 // the tslab kernel in DIT_NOTEBOOK_MODE=smoke (one smoke run in a fresh folder, shared by
-// all of them), failing on any cell error. Also: the committed notebooks' shape (tslab
+// all that plot results; 08 samples the random-weight fixtures), failing on any cell error. Also: the committed notebooks' shape (tslab
 // kernel, cell ids, outputs cleared, the MODE switch, the compiled kit imported) and the
 // helpers of lib/notebook that decide each figure's finding.
 import { test } from 'node:test';
@@ -21,8 +21,10 @@ const root = repoRoot();
 const nbDir = path.join(root, 'notebooks');
 const NOTEBOOKS = [
   '00-quickstart.ipynb', '01-conditioning-ablation.ipynb', '02-scaling.ipynb', '03-gflops-vs-fid.ipynb',
-  '04-training-compute.ipynb', '05-sampling-compute.ipynb', '06-compare-configs.ipynb', '07-scaling-law.ipynb',
+  '04-training-compute.ipynb', '05-sampling-compute.ipynb', '06-compare-configs.ipynb', '07-scaling-law.ipynb', '08-pretrained.ipynb',
 ];
+/** Notebooks that sample the user's published weights (or the random-weight fixtures) instead of reading the smoke run. */
+const OWN_DATA = new Set(['08-pretrained.ipynb']);
 const MODE_LINE = "const MODE = process.env.DIT_NOTEBOOK_MODE ?? 'committed';";
 
 interface NbCell { cell_type: string; id?: string; source: string[] | string; outputs?: Array<Record<string, unknown>>; execution_count?: number | null }
@@ -33,7 +35,7 @@ const readNb = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as Nb
 
 // ---- the committed notebooks -----------------------------------------------------------------
 
-test('the eight notebooks are committed as tslab notebooks with cell ids, cleared outputs and the MODE switch', () => {
+test('the notebooks are committed as tslab notebooks with cell ids, cleared outputs and the MODE switch', () => {
   assert.deepEqual(fs.readdirSync(nbDir).filter((f) => f.endsWith('.ipynb')).sort(), NOTEBOOKS);
   for (const name of NOTEBOOKS) {
     const nb = readNb(path.join(nbDir, name));
@@ -200,7 +202,9 @@ test('every notebook executes headless in smoke mode without a cell error, shari
         assert.deepEqual(errors, [], `${name}: cell errors`);
         const text = nb.cells.flatMap((c) => (c.outputs ?? []).map((o) => (o.output_type === 'stream' ? String((o.text as string[] | string)) : ''))).join('');
         // The first notebook runs the smoke experiment; the others find it finished.
-        if (i > 0) assert.match(text, /the smoke run in .* is finished \(0 new evaluations/, `${name}: should reuse the smoke run`);
+        if (i > 0 && !OWN_DATA.has(name)) assert.match(text, /the smoke run in .* is finished \(0 new evaluations/, `${name}: should reuse the smoke run`);
+        // Notebook 08 in smoke mode: the fixtures, a class grid at two guidance scales, timed.
+        if (name === '08-pretrained.ipynb') assert.match(text, /smoke mode: the random-weight fixtures[\s\S]*measured on \S+: .* per image at guidance 4\.0/, `${name}: should sample the fixtures`);
         t.diagnostic(`${name}: ${((Date.now() - s0) / 1000).toFixed(1)} s`);
       });
     }

@@ -162,3 +162,4 @@ export * from './kl';
 export * from './weights';
 export * from './sd';
 export * from './data';
+export * from './decode';

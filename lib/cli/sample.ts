@@ -9,7 +9,7 @@ import {
   checkDiffusionSettings, checkSampler, checkSamplingRequest, describeDiffusion, DiffusionSettings, NOISE_SCHEDULES, NoiseSchedule,
   SAMPLER_NAMES, SAMPLERS,
 } from '../diffusion';
-import { balancedLabels, sampleDiT } from '../sample/sample';
+import { balancedLabels, SAMPLE_PY_CLASSES, sampleDiT } from '../sample/sample';
 import { loadModelFile } from '../sample/load';
 import { LabelMode, joinShards, sampleShards } from '../sample/shards';
 import type { WeightsKey } from '../model/checkpoint';
@@ -64,9 +64,6 @@ with --vae also the decoded images as ADM's arr_0 (uint8 NHWC) / arr_1 (labels).
                  autoencoder as a diffusers folder or LDM .ckpt/.safetensors, or identity for
                  pixel-space models) into a PNG grid next to the npz (FILE.png)
 On a CPU, DiT-XL/2 at 256 takes minutes per image at 250 steps: the progress line shows the ETA.`;
-
-/** sample.py's default classes (--class-labels). */
-export const SAMPLE_PY_CLASSES = [207, 360, 387, 974, 88, 979, 417, 279];
 
 const FLAGS = {
   checkpoint: 'string', model: 'string', variant: 'string', 'input-size': 'int', 'in-channels': 'int', 'num-classes': 'int',

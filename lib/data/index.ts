@@ -1,5 +1,5 @@
 // The data layer: the synthetic default dataset, shard storage, real-data loaders,
-// image codecs, PIL-exact resizing and grids.
+// image codecs, PIL-exact resizing and grids, ImageNet's class names.
 export * from './dataset';
 export * from './synthetic';
 export * from './store';
@@ -9,3 +9,4 @@ export * from './resize';
 export * from './loaders';
 export * from './grid';
 export * from './degrade';
+export * from './imagenet_classes';

@@ -1,7 +1,7 @@
 // The notebooks' one switch (DIT_NOTEBOOK_MODE) and where their results come from:
 //   committed  results/mini.csv as committed (nothing is run)
 //   smoke      the smoke preset, run (or found finished) under data/notebook-smoke/, so
-//              CI never touches results/ and the seven notebooks share one run
+//              CI never touches results/ and the notebooks share one run
 //   mini       the mini preset, run or resumed into results/mini.csv, then plotted
 import * as fs from 'fs';
 import * as path from 'path';

@@ -13,6 +13,9 @@ import { derivedSeed } from '../util/rng';
 
 export type { SamplerName } from '../diffusion';
 
+/** DiT sample.py's default classes (--class-labels): golden retriever, otter, lesser panda, geyser, macaw, valley, balloon, Arctic fox. */
+export const SAMPLE_PY_CLASSES: readonly number[] = Object.freeze([207, 360, 387, 974, 88, 979, 417, 279]);
+
 /** What to sample and how; the number of steps is `steps` or `respacing`, never both (SamplingRequest). */
 export interface SampleOptions extends SamplingRequest {
   /** One label per sample. */
