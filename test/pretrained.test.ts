@@ -423,3 +423,29 @@ test('dit evaluate on pool-only npz files trains nothing, writes nothing and nam
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+test('dit inspect reads every published format; --key picks the weights of a train.py checkpoint', () => {
+  const list = (args: string[]) => {
+    const r = dit(['inspect', ...args, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  assert.match(list(['--checkpoint', fix('dit_trainpy.pt')]).format, /^torch, ema weights$/);
+  assert.match(list(['--checkpoint', fix('dit_trainpy_legacy.pt'), '--key', 'model']).format, /^torch, model weights$/);
+  const d = list(['--checkpoint', fix('dit_diffusers')]);
+  assert.equal(d.format, 'diffusers DiT folder');
+  assert.equal(d.architecture.numHeads, 2);
+  assert.equal(d.architecture.headsGuessed, false);
+  assert.match(dit(['inspect', '--checkpoint', fix('dit_trainpy_noema.pt')]).stderr, /without EMA weights \(has model\); pass --key model/);
+  assert.match(dit(['inspect', '--checkpoint', fix('dit_legacy.pt'), '--key', 'both']).stderr, /--key must be ema or model/);
+  // A forward pass with the raw weights of the train.py checkpoint matches PyTorch's.
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'inspect-key-'));
+  try {
+    const out = path.join(tmp, 'out.npz');
+    const r = dit(['inspect', '--checkpoint', fix('dit_trainpy.pt'), '--key', 'model', '--model', tinyConfigFile(tmp), '--forward', fix('dit.io.npz'), '--out', out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(relErr(toFloat32(readNpz(out).out), toFloat32(readNpz(fix('dit.io.npz')).out_model)) < 1e-4);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
