@@ -2,12 +2,15 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { experimentCells, ExperimentConfig, loadExperiment } from '../experiments/config';
-import { runExperiment, RunResult } from '../experiments/run';
+import { defaultPaths, runExperiment, RunResult } from '../experiments/run';
 import { cellCost, partitionCells } from '../experiments/sweep';
 import { parseArgs, UsageError } from '../util/args';
 import type { Command } from './command';
+import { runSlurm, takeRepeated } from './sweep_slurm';
 
-const USAGE = `usage: dit-kit sweep CONFIG [--cells ID,ID | --jobs N] [--results FILE.csv] [--runs DIR] [--no-grid] [--list]
+const USAGE = `usage: dit-kit sweep CONFIG [--cells ID,ID | --jobs N | --shared] [--results FILE.csv] [--runs DIR] [--no-grid] [--list]
+       dit-kit sweep CONFIG --slurm [--jobs N] [--partition P] [--time HH:MM:SS] [--cpus-per-task N] [--gres gpu:1]
+                            [--array-parallel K] [--sbatch-arg OPTION ...] [--dry-run]
 
 Runs (or resumes) an experiment: every (model, variant) cell of its studies is trained
 once and its EMA model evaluated at the configured steps; one row per evaluation goes
@@ -19,10 +22,28 @@ or a JSON file. Finished evaluations are skipped, partly trained cells resume.
              network and calibration are prepared once first, the Fig. 7 grid drawn last
   --results  results CSV (default results/<experiment>.csv)
   --runs     checkpoints (default data/runs/<experiment>/, gitignored)
+  --shared   only the shared work (data, autoencoder, latents, feature network,
+             reference statistics, calibration), no cell
   --no-grid  do not draw the Fig. 7 sample grid at the end
-  --list     the cells, their studies and estimated compute`;
+  --list     the cells, their studies and estimated compute
 
-const FLAGS = { cells: 'string', jobs: 'string', results: 'string', runs: 'string', 'no-grid': 'boolean', list: 'boolean' } as const;
+On a Slurm cluster (the repo, --results and --runs on a filesystem every node shares):
+  --slurm    submit one job for the shared work and a job array after it
+             (--dependency=afterok), one task per cell, or --jobs N tasks of cells
+             balanced by estimated compute; each task runs \`dit sweep CONFIG --cells ...\`,
+             is requeued when preempted, and near its time limit saves its checkpoints
+             and requeues itself (SIGTERM, exit 75). Scripts and logs: <runs>/slurm/
+  --partition, --time, --cpus-per-task, --gres   the sbatch options of every job
+  --array-parallel K   at most K array tasks at once
+  --sbatch-arg OPTION  a further sbatch option (repeatable), e.g. --sbatch-arg=--account=proj
+  --dry-run  print the scripts and the sbatch commands; submit nothing`;
+
+const FLAGS = {
+  cells: 'string', jobs: 'string', results: 'string', runs: 'string', 'no-grid': 'boolean', list: 'boolean', shared: 'boolean',
+  slurm: 'boolean', partition: 'string', time: 'string', 'cpus-per-task': 'count', gres: 'string', 'array-parallel': 'count', 'dry-run': 'boolean',
+} as const;
+
+const SLURM_ONLY = ['partition', 'time', 'cpus-per-task', 'gres', 'array-parallel', 'dry-run'];
 
 function summary(e: ExperimentConfig, r: RunResult): string {
   return `${e.name}: ${r.rows.length} new evaluation(s) in ${r.seconds.toFixed(0)} s; results: ${path.relative(process.cwd(), r.resultsFile)}` +
@@ -54,7 +75,8 @@ export const sweepCommand: Command = {
   summary: 'run or resume an experiment: train every cell, evaluate, append results',
   usage: USAGE,
   async run(argv) {
-    const { flags, positional } = parseArgs(argv, FLAGS);
+    const extra = takeRepeated(argv, 'sbatch-arg');
+    const { flags, positional } = parseArgs(extra.rest, FLAGS);
     if (positional.length !== 1) throw new UsageError('one CONFIG (a preset name or a JSON file) is required');
     const e = loadExperiment(positional[0]);
     if (flags.list) {
@@ -64,8 +86,23 @@ export const sweepCommand: Command = {
     const base = { resultsFile: flags.results as string | undefined, runsDir: flags.runs as string | undefined };
     const jobs = flags.jobs === undefined ? 1 : Number(flags.jobs);
     if (!(Number.isInteger(jobs) && jobs >= 1)) throw new UsageError(`--jobs must be a positive integer, got '${flags.jobs}'`);
+    if (flags.slurm) {
+      if (flags.cells || flags.shared) throw new UsageError('--slurm plans every cell itself: leave out --cells and --shared');
+      return runSlurm(e, {
+        config: positional[0], resultsFile: base.resultsFile ?? defaultPaths(e).resultsFile, runsDir: base.runsDir ?? defaultPaths(e).runsDir,
+        tasks: flags.jobs === undefined ? undefined : jobs, dryRun: !!flags['dry-run'],
+        resources: {
+          partition: flags.partition as string | undefined, time: flags.time as string | undefined, cpusPerTask: flags['cpus-per-task'] as number | undefined,
+          gres: flags.gres as string | undefined, arrayParallel: flags['array-parallel'] as number | undefined, sbatchArgs: extra.values,
+        },
+      });
+    }
+    const slurmOnly = [...SLURM_ONLY.filter((k) => flags[k] !== undefined), ...(extra.values.length ? ['sbatch-arg'] : [])];
+    if (slurmOnly.length) throw new UsageError(`only with --slurm: ${slurmOnly.map((k) => `--${k}`).join(', ')}`);
+    if (flags.shared && (flags.cells || jobs > 1)) throw new UsageError('--shared runs no cell: leave out --cells and --jobs');
     if (jobs === 1) {
-      const r = await runExperiment(e, { ...base, cells: flags.cells ? String(flags.cells).split(',') : undefined, grid: !flags['no-grid'] });
+      const cells = flags.shared ? [] : flags.cells ? String(flags.cells).split(',') : undefined;
+      const r = await runExperiment(e, { ...base, cells, grid: !flags['no-grid'] && !flags.shared });
       console.log(summary(e, r));
       return 0;
     }

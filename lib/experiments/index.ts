@@ -6,3 +6,4 @@ export * from './sweep';
 export * from './run';
 export * from './lr_pilot';
 export * from './calibration';
+export * from './slurm';

@@ -164,6 +164,15 @@ export async function evaluatePoint(
   return { row, scale };
 }
 
+/**
+ * The exit code of a sweep stopped by SIGTERM with its checkpoints saved: EX_TEMPFAIL,
+ * "try again"; the Slurm scripts requeue on it (so can a cluster's RequeueExit).
+ */
+export const SWEEP_INTERRUPTED_EXIT = 75;
+
+/** A sweep stopped by its signal (SIGTERM): what it trained is checkpointed, a rerun resumes. */
+export class SweepInterrupted extends Error {}
+
 export interface SweepOptions {
   runsDir: string;
   resultsFile: string;
