@@ -1,10 +1,10 @@
-import { spawn } from 'child_process';
+import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { experimentCells, ExperimentConfig, loadExperiment } from '../experiments/config';
 import { defaultPaths, runExperiment, RunResult } from '../experiments/run';
-import { cellCost, partitionCells } from '../experiments/sweep';
-import { parseArgs, UsageError } from '../util/args';
+import { cellCost, partitionCells, SWEEP_INTERRUPTED_EXIT, SweepInterrupted } from '../experiments/sweep';
+import { parseArgs, ParsedFlags, UsageError } from '../util/args';
 import type { Command } from './command';
 import { runSlurm, takeRepeated } from './sweep_slurm';
 
@@ -50,10 +50,34 @@ function summary(e: ExperimentConfig, r: RunResult): string {
     `${fs.existsSync(r.resultsFile) ? '' : ' (none yet)'}; checkpoints: ${path.relative(process.cwd(), r.runsDir)}`;
 }
 
+/**
+ * SIGTERM (Slurm's --signal before the time limit, preemption, `kill PID`): the cell under
+ * way stops after its step with a checkpoint and the sweep exits SWEEP_INTERRUPTED_EXIT.
+ */
+export function stopOnSigterm(log: (m: string) => void = (m) => process.stderr.write(`[sweep] ${m}\n`)): { signal: AbortSignal; dispose(): void } {
+  const ac = new AbortController();
+  const on = () => {
+    if (!ac.signal.aborted) log('SIGTERM: stopping after the step under way, with a checkpoint');
+    ac.abort();
+  };
+  process.on('SIGTERM', on);
+  return { signal: ac.signal, dispose: () => process.off('SIGTERM', on) };
+}
+
+/** The exit code of a run that threw: SWEEP_INTERRUPTED_EXIT when SIGTERM stopped it (it says so), else the error goes on. */
+export function interruptedExit(err: unknown): number {
+  if (!(err instanceof SweepInterrupted)) throw err;
+  console.error(`dit sweep: ${err.message}`);
+  return SWEEP_INTERRUPTED_EXIT;
+}
+
+const running = new Set<ChildProcess>();
+
 /** Runs `dit sweep` in a child process on some cells, its output prefixed with [job k]. Resolves to its exit code. */
 function runJob(k: number, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(__dirname, 'index.js'), 'sweep', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
     const pipe = (from: NodeJS.ReadableStream, to: NodeJS.WriteStream) => {
       let rest = '';
       from.on('data', (b: Buffer) => {
@@ -66,7 +90,10 @@ function runJob(k: number, args: string[]): Promise<number> {
     pipe(child.stdout, process.stdout);
     pipe(child.stderr, process.stderr);
     child.on('error', reject);
-    child.on('close', (code) => resolve(code ?? 1));
+    child.on('close', (code) => {
+      running.delete(child);
+      resolve(code ?? 1);
+    });
   });
 }
 
@@ -100,29 +127,51 @@ export const sweepCommand: Command = {
     const slurmOnly = [...SLURM_ONLY.filter((k) => flags[k] !== undefined), ...(extra.values.length ? ['sbatch-arg'] : [])];
     if (slurmOnly.length) throw new UsageError(`only with --slurm: ${slurmOnly.map((k) => `--${k}`).join(', ')}`);
     if (flags.shared && (flags.cells || jobs > 1)) throw new UsageError('--shared runs no cell: leave out --cells and --jobs');
-    if (jobs === 1) {
-      const cells = flags.shared ? [] : flags.cells ? String(flags.cells).split(',') : undefined;
-      const r = await runExperiment(e, { ...base, cells, grid: !flags['no-grid'] && !flags.shared });
-      console.log(summary(e, r));
-      return 0;
+    const stop = stopOnSigterm();
+    try {
+      return await sweep(e, positional[0], flags, base, jobs, stop.signal);
+    } catch (err) {
+      return interruptedExit(err);
+    } finally {
+      stop.dispose();
     }
-    if (flags.cells) throw new UsageError('--jobs splits all the cells itself: leave out --cells');
-    const t0 = Date.now();
-    // Shared pieces first, so the jobs find them cached instead of racing to build them.
-    await runExperiment(e, { ...base, cells: [], grid: false });
-    const groups = partitionCells(e, jobs);
-    const pass = [...(base.resultsFile ? ['--results', path.resolve(base.resultsFile)] : []), ...(base.runsDir ? ['--runs', path.resolve(base.runsDir)] : [])];
-    groups.forEach((g, k) => console.log(`[job ${k}] ${g.map((c) => c.id).join(', ')} (~${g.reduce((a, c) => a + cellCost(e, c), 0).toExponential(2)} Gflops)`));
-    const codes = await Promise.all(groups.map((g, k) => runJob(k, [positional[0], '--cells', g.map((c) => c.id).join(','), '--no-grid', ...pass])));
-    const failed = codes.map((c, k) => [c, k]).filter(([c]) => c !== 0);
-    if (failed.length) {
-      console.error(`${failed.map(([c, k]) => `job ${k} exited with ${c}`).join(', ')}; rerun the same command to resume`);
-      return 1;
-    }
-    // Every cell is trained now: the grid (and nothing else) is left.
-    const fin = await runExperiment(e, { ...base, cells: [], grid: !flags['no-grid'] });
-    console.log(`${e.name}: ${groups.length} jobs finished in ${((Date.now() - t0) / 1000).toFixed(0)} s wall time; results: ` +
-      `${path.relative(process.cwd(), fin.resultsFile)}; checkpoints: ${path.relative(process.cwd(), fin.runsDir)}`);
-    return 0;
   },
 };
+
+async function sweep(
+  e: ExperimentConfig, config: string, flags: ParsedFlags, base: { resultsFile?: string; runsDir?: string }, jobs: number, signal: AbortSignal,
+): Promise<number> {
+  if (jobs === 1) {
+    const cells = flags.shared ? [] : flags.cells ? String(flags.cells).split(',') : undefined;
+    const r = await runExperiment(e, { ...base, signal, cells, grid: !flags['no-grid'] && !flags.shared });
+    console.log(summary(e, r));
+    return 0;
+  }
+  if (flags.cells) throw new UsageError('--jobs splits all the cells itself: leave out --cells');
+  const t0 = Date.now();
+  // Shared pieces first, so the jobs find them cached instead of racing to build them.
+  await runExperiment(e, { ...base, signal, cells: [], grid: false });
+  const groups = partitionCells(e, jobs);
+  const pass = [...(base.resultsFile ? ['--results', path.resolve(base.resultsFile)] : []), ...(base.runsDir ? ['--runs', path.resolve(base.runsDir)] : [])];
+  groups.forEach((g, k) => console.log(`[job ${k}] ${g.map((c) => c.id).join(', ')} (~${g.reduce((a, c) => a + cellCost(e, c), 0).toExponential(2)} Gflops)`));
+  // SIGTERM reaches this process only: pass it on, so that each job checkpoints its cell.
+  const passOn = () => running.forEach((c) => c.kill('SIGTERM'));
+  signal.addEventListener('abort', passOn, { once: true });
+  const codes = await Promise.all(groups.map((g, k) => runJob(k, [config, '--cells', g.map((c) => c.id).join(','), '--no-grid', ...pass])));
+  signal.removeEventListener('abort', passOn);
+  const failed = codes.map((c, k) => [c, k]).filter(([c]) => c !== 0);
+  if (failed.length && failed.every(([c]) => c === SWEEP_INTERRUPTED_EXIT)) {
+    console.error(`stopped by SIGTERM, checkpoints saved; rerun the same command to resume`);
+    return SWEEP_INTERRUPTED_EXIT;
+  }
+  if (failed.length) {
+    console.error(`${failed.map(([c, k]) => `job ${k} exited with ${c}`).join(', ')}; rerun the same command to resume`);
+    return 1;
+  }
+  // Every cell is trained now: the grid (and nothing else) is left.
+  const fin = await runExperiment(e, { ...base, signal, cells: [], grid: !flags['no-grid'] });
+  console.log(`${e.name}: ${groups.length} jobs finished in ${((Date.now() - t0) / 1000).toFixed(0)} s wall time; results: ` +
+    `${path.relative(process.cwd(), fin.resultsFile)}; checkpoints: ${path.relative(process.cwd(), fin.runsDir)}`);
+  return 0;
+}
+

@@ -1,5 +1,5 @@
 // Experiments: configs (experiments/*.json), the pipeline built from one, sweeps, the
-// one-call run, the learning-rate pilot and the calibration ladder.
+// one-call run, the learning-rate pilot, the calibration ladder, Slurm job arrays.
 export * from './config';
 export * from './pipeline';
 export * from './sweep';
