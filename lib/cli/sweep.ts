@@ -7,8 +7,10 @@ import { cellCost, partitionCells, SWEEP_INTERRUPTED_EXIT, SweepInterrupted } fr
 import { parseArgs, ParsedFlags, UsageError } from '../util/args';
 import type { Command } from './command';
 import { runSlurm, takeRepeated } from './sweep_slurm';
+import { formatStatus, sweepStatus } from '../experiments/status';
 
 const USAGE = `usage: dit-kit sweep CONFIG [--cells ID,ID | --jobs N | --shared] [--results FILE.csv] [--runs DIR] [--no-grid] [--list]
+       dit-kit sweep CONFIG --status [--results FILE.csv] [--runs DIR]
        dit-kit sweep CONFIG --slurm [--jobs N] [--partition P] [--time HH:MM:SS] [--cpus-per-task N] [--gres gpu:1]
                             [--array-parallel K] [--sbatch-arg OPTION ...] [--dry-run]
 
@@ -26,6 +28,8 @@ or a JSON file. Finished evaluations are skipped, partly trained cells resume.
              reference statistics, calibration), no cell
   --no-grid  do not draw the Fig. 7 sample grid at the end
   --list     the cells, their studies and estimated compute
+  --status   each cell done, running (by whom; its Slurm job when submitted with --slurm),
+             failed (the error) or pending, from the registry and the runs folder
 
 On a Slurm cluster (the repo, --results and --runs on a filesystem every node shares):
   --slurm    submit one job for the shared work and a job array after it
@@ -40,7 +44,7 @@ On a Slurm cluster (the repo, --results and --runs on a filesystem every node sh
 
 const FLAGS = {
   cells: 'string', jobs: 'string', results: 'string', runs: 'string', 'no-grid': 'boolean', list: 'boolean', shared: 'boolean',
-  slurm: 'boolean', partition: 'string', time: 'string', 'cpus-per-task': 'count', gres: 'string', 'array-parallel': 'count', 'dry-run': 'boolean',
+  slurm: 'boolean', partition: 'string', time: 'string', 'cpus-per-task': 'count', gres: 'string', 'array-parallel': 'count', 'dry-run': 'boolean', status: 'boolean',
 } as const;
 
 const SLURM_ONLY = ['partition', 'time', 'cpus-per-task', 'gres', 'array-parallel', 'dry-run'];
@@ -113,6 +117,12 @@ export const sweepCommand: Command = {
     const base = { resultsFile: flags.results as string | undefined, runsDir: flags.runs as string | undefined };
     const jobs = flags.jobs === undefined ? 1 : Number(flags.jobs);
     if (!(Number.isInteger(jobs) && jobs >= 1)) throw new UsageError(`--jobs must be a positive integer, got '${flags.jobs}'`);
+    if (flags.status) {
+      if (flags.slurm || flags.cells || flags.shared || flags.jobs !== undefined) throw new UsageError('--status only reads: leave out --slurm, --cells, --shared and --jobs');
+      const where = { resultsFile: base.resultsFile ?? defaultPaths(e).resultsFile, runsDir: base.runsDir ?? defaultPaths(e).runsDir };
+      for (const l of formatStatus(sweepStatus(e, where), path.relative(process.cwd(), where.resultsFile) || where.resultsFile)) console.log(l);
+      return 0;
+    }
     if (flags.slurm) {
       if (flags.cells || flags.shared) throw new UsageError('--slurm plans every cell itself: leave out --cells and --shared');
       return runSlurm(e, {

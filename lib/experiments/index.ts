@@ -7,3 +7,4 @@ export * from './run';
 export * from './lr_pilot';
 export * from './calibration';
 export * from './slurm';
+export * from './status';

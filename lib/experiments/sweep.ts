@@ -125,7 +125,8 @@ export function partitionCells(e: ExperimentConfig, n: number): Cell[][] {
   return groups.map((g) => g.cells).filter((g) => g.length);
 }
 
-const pointKey = (p: Omit<EvalPoint, 'numSamples'>) => `${p.study}|${p.step}|${p.samplingSteps}|${p.cfgScale}`;
+/** One evaluation's identity within a cell (the registry's study, train_step, sampling_steps, cfg_scale). */
+export const pointKey = (p: Omit<EvalPoint, 'numSamples'>) => `${p.study}|${p.step}|${p.samplingSteps}|${p.cfgScale}`;
 
 /** The hash that says two rows come from the same settings (training, evaluation, data). */
 export function sweepHash(e: ExperimentConfig, cell: Cell, source: TrainingSource, featureNet: string): string {
