@@ -50,6 +50,15 @@ export function tinyExperimentJson(): Record<string, any> {
   };
 }
 
+/** One cell of the tiny experiment, 8 steps, checkpoints every 4: for stopping it mid-training (test/fixtures/sweep-term-child.js). */
+export function tinySigtermExperimentJson(): Record<string, any> {
+  const j = tinyExperimentJson();
+  j.train = { ...j.train, steps: 8, ckptEvery: 4 };
+  j.eval = { ...j.eval, atSteps: [4, 8] };
+  j.studies = [{ name: 'scaling', models: ['mini-S/4'], variants: ['adaln-zero'] }];
+  return j;
+}
+
 /**
  * Rewrites the first tensor under `prefix` ('ema/', 'adam_m/') of a safetensors checkpoint
  * whose shape reads differently backwards with its shape reversed: the same element count

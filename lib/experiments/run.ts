@@ -22,6 +22,8 @@ export interface RunOptions {
   grid?: boolean;
   quiet?: boolean;
   log?: (msg: string) => void;
+  /** Once aborted (SIGTERM), the cell under way checkpoints and the run stops with SweepInterrupted (sweep.ts). */
+  signal?: AbortSignal;
   /** Builds the data side another way (default buildPipeline: data, autoencoder, feature network, reference). */
   pipeline?: (e: ExperimentConfig, log: (msg: string) => void) => Promise<BuiltPipeline>;
 }
@@ -76,7 +78,7 @@ export async function runExperiment(exp: string | ExperimentConfig, o: RunOption
     onWait: (h) => log(`waiting for ${h ? `process ${h.pid} on ${h.host}` : 'another process'}, which is preparing the shared data and calibration (${path.join(runsDir, 'shared.lock')})`),
   });
   try {
-    rows.push(...(await runSweep(e, pipe, { runsDir, resultsFile, cells: o.cells, quiet: o.quiet, log })));
+    rows.push(...(await runSweep(e, pipe, { runsDir, resultsFile, cells: o.cells, quiet: o.quiet, log, signal: o.signal })));
     let grid: ModelGrid | null = null;
     if (o.grid !== false && e.studies.some((s) => s.name === 'scaling')) {
       // A fresh clone has the committed results but no checkpoints (they are not committed):

@@ -20,7 +20,8 @@ import { TrainingSource } from '../train/source';
 import { DIT_ADAMW } from '../train/adamw';
 import { ValidationLoss } from '../train/validation';
 import { GaussianDiffusion, trainingDiffusion } from '../diffusion';
-import { Lock, lockAsync, LockHolder, lockState, tryLock } from '../util/lock';
+import { hostName, Lock, lockAsync, LockHolder, lockState, tryLock } from '../util/lock';
+import { writeFileAtomic } from '../util/paths';
 import { configHash, gitCommit } from '../util/provenance';
 import { Cell, ExperimentConfig, experimentCells, modelConfig } from './config';
 
@@ -124,7 +125,8 @@ export function partitionCells(e: ExperimentConfig, n: number): Cell[][] {
   return groups.map((g) => g.cells).filter((g) => g.length);
 }
 
-const pointKey = (p: Omit<EvalPoint, 'numSamples'>) => `${p.study}|${p.step}|${p.samplingSteps}|${p.cfgScale}`;
+/** One evaluation's identity within a cell (the registry's study, train_step, sampling_steps, cfg_scale). */
+export const pointKey = (p: Omit<EvalPoint, 'numSamples'>) => `${p.study}|${p.step}|${p.samplingSteps}|${p.cfgScale}`;
 
 /** The hash that says two rows come from the same settings (training, evaluation, data). */
 export function sweepHash(e: ExperimentConfig, cell: Cell, source: TrainingSource, featureNet: string): string {
@@ -164,6 +166,21 @@ export async function evaluatePoint(
   return { row, scale };
 }
 
+/** This process's Slurm job (ARRAYJOB_TASK for an array task), or null outside Slurm. */
+export function slurmJobId(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (env.SLURM_ARRAY_JOB_ID && env.SLURM_ARRAY_TASK_ID) return `${env.SLURM_ARRAY_JOB_ID}_${env.SLURM_ARRAY_TASK_ID}`;
+  return env.SLURM_JOB_ID ?? null;
+}
+
+/**
+ * The exit code of a sweep stopped by SIGTERM with its checkpoints saved: EX_TEMPFAIL,
+ * "try again"; the Slurm scripts requeue on it (so can a cluster's RequeueExit).
+ */
+export const SWEEP_INTERRUPTED_EXIT = 75;
+
+/** A sweep stopped by its signal (SIGTERM): what it trained is checkpointed, a rerun resumes. */
+export class SweepInterrupted extends Error {}
+
 export interface SweepOptions {
   runsDir: string;
   resultsFile: string;
@@ -171,6 +188,15 @@ export interface SweepOptions {
   cells?: string[];
   quiet?: boolean;
   log?: (msg: string) => void;
+  /** Once aborted (SIGTERM), the cell under way checkpoints and the sweep stops with SweepInterrupted. */
+  signal?: AbortSignal;
+}
+
+/** Written when a cell's run throws, removed when it is run again: `dit sweep --status` reports it failed. */
+export const cellFailedFile = (runsDir: string, cell: Cell) => path.join(runsDir, cell.id, 'failed.json');
+
+function stopIfAborted(o: SweepOptions, what: string): void {
+  if (o.signal?.aborted) throw new SweepInterrupted(`stopped by SIGTERM ${what}; rerun (or requeue) to resume`);
 }
 
 /**
@@ -194,6 +220,7 @@ export async function runSweep(e: ExperimentConfig, pipe: Pipeline, o: SweepOpti
   const written: Array<Partial<ResultRow>> = [];
   const busy: Array<[number, Cell]> = [];
   for (const [i, cell] of cells.entries()) {
+    stopIfAborted(o, `before cell ${cell.id}`);
     if (!owes(e, pipe, o, cell).length) {
       log(`cell ${i + 1}/${cells.length} ${cell.id}: done (all ${evalPoints(e, cell).length} evaluations in ${path.basename(o.resultsFile)})`);
       continue;
@@ -210,14 +237,27 @@ export async function runSweep(e: ExperimentConfig, pipe: Pipeline, o: SweepOpti
   }
   // Cells another process was running: wait for each, then do what it left (usually nothing).
   for (const [i, cell] of busy) {
+    stopIfAborted(o, `before waiting for cell ${cell.id}`);
     const file = cellLockFile(o.runsDir, cell);
-    const lock = await lockAsync(file, {
+    const taking = lockAsync(file, {
       ...CELL_LOCK, timeoutMs: Infinity, purpose: `sweep cell ${cell.id}`, log,
       onWait: (h) => log(`cell ${i + 1}/${cells.length} ${cell.id}: waiting for ${holderText(h)} to finish it (${file})`),
     });
+    // A lock taken after the wait was given up is let go at once.
+    void taking.then((l) => o.signal?.aborted && l.release(), () => {});
+    const lock = await Promise.race([taking, aborted(o.signal, `while waiting for cell ${cell.id}`)]);
     await runCellLocked(e, pipe, o, cell, `cell ${i + 1}/${cells.length}`, lock, log, written);
   }
   return written;
+}
+
+/** Rejects with SweepInterrupted once the signal is aborted (never settles without one). */
+function aborted(signal: AbortSignal | undefined, what: string): Promise<never> {
+  return new Promise((_, reject) => {
+    const stop = () => reject(new SweepInterrupted(`stopped by SIGTERM ${what}; rerun (or requeue) to resume`));
+    if (signal?.aborted) stop();
+    else signal?.addEventListener('abort', stop, { once: true });
+  });
 }
 
 /** The evaluations a cell still owes (those not in the registry nor pending). */
@@ -238,7 +278,18 @@ async function runCellLocked(
       log(`${label} ${cell.id}: done (all ${evalPoints(e, cell).length} evaluations in ${path.basename(o.resultsFile)})`);
       return;
     }
+    fs.rmSync(cellFailedFile(o.runsDir, cell), { force: true });
     await runCell(e, pipe, o, cell, label, pending, lock, log, written);
+  } catch (err) {
+    if (!(err instanceof SweepInterrupted)) {
+      const failure = { error: (err as Error).message, at: new Date().toISOString(), host: hostName(), pid: process.pid, slurmJob: slurmJobId() };
+      try {
+        writeFileAtomic(cellFailedFile(o.runsDir, cell), JSON.stringify(failure, null, 2) + '\n');
+      } catch {
+        /* the error itself matters more than its record */
+      }
+    }
+    throw err;
   } finally {
     if (!lock.release()) log(`  warning: the lock of ${cell.id} (${lock.file}) was broken by another process while this one held it`);
   }
@@ -298,6 +349,7 @@ async function runCell(
     evalSteps: [...byStep.keys()],
     onEval: evalAt,
     onStep: refresh,
+    signal: o.signal,
     // A run resumed exactly at an evaluation step (killed between its checkpoint and
     // its evaluation), or already finished, evaluates what it still owes first.
     onStart: async (st) => {
@@ -306,5 +358,9 @@ async function runCell(
   });
   const lost = [...byStep.keys()];
   closeRun(state);
+  if (state.step < state.options.steps) {
+    log(`  ${cell.id}: stopped by SIGTERM at step ${state.step} of ${state.options.steps}, checkpoint saved`);
+    stopIfAborted(o, `in cell ${cell.id} at step ${state.step}`);
+  }
   if (lost.length) log(`  ${cell.id}: no checkpoint left for step(s) ${lost.join(', ')}; delete ${path.join(o.runsDir, cell.id)} to retrain them`);
 }

@@ -70,7 +70,7 @@ export interface TrainHooks {
   /** Steps at which to call onEval (after the step and its checkpoint). */
   evalSteps?: number[];
   onEval?: (step: number, state: TrainState) => void | Promise<void>;
-  /** Once aborted, the run stops after the step under way, as an interrupted run (resumable from its last checkpoint). */
+  /** Once aborted, the run stops after the step under way and checkpoints it (SIGTERM before a time limit); a rerun resumes there. */
   signal?: AbortSignal;
   quiet?: boolean;
 }
@@ -210,6 +210,7 @@ export async function train(dir: string, options: TrainOptions, source: Training
   await hooks.onStart?.(state);
   const t0 = Date.now();
   const startStep = state.step;
+  let saved = state.step;
   while (state.step < o.steps && !hooks.signal?.aborted) {
     let r;
     try {
@@ -222,10 +223,17 @@ export async function train(dir: string, options: TrainOptions, source: Training
     const log: StepLog = { step: state.step, ...r, stepsPerSec: sps, trainGflops: trainingGflops(o.model, o.batchSize, state.step) };
     fs.appendFileSync(csv, `${log.step},${log.loss},${log.mse},${log.vb},${log.trainGflops}\n`);
     bar?.update(state.step, `loss ${r.loss.toFixed(4)}`);
-    if (state.step % o.ckptEvery === 0 || state.step === o.steps) saveRun(state, source);
+    if (state.step % o.ckptEvery === 0 || state.step === o.steps) {
+      saveRun(state, source);
+      saved = state.step;
+    }
     await hooks.onStep?.(log, state);
     if (evalSteps.has(state.step)) await hooks.onEval?.(state.step, state);
+    // A step never waits on I/O: give a pending signal (SIGTERM's handler) its turn.
+    if (hooks.signal) await new Promise((res) => setImmediate(res));
   }
+  // Stopped early: keep the steps since the last checkpoint (the stream's state is in it, so the resumed run is the same run).
+  if (state.step !== saved) saveRun(state, source);
   if (state.step === o.steps) bar?.done(`train compute ${trainingGflops(o.model, o.batchSize, o.steps).toExponential(3)} Gflops`);
   return state;
 }

@@ -1,0 +1,93 @@
+// The smoke sweep as a real Slurm job array (scripts/slurm-local.sh start: a one-node
+// cluster on this machine) writes exactly the rows a local `dit sweep smoke` writes.
+// Skipped, saying why, when no Slurm cluster answers here.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { readResults, RESULT_COLUMNS, ResultRow } from '../lib/results/registry';
+import { repoRoot } from '../lib/util/paths';
+
+function slurmMissing(): string | false {
+  const r = spawnSync('sinfo', ['-h', '-o', '%T'], { encoding: 'utf8' });
+  if (r.error) return 'Slurm is not installed (no sinfo on PATH); scripts/slurm-local.sh start sets up a one-node cluster';
+  if (r.status !== 0 || !/idle|mixed|allocated/.test(r.stdout)) return `no Slurm node is up (sinfo: ${(r.stderr || r.stdout).trim()}); scripts/slurm-local.sh start, then export SLURM_CONF as it says`;
+  return false;
+}
+
+const dit = (args: string[]) => spawnSync(process.execPath, [path.join(repoRoot(), 'dist/lib/cli/index.js'), ...args], { encoding: 'utf8', cwd: repoRoot() });
+
+/** A row without what differs between two runs of the same evaluation (the commit: a checkout may be rebuilt in between). */
+const comparable = (r: ResultRow) => JSON.stringify(RESULT_COLUMNS.filter((c) => !['wall_time_s', 'timestamp', 'git_commit'].includes(c)).map((c) => r[c]));
+
+const missing = slurmMissing();
+const dir = missing ? '' : fs.mkdtempSync(path.join(os.tmpdir(), 'dit-slurm-smoke-'));
+test.after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
+
+/** The rows of a local `dit sweep smoke`, run once for both tests. */
+let localRows: string[] | null = null;
+function local(): string[] {
+  if (!localRows) {
+    const r = dit(['sweep', 'smoke', '--no-grid', '--results', path.join(dir, 'local.csv'), '--runs', path.join(dir, 'local-runs')]);
+    assert.equal(r.status, 0, r.stderr.slice(-3000));
+    localRows = readResults(path.join(dir, 'local.csv')).map(comparable).sort();
+    assert.ok(localRows.length > 0);
+  }
+  return localRows;
+}
+
+/** Submits the smoke sweep as an array; returns its runs folder, results file and job ids. */
+function submit(name: string, jobs: number): { runs: string; results: string; sharedJob: string; arrayJob: string } {
+  const runs = path.join(dir, `${name}-runs`);
+  const results = path.join(dir, `${name}.csv`);
+  const sub = dit(['sweep', 'smoke', '--slurm', '--jobs', String(jobs), '--results', results, '--runs', runs]);
+  assert.equal(sub.status, 0, sub.stderr.slice(-3000));
+  return { runs, results, ...JSON.parse(fs.readFileSync(path.join(runs, 'slurm', 'jobs.json'), 'utf8')) };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function untilDone(jobs: string[]): Promise<void> {
+  for (;;) {
+    const q = spawnSync('squeue', ['-h', '-j', jobs.join(','), '-o', '%i %T'], { encoding: 'utf8' });
+    if (q.status === 0 && !q.stdout.trim()) return;
+    await sleep(2000);
+  }
+}
+
+const logsOf = (runs: string) => fs.readdirSync(path.join(runs, 'slurm', 'logs')).map((f) => `--- ${f}\n${fs.readFileSync(path.join(runs, 'slurm', 'logs', f), 'utf8')}`).join('\n');
+
+function checkRegistry(s: { runs: string; results: string }): void {
+  const logs = logsOf(s.runs);
+  const status = dit(['sweep', 'smoke', '--status', '--results', s.results, '--runs', s.runs]);
+  assert.match(status.stdout, /^smoke: 6 done, 0 running, 0 failed, 0 pending/, `${status.stdout}\n${logs.slice(-6000)}`);
+  assert.deepEqual(readResults(s.results).map(comparable).sort(), local(), logs.slice(-6000));
+}
+
+test('the smoke sweep as a Slurm job array writes the rows of a local sweep: same config hashes, same metrics for the same seeds', { skip: missing, timeout: 3 * 3600_000 }, async () => {
+  local();
+  const s = submit('slurm', 2);
+  await untilDone([s.sharedJob, s.arrayJob]);
+  checkRegistry(s);
+});
+
+test('a task requeued mid-training (scontrol requeue: SIGTERM, then back in the queue) resumes from its checkpoint and writes the same rows', { skip: missing, timeout: 3 * 3600_000 }, async () => {
+  local();
+  const s = submit('requeued', 1);
+  const task = `${s.arrayJob}_0`;
+  // Requeue it once training is under way in some cell.
+  const trainingNow = () => fs.existsSync(s.runs) && fs.readdirSync(s.runs).some((c) => {
+    const f = path.join(s.runs, c, 'loss.csv');
+    return fs.existsSync(f) && fs.readFileSync(f, 'utf8').trim().split('\n').length >= 4;
+  });
+  while (!trainingNow()) await sleep(100);
+  const rq = spawnSync('scontrol', ['requeue', task], { encoding: 'utf8' });
+  assert.equal(rq.status, 0, rq.stderr);
+  await untilDone([s.sharedJob, s.arrayJob]);
+  const logs = logsOf(s.runs);
+  assert.match(logs, /SIGTERM: stopping after the step under way/, logs.slice(-6000));
+  assert.match(logs, /resuming .* at step \d+/, logs.slice(-6000));
+  checkRegistry(s);
+});
