@@ -14,19 +14,10 @@ import { col2imHost, conv2d, convGeometry, im2colHost, setConvImpl, Padding } fr
 import { foldInceptionStateDict, loadInception, InceptionV3 } from '../lib/features/inception';
 import { Rng } from '../lib/util/rng';
 import { repoRoot } from '../lib/util/paths';
+import { relErr } from './helpers';
 
 const FIX = path.join(repoRoot(), 'test', 'fixtures', 'features');
 
-/** max |a - b| / max |b|: relative error at the scale of the reference output. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / den;
-}
 
 test.before(async () => {
   await initBackend({ quiet: true });

@@ -16,21 +16,12 @@ import { validateConfig, DiTConfig } from '../lib/model/config';
 import { createDiT, disposeDiT, ditForward } from '../lib/model/dit';
 import { sincos2dPosEmbed } from '../lib/model/embed';
 import { repoRoot } from '../lib/util/paths';
+import { relErr } from './helpers';
 
 const FIX = path.join(repoRoot(), 'test', 'fixtures', 'dit');
 const NAMES = ['tiny-p2', 'tiny-p4-c3'];
 const config = (name: string): DiTConfig => validateConfig(JSON.parse(fs.readFileSync(path.join(FIX, `${name}.json`), 'utf8')));
 
-/** max |a - b| / max |b|: relative error at the scale of the reference output. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / den;
-}
 
 function forwardOn(model: ReturnType<typeof createDiT>, io: ReturnType<typeof readNpz>): Float32Array {
   return tf.tidy(() => {

@@ -21,21 +21,11 @@ import { readNpz, writeNpz } from '../lib/io/npy';
 import { readTorchCheckpoint } from '../lib/io/torch';
 import { repoRoot } from '../lib/util/paths';
 import { Rng } from '../lib/util/rng';
+import { relErr } from './helpers';
 
 const FIX = path.join(repoRoot(), 'test', 'fixtures', 'pretrained');
 const fix = (name: string) => path.join(FIX, name);
 
-/** max |a - b| / max |b|: relative error at the scale of the reference. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / den;
-}
 
 const nchwToNhwc = (a: { shape: number[] }, d: Float32Array) => tf.transpose(tf.tensor4d(d, a.shape as [number, number, number, number]), [0, 2, 3, 1]) as tf.Tensor4D;
 const nhwcToNchwData = (t: tf.Tensor4D) => tf.transpose(t, [0, 3, 1, 2]).dataSync() as Float32Array;
