@@ -60,7 +60,10 @@ PartitionName=local Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 }
 
+up() { [ -f "$CONF" ] && SLURM_CONF="$CONF" sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; }
+
 start() {
+  if up; then echo "one-node Slurm already up: export SLURM_CONF=$CONF"; return; fi
   install
   need_root 'starting the daemons'
   write_conf
@@ -74,7 +77,7 @@ start() {
   SLURM_CONF="$CONF" slurmctld
   SLURM_CONF="$CONF" slurmd
   for _ in $(seq 60); do
-    if SLURM_CONF="$CONF" sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
+    if up; then
       echo "one-node Slurm up: export SLURM_CONF=$CONF"
       return
     fi

@@ -1,13 +1,16 @@
 // The smoke sweep as a real Slurm job array (scripts/slurm-local.sh start: a one-node
 // cluster on this machine) writes exactly the rows a local `dit sweep smoke` writes.
-// Skipped, saying why, when no Slurm cluster answers here.
+// Skipped, saying why, when no Slurm cluster answers here; with DIT_REQUIRE_SLURM=1 (.ci/run,
+// which starts the cluster) a missing cluster fails instead.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readResults, RESULT_COLUMNS, ResultRow } from '../lib/results/registry';
+import { readTrainingCheckpoint } from '../lib/train/checkpoint';
 import { repoRoot } from '../lib/util/paths';
 
 function slurmMissing(): string | false {
@@ -23,19 +26,42 @@ const dit = (args: string[]) => spawnSync(process.execPath, [path.join(repoRoot(
 const comparable = (r: ResultRow) => JSON.stringify(RESULT_COLUMNS.filter((c) => !['wall_time_s', 'timestamp', 'git_commit'].includes(c)).map((c) => r[c]));
 
 const missing = slurmMissing();
+if (missing && process.env.DIT_REQUIRE_SLURM === '1') {
+  test('a Slurm cluster is up (DIT_REQUIRE_SLURM=1)', () => assert.fail(missing));
+}
 const dir = missing ? '' : fs.mkdtempSync(path.join(os.tmpdir(), 'dit-slurm-smoke-'));
 test.after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
 
 /** The rows of a local `dit sweep smoke`, run once for both tests. */
 let localRows: string[] | null = null;
+let localWeights = new Map<string, { step: number; digest: string }>();
 function local(): string[] {
   if (!localRows) {
     const r = dit(['sweep', 'smoke', '--no-grid', '--results', path.join(dir, 'local.csv'), '--runs', path.join(dir, 'local-runs')]);
     assert.equal(r.status, 0, r.stderr.slice(-3000));
     localRows = readResults(path.join(dir, 'local.csv')).map(comparable).sort();
     assert.ok(localRows.length > 0);
+    localWeights = finalWeights(path.join(dir, 'local-runs'));
+    assert.ok(localWeights.size > 0, 'the local sweep left no checkpoints');
   }
   return localRows;
+}
+
+/** Each cell's final weights (model and EMA) and its step, from the runs folder. */
+function finalWeights(runs: string): Map<string, { step: number; digest: string }> {
+  const out = new Map<string, { step: number; digest: string }>();
+  for (const cell of fs.readdirSync(runs).filter((c) => c !== 'slurm' && c !== 'shared').sort()) {
+    const f = path.join(runs, cell, 'checkpoint.safetensors');
+    if (!fs.existsSync(f)) continue;
+    const ck = readTrainingCheckpoint(f);
+    const h = crypto.createHash('sha256');
+    for (const name of Object.keys(ck.tensors).filter((k) => k.startsWith('model/') || k.startsWith('ema/')).sort()) {
+      const t = ck.tensors[name];
+      h.update(`${name} ${t.dtype} ${t.shape.join("x")}`).update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    }
+    out.set(cell, { step: ck.meta.step, digest: h.digest('hex') });
+  }
+  return out;
 }
 
 /** Submits the smoke sweep as an array; returns its runs folder, results file and job ids. */
@@ -64,6 +90,15 @@ function checkRegistry(s: { runs: string; results: string }): void {
   const status = dit(['sweep', 'smoke', '--status', '--results', s.results, '--runs', s.runs]);
   assert.match(status.stdout, /^smoke: 6 done, 0 running, 0 failed, 0 pending/, `${status.stdout}\n${logs.slice(-6000)}`);
   assert.deepEqual(readResults(s.results).map(comparable).sort(), local(), logs.slice(-6000));
+  // Same final weights, bit for bit, as the uninterrupted local sweep.
+  assert.deepEqual([...finalWeights(s.runs)], [...localWeights]);
+  // `dit figures` draws what the array wrote.
+  const registry = fs.mkdtempSync(path.join(dir, 'registry-'));
+  fs.copyFileSync(s.results, path.join(registry, 'smoke.csv'));
+  const fig = dit(['figures', '--results', registry, '--no-png', '--no-samples']);
+  assert.equal(fig.status, 0, fig.stderr.slice(-3000));
+  const drawn = fs.readdirSync(path.join(registry, 'figures'));
+  for (const f of ['fig5', 'fig6']) assert.ok(drawn.some((d) => d.startsWith(f) && d.endsWith('.html')), `${f} missing from ${drawn.join(', ')}: ${fig.stdout}`);
 }
 
 test('the smoke sweep as a Slurm job array writes the rows of a local sweep: same config hashes, same metrics for the same seeds', { skip: missing, timeout: 3 * 3600_000 }, async () => {
@@ -88,6 +123,44 @@ test('a task requeued mid-training (scontrol requeue: SIGTERM, then back in the 
   await untilDone([s.sharedJob, s.arrayJob]);
   const logs = logsOf(s.runs);
   assert.match(logs, /SIGTERM: stopping after the step under way/, logs.slice(-6000));
+  assert.match(logs, /resuming .* at step \d+/, logs.slice(-6000));
+  checkRegistry(s);
+});
+
+/** The pid of the node process running this runs folder's array task (its command line names --runs RUNS and --cells). */
+function taskPid(runs: string): number | null {
+  for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmd: string[];
+    try { cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0'); } catch { continue; }
+    const r = cmd.indexOf('--runs');
+    if (r >= 0 && cmd[r + 1] === runs && cmd.includes('--cells') && path.basename(cmd[0]).startsWith('node')) return Number(p);
+  }
+  return null;
+}
+
+test('a task killed with kill -9 mid-training and requeued by hand resumes from its checkpoint to the same final weights and rows', { skip: missing, timeout: 3 * 3600_000 }, async () => {
+  local();
+  const s = submit('killed', 1);
+  const task = `${s.arrayJob}_0`;
+  // Kill it once a cell has saved a checkpoint and trains on past it.
+  const pastCheckpoint = () => fs.existsSync(s.runs) && fs.readdirSync(s.runs).some((c) => {
+    const f = path.join(s.runs, c, 'loss.csv');
+    return fs.existsSync(path.join(s.runs, c, 'checkpoint.safetensors')) && fs.existsSync(f) && fs.readFileSync(f, 'utf8').trim().split('\n').length >= 4;
+  });
+  while (!pastCheckpoint()) await sleep(100);
+  const pid = taskPid(s.runs);
+  assert.ok(pid, 'no process of the array task found');
+  process.kill(pid, 'SIGKILL');
+  // The task fails (no checkpoint, no clean exit); then it is requeued by hand.
+  for (;;) {
+    const q = spawnSync('squeue', ['-h', '-j', task, '-o', '%T'], { encoding: 'utf8' });
+    if (q.status === 0 && !q.stdout.trim()) break;
+    await sleep(500);
+  }
+  const rq = spawnSync('scontrol', ['requeue', task], { encoding: 'utf8' });
+  assert.equal(rq.status, 0, rq.stderr);
+  await untilDone([s.sharedJob, s.arrayJob]);
+  const logs = logsOf(s.runs);
   assert.match(logs, /resuming .* at step \d+/, logs.slice(-6000));
   checkRegistry(s);
 });
