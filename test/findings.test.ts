@@ -74,6 +74,16 @@ test('Fig. 5 needs adaLN-Zero lowest at every step and resolved at the last', ()
   assert.equal(close.verdict, 'partly reproduced');
   assert.equal(close.numbers.unresolvedAtLast, 1);
   assert.equal(conditioningFinding([...curve('in-context', [100, 60]), ...curve('adaln-zero', [90, 70])]).verdict, 'not reproduced');
+  // An off-scale variant is not compared, however its FID lies: the rest decides, and the verdict says one was left out.
+  const std = (rows: ResultRow[], r: number) => rows.map((x) => ({ ...x, sample_std_ratio: r }));
+  const gated = conditioningFinding([...curve('in-context', [100, 80]), ...std(curve('cross-attention', [50, 40]), 3), ...curve('adaln-zero', [90, 70])]);
+  assert.equal(gated.verdict, 'partly reproduced');
+  assert.equal(gated.numbers.offScaleVariants, 1);
+  assert.equal(gated.numbers.resolvedAgreeAtLast, 1);
+  assert.equal(gated.numbers.resolvedAgainstAtLast, 0);
+  assert.match(gated.reason, /not compared, off the data's scale: mini-B\/2 Cross-Attention 3\.00x/);
+  // Only off-scale rivals: nothing to compare with.
+  assert.equal(conditioningFinding([...std(curve('in-context', [100, 80]), 3), ...curve('adaln-zero', [90, 70])]).verdict, 'not testable');
 });
 
 test('Fig. 8 fits on-scale models only and its interval decides', () => {
