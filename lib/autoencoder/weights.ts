@@ -5,12 +5,12 @@
 //                    scale, sha256 of vae.safetensors, timing and provenance
 // The weights file holds no timestamps, so a run repeated from the same seed on the
 // same backend writes the same bytes (and the same sha256, the autoencoder's id).
-import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { HostArray, ownEntry, toFloat32 } from '../io/array';
 import { encodeSafetensors, readSafetensors } from '../io/safetensors';
+import { sha256Bytes } from '../util/hash';
 import { readJsonFile, writeFileAtomic } from '../util/paths';
 import { KLConfig, KLModel, createKL, disposeKL, klParamSpecs, validateKLConfig } from './kl';
 
@@ -40,10 +40,6 @@ export interface VAEManifest {
 /** Kit layout [kh, kw, in, out] <-> PyTorch [out, in, kh, kw]. */
 const TO_TORCH = [3, 2, 0, 1];
 const FROM_TORCH = [2, 3, 1, 0];
-
-export function sha256Bytes(b: Uint8Array): string {
-  return crypto.createHash('sha256').update(b).digest('hex');
-}
 
 /** Safetensors bytes of a model: SD names, PyTorch layout, config and scale in the metadata. */
 export function encodeKLWeights(m: KLModel, scale: number): Buffer {

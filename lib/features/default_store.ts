@@ -6,12 +6,12 @@
 // atomically, so an interrupted run never leaves a folder that looks complete.
 import * as fs from 'fs';
 import * as path from 'path';
-import { createHash } from 'crypto';
 import { backendInfo } from '../backend';
 import { SYNTHETIC_VERSION, SyntheticDataset } from '../data/synthetic';
 import { ensureSyntheticDataset } from '../data/store';
 import { readTensorFile } from '../io/tensor_file';
 import { encodeSafetensors } from '../io/safetensors';
+import { sha256Bytes } from '../util/hash';
 import { canonicalJson, computeEnvironment, gitCommit } from '../util/provenance';
 import { readJsonFile, repoRoot, writeFileAtomic } from '../util/paths';
 import { convImplInUse } from '../ops/conv';
@@ -50,10 +50,6 @@ export function defaultCnnId(m: Pick<DefaultCnnManifest, 'version' | 'weights'>)
   return `default-cnn-v${m.version}-${m.weights.sha256.slice(0, 12)}`;
 }
 
-function sha256(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
-}
-
 /** Why the folder does not hold a usable default network, or null when it does. */
 export function defaultCnnProblem(dir: string): string | null {
   const file = path.join(dir, MANIFEST_FILE);
@@ -71,7 +67,7 @@ export function defaultCnnProblem(dir: string): string | null {
   if (canonicalJson(spec) !== canonicalJson(DEFAULT_CNN_DATASET)) return 'trained on another dataset than the current default synthetic set';
   const weights = path.join(dir, m.weights?.file ?? WEIGHTS_FILE);
   if (!fs.existsSync(weights)) return `${weights} is missing`;
-  if (sha256(fs.readFileSync(weights)) !== m.weights.sha256) return `${weights} does not match the sha256 in the manifest`;
+  if (sha256Bytes(fs.readFileSync(weights)) !== m.weights.sha256) return `${weights} does not match the sha256 in the manifest`;
   return null;
 }
 
@@ -98,7 +94,7 @@ export function saveDefaultFeatureNet(dir: string, weights: Parameters<typeof en
     format: DEFAULT_CNN_FORMAT,
     version: DEFAULT_CNN_VERSION,
     ...info,
-    weights: { file: WEIGHTS_FILE, sha256: sha256(bytes) },
+    weights: { file: WEIGHTS_FILE, sha256: sha256Bytes(bytes) },
     gitCommit: gitCommit(),
     created: new Date().toISOString(),
   };

@@ -1,6 +1,11 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 
+/** sha256 (hex) of bytes in memory. */
+export function sha256Bytes(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
 /** sha256 (hex) of a file, streamed in 4 MiB pieces (datasets and weights can be GBs). */
 export function sha256File(file: string): string {
   const h = createHash('sha256');
