@@ -16,7 +16,7 @@ import type { WeightsKey } from '../model/checkpoint';
 import type { DiT } from '../model/dit';
 import type { Autoencoder } from '../autoencoder';
 import type { SamplerName } from '../diffusion';
-import { parseArgs, UsageError } from '../util/args';
+import { asUsage, parseArgs, UsageError } from '../util/args';
 import { writeFileAtomic } from '../util/paths';
 import { Progress, progress } from '../util/progress';
 import { gitCommit } from '../util/provenance';
@@ -75,15 +75,6 @@ const FLAGS = {
 
 /** sample.py's spellings of the kit's flags. */
 const ALIASES: Array<[string, string]> = [['class-labels', 'classes'], ['num-sampling-steps', 'steps']];
-
-/** A library check on flags alone, reported as a usage error (exit 2). */
-function asUsage<T>(check: () => T): T {
-  try {
-    return check();
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
 
 export const sampleCommand: Command = {
   name: 'sample',
