@@ -145,14 +145,14 @@ export function tinyPipeline(): BuiltPipeline {
   };
 }
 
-/** A maker of fresh temporary folders, all removed after the file's tests. */
-export function tempDirs(prefix: string): () => string {
+/** A maker of fresh temporary folders (named prefix + name + random), all removed after the file's tests. */
+export function tempDirs(prefix: string): (name?: string) => string {
   const made: string[] = [];
   after(() => {
     for (const d of made) fs.rmSync(d, { recursive: true, force: true });
   });
-  return () => {
-    const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return (name = '') => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix + name));
     made.push(d);
     return d;
   };

@@ -6,17 +6,9 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { appendResults, appendResultsOrKeep, filterResults, readResults, readResultsAndPending, REGISTRY_LOCK, RESULT_COLUMNS } from '../lib/results/registry';
 import { repoRoot } from '../lib/util/paths';
-import { deadPid } from './helpers';
+import { deadPid, tempDirs } from './helpers';
 
-const made: string[] = [];
-const tmp = () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-results-'));
-  made.push(d);
-  return d;
-};
-test.after(() => {
-  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs('dit-results-');
 
 test('rows round-trip through csv-parse with numbers, empties and quoted text', () => {
   const f = path.join(tmp(), 'e.csv');

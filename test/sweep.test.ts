@@ -1,8 +1,7 @@
 import { test } from 'node:test';
-import { stopAfter, tinyExperimentJson } from './helpers';
+import { stopAfter, tempDirs, tinyExperimentJson } from './helpers';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../lib/backend';
 import { ExperimentConfig, experimentCells, validateExperiment } from '../lib/experiments/config';
@@ -42,15 +41,7 @@ function pixelPipeline(): Pipeline {
   };
 }
 
-const made: string[] = [];
-const tmp = () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-sweep-'));
-  made.push(d);
-  return d;
-};
-test.after(() => {
-  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs('dit-sweep-');
 
 test.before(async () => {
   await initBackend({ quiet: true });
