@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { HostArray, ownEntry, toFloat32 } from '../io/array';
 import { encodeSafetensors, readSafetensors } from '../io/safetensors';
 import { sha256Bytes } from '../util/hash';
-import { readJsonFile, writeFileAtomic } from '../util/paths';
+import { readJsonFile, writeManifestFolder } from '../util/paths';
 import { KLConfig, KLModel, createKL, disposeKL, klParamSpecs, validateKLConfig } from './kl';
 
 export const VAE_WEIGHTS = 'vae.safetensors';
@@ -129,15 +129,7 @@ export function readVAEManifest(dir: string): VAEManifest {
 
 /** Writes weights, then the manifest (which names the weights' sha256), both atomically. */
 export function writeVAEFolder(dir: string, weights: Buffer, manifest: Omit<VAEManifest, 'format' | 'weights'> & { weights: Omit<VAEManifest['weights'], 'sha256' | 'bytes' | 'file'> }): VAEManifest {
-  fs.mkdirSync(dir, { recursive: true });
-  // The manifest goes first, so a crash never pairs an old manifest with new weights.
-  fs.rmSync(path.join(dir, VAE_MANIFEST), { force: true });
-  writeFileAtomic(path.join(dir, VAE_WEIGHTS), weights);
-  const full: VAEManifest = {
-    format: VAE_FORMAT,
-    ...manifest,
-    weights: { file: VAE_WEIGHTS, sha256: sha256Bytes(weights), bytes: weights.length, ...manifest.weights },
-  };
-  writeFileAtomic(path.join(dir, VAE_MANIFEST), JSON.stringify(full, null, 1) + '\n');
-  return full;
+  return writeManifestFolder(dir, { data: VAE_WEIGHTS, manifest: VAE_MANIFEST }, weights, (w): VAEManifest => ({
+    format: VAE_FORMAT, ...manifest, weights: { ...w, ...manifest.weights },
+  }));
 }
