@@ -281,7 +281,13 @@ test("dit sample runs sample.py's command line on a train.py checkpoint and the 
     const ddp = dit(['sample', '--checkpoint', fix('dit_diffusers'), '--image-size', '64', '--vae', fix('dit_diffusers/vae'), '--num-samples', '3',
       '--num-sampling-steps', '2', '--out', fid]);
     assert.equal(ddp.status, 0, ddp.stderr);
-    assert.equal(JSON.parse(fs.readFileSync(fid.replace(/\.npz$/, '.json'), 'utf8')).cfgScale, 1.5);
+    const fidProv = JSON.parse(fs.readFileSync(fid.replace(/\.npz$/, '.json'), 'utf8'));
+    assert.equal(fidProv.cfgScale, 1.5);
+    // One provenance for both modes: every field of the plain run's, with the steps taken, plus the shards'.
+    assert.deepEqual(Object.keys(prov).filter((k) => !(k in fidProv)), []);
+    const { steps, respacing, num, shardSize, labels, resumedShards } = fidProv;
+    assert.deepEqual({ steps, respacing, num, shardSize, labels, resumedShards }, { steps: 2, respacing: null, num: 3, shardSize: 1000, labels: 'random', resumedShards: 0 });
+    assert.ok(fidProv.gflopsPerImage > 0 && typeof fidProv.vae === 'string', JSON.stringify(fidProv));
     assert.match(dit(['sample', '--checkpoint', fix('dit_diffusers'), '--steps', '3', '--num-sampling-steps', '3', '--out', path.join(tmp, 'a.npz')]).stderr, /--num-sampling-steps and --steps are the same flag/);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
