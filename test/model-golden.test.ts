@@ -11,7 +11,7 @@ import { initBackend } from '../lib/backend';
 import { toFloat32, toInt32 } from '../lib/io/array';
 import { readTensorFile } from '../lib/io/tensor_file';
 import { readNpz, writeNpz } from '../lib/io/npy';
-import { loadDiT, inferConfig, saveDiT, loadStateDict, stateDict } from '../lib/model/checkpoint';
+import { loadDiT, inferConfig, readDiTTensors, saveDiT, loadStateDict, stateDict } from '../lib/model/checkpoint';
 import { validateConfig, DiTConfig } from '../lib/model/config';
 import { createDiT, disposeDiT, ditForward } from '../lib/model/dit';
 import { sincos2dPosEmbed } from '../lib/model/embed';
@@ -78,6 +78,33 @@ test('safetensors save/load round-trips the weights and the config', () => {
   disposeDiT(a);
   disposeDiT(b);
   fs.rmSync(dir, { recursive: true });
+});
+
+test('readDiTTensors opens and sniffs a file once, the key applying inside torch files only', () => {
+  // The fs module the kit's code calls (its bindings read these properties at call time).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const realFs = require('fs') as typeof fs;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-once-'));
+  const st = path.join(dir, 'm.safetensors');
+  const m = loadDiT(path.join(FIX, 'tiny-p2.pt'), config('tiny-p2'));
+  saveDiT(m, st);
+  disposeDiT(m);
+  const opened: string[] = [];
+  const realOpen = realFs.openSync;
+  realFs.openSync = ((p: fs.PathLike, ...rest: unknown[]) => {
+    opened.push(String(p));
+    return (realOpen as (...a: unknown[]) => number)(p, ...rest);
+  }) as typeof fs.openSync;
+  const trainPy = path.join(repoRoot(), 'test', 'fixtures', 'pretrained', 'dit_trainpy.pt');
+  try {
+    assert.equal(readDiTTensors(trainPy).chosen, 'ema');
+    assert.equal(readDiTTensors(trainPy, 'model').chosen, 'model');
+    assert.equal(readDiTTensors(st, 'ema').format, 'safetensors');
+  } finally {
+    realFs.openSync = realOpen;
+    fs.rmSync(dir, { recursive: true });
+  }
+  assert.deepEqual(opened, [trainPy, trainPy, st]);
 });
 
 test('a checkpoint that does not fit lists missing, unexpected and mismatched keys', () => {

@@ -55,12 +55,19 @@ export function sniffFormat(src: ByteSource): TensorFileFormat {
   throw new Error(`${file}: unknown tensor file format (not a torch zip checkpoint, safetensors or npz)`);
 }
 
-/** Reads every tensor of a torch (.pt/.pth), safetensors or npz file. */
-export function readTensorFile(path: string, opts: ReadTensorFileOptions = {}): TensorFile {
+/**
+ * Reads every tensor of a torch (.pt/.pth), safetensors or npz file. `options` may be a
+ * function of the format found, for a caller whose options depend on it (the file is
+ * still opened and sniffed once).
+ */
+export function readTensorFile(
+  path: string, options: ReadTensorFileOptions | ((format: TensorFileFormat) => ReadTensorFileOptions) = {},
+): TensorFile {
   // Regular files only: a FIFO would block the open, a device would never end.
   const src = fileSource(path, 'tensor file');
   try {
     const format = sniffFormat(src);
+    const opts = typeof options === 'function' ? options(format) : options;
     if (format === 'torch') {
       const torchOpts: TorchReadOptions = { key: opts.key, verify: opts.verify, maxBytes: opts.maxBytes };
       const ck = readTorchCheckpoint(src, torchOpts);
