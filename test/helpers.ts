@@ -165,6 +165,23 @@ export function tempDirs(prefix: string): (name?: string) => string {
   };
 }
 
+/** fn's result and the paths fs.openSync opened while it ran (the kit's fs bindings read the module's properties at call time). */
+export function recordingOpens<T>(fn: () => T): { value: T; opened: string[] } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const realFs = require('fs') as typeof fs;
+  const realOpen = realFs.openSync;
+  const opened: string[] = [];
+  realFs.openSync = ((p: fs.PathLike, ...rest: unknown[]) => {
+    opened.push(String(p));
+    return (realOpen as (...a: unknown[]) => number)(p, ...rest);
+  }) as typeof fs.openSync;
+  try {
+    return { value: fn(), opened };
+  } finally {
+    realFs.openSync = realOpen;
+  }
+}
+
 /** The pid of a process that has exited (a lock or temporary file's holder that is gone). */
 export function deadPid(): number {
   return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);

@@ -16,7 +16,7 @@ import { validateConfig, DiTConfig } from '../lib/model/config';
 import { createDiT, disposeDiT, ditForward } from '../lib/model/dit';
 import { sincos2dPosEmbed } from '../lib/model/embed';
 import { repoRoot } from '../lib/util/paths';
-import { relErr } from './helpers';
+import { recordingOpens, relErr } from './helpers';
 
 const FIX = path.join(repoRoot(), 'test', 'fixtures', 'dit');
 const NAMES = ['tiny-p2', 'tiny-p4-c3'];
@@ -81,29 +81,18 @@ test('safetensors save/load round-trips the weights and the config', () => {
 });
 
 test('readDiTTensors opens and sniffs a file once, the key applying inside torch files only', () => {
-  // The fs module the kit's code calls (its bindings read these properties at call time).
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const realFs = require('fs') as typeof fs;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-once-'));
   const st = path.join(dir, 'm.safetensors');
   const m = loadDiT(path.join(FIX, 'tiny-p2.pt'), config('tiny-p2'));
   saveDiT(m, st);
   disposeDiT(m);
-  const opened: string[] = [];
-  const realOpen = realFs.openSync;
-  realFs.openSync = ((p: fs.PathLike, ...rest: unknown[]) => {
-    opened.push(String(p));
-    return (realOpen as (...a: unknown[]) => number)(p, ...rest);
-  }) as typeof fs.openSync;
   const trainPy = path.join(repoRoot(), 'test', 'fixtures', 'pretrained', 'dit_trainpy.pt');
-  try {
+  const { opened } = recordingOpens(() => {
     assert.equal(readDiTTensors(trainPy).chosen, 'ema');
     assert.equal(readDiTTensors(trainPy, 'model').chosen, 'model');
     assert.equal(readDiTTensors(st, 'ema').format, 'safetensors');
-  } finally {
-    realFs.openSync = realOpen;
-    fs.rmSync(dir, { recursive: true });
-  }
+  });
+  fs.rmSync(dir, { recursive: true });
   assert.deepEqual(opened, [trainPy, trainPy, st]);
 });
 
