@@ -29,6 +29,8 @@ export interface ReadTensorFileOptions {
   verify?: boolean;
   /** torch and npz: largest zip member to inflate or read; see ZipReadOptions.maxBytes. */
   maxBytes?: number;
+  /** torch and npz: most bytes the archive's deflated members may inflate to; see ZipReadOptions.maxInflated (default: its DIT_MAX_INFLATE ceiling). */
+  maxInflated?: number;
 }
 
 /** Which format a source holds, or an error that says why none fits. */
@@ -68,13 +70,15 @@ export function readTensorFile(
   try {
     const format = sniffFormat(src);
     const opts = typeof options === 'function' ? options(format) : options;
+    // The zip readers' limits, for torch and npz alike.
+    const zip = { verify: opts.verify, maxBytes: opts.maxBytes, maxInflated: opts.maxInflated };
     if (format === 'torch') {
-      const torchOpts: TorchReadOptions = { key: opts.key, verify: opts.verify, maxBytes: opts.maxBytes };
+      const torchOpts: TorchReadOptions = { key: opts.key, ...zip };
       const ck = readTorchCheckpoint(src, torchOpts);
       return { format, tensors: ck.tensors, skipped: ck.skipped, chosen: ck.chosen, ...(ck.args ? { args: ck.args } : {}) };
     }
     if (opts.key !== undefined) throw new Error(`${path}: the key option applies to torch checkpoints, not ${format}`);
-    if (format === 'npz') return { format, tensors: readNpz(src, { verify: opts.verify, maxBytes: opts.maxBytes }) };
+    if (format === 'npz') return { format, tensors: readNpz(src, zip) };
     const st = readSafetensors(src);
     return st.metadata ? { format, tensors: st.tensors, metadata: st.metadata } : { format, tensors: st.tensors };
   } finally {
