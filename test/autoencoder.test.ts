@@ -7,13 +7,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend';
 import {
   KLConfig, createKL, disposeKL, groupNorm, identityAutoencoder, klAutoencoder, klConfig, klLatentShape, klLoss,
-  klParamSpecs, loadAutoencoder, readKLWeights, upsampleNearest2x, encodeKLWeights, sha256Bytes, datasetHash, psnr,
+  klParamSpecs, loadAutoencoder, readKLWeights, upsampleNearest2x, encodeKLWeights, datasetHash, psnr,
 } from '../lib/autoencoder';
 import { DEFAULT_VAE_TRAIN, VAETrainOptions, latentStats, lrAt, trainAutoencoder } from '../lib/autoencoder/train';
 import { MemoryDataset } from '../lib/data/dataset';
 import { encodeSafetensors, readSafetensors } from '../lib/io/safetensors';
 import { setConvImpl } from '../lib/ops/conv';
 import { TrainingDiverged } from '../lib/train/step';
+import { sha256Bytes } from '../lib/util/hash';
 import { Rng } from '../lib/util/rng';
 import { reshapeCheckpointTensor, stopAfter } from './helpers';
 

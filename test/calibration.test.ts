@@ -5,7 +5,6 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { addNoise, gaussianBlur, gaussianKernel, greyscale, permuteChannels, scaleContrast } from '../lib/data/degrade';
 import { generateSynthetic, renderBackgrounds, SyntheticDataset, SyntheticRenderer, syntheticLabel } from '../lib/data/synthetic';
@@ -15,16 +14,9 @@ import {
 import { ExperimentConfig, validateExperiment } from '../lib/experiments/config';
 import { readResults } from '../lib/results/registry';
 import { TrainingSource } from '../lib/train/source';
+import { tempDirs } from './helpers';
 
-const made: string[] = [];
-const tmp = () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-calibration-'));
-  made.push(d);
-  return d;
-};
-test.after(() => {
-  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs('dit-calibration-');
 
 // ---- degradations -------------------------------------------------------------------
 

@@ -101,6 +101,18 @@ export function stopAfter(step: number): { signal: AbortSignal; onStep: (log: { 
   return { signal: c.signal, onStep: (log) => { if (log.step >= step) c.abort(); } };
 }
 
+/** Values in [-1, 1] as bytes (clipped), the way the test pipelines decode latents. */
+export const latentBytes = (v: Float32Array) => Uint8Array.from(v, (a) => Math.max(0, Math.min(255, Math.round((a + 1) * 127.5))));
+
+/** The test pipelines' training data: 24 random latents [4, 8, 8] (std 0.5, seed 5) in 3 classes, as source `id`. */
+export function tinyLatents(id: string): { x: Float32Array; n: number; source: TrainingSource } {
+  const rng = new Rng(5);
+  const n = 24;
+  const x = rng.fillNormal(new Float32Array(n * 4 * 8 * 8), 0, 0.5);
+  const y = Int32Array.from({ length: n }, (_, i) => i % 3);
+  return { x, n, source: arraySource(x, y, [4, 8, 8], 3, id) };
+}
+
 /**
  * A pipeline for the tiny experiment without networks or files (two sweeps at once in
  * test/sweep.test.ts): random latents [4, 8, 8] with 3 classes are the training data,
@@ -108,12 +120,7 @@ export function stopAfter(step: number): { signal: AbortSignal; onStep: (log: { 
  * ones, and FID is computed on 8 block means of each sample's bytes.
  */
 export function tinyPipeline(): BuiltPipeline {
-  const rng = new Rng(5);
-  const n = 24;
-  const x = rng.fillNormal(new Float32Array(n * 4 * 8 * 8), 0, 0.5);
-  const y = Int32Array.from({ length: n }, (_, i) => i % 3);
-  const source = arraySource(x, y, [4, 8, 8], 3, 'tiny-latents');
-  const toU8 = (v: Float32Array) => Uint8Array.from(v, (a) => Math.max(0, Math.min(255, Math.round((a + 1) * 127.5))));
+  const { x, n, source } = tinyLatents('tiny-latents');
   const d = 8;
   const features = (images: Uint8Array, m: number) => {
     const per = images.length / m;
@@ -123,7 +130,7 @@ export function tinyPipeline(): BuiltPipeline {
     }
     return featureStats(f, m, d);
   };
-  const ref = features(toU8(x), n);
+  const ref = features(latentBytes(x), n);
   const dataset = new SyntheticDataset({ seed: 0, num: 24 });
   const held = new SyntheticDataset({ seed: 2, num: 64 });
   return {
@@ -137,7 +144,7 @@ export function tinyPipeline(): BuiltPipeline {
       return { images: b.images, labels: b.labels };
     },
     encode: (images, m) => Float32Array.from({ length: m * 256 }, (_, i) => images[Math.floor(i / 256) * (images.length / m) + (i % 256)] / 127.5 - 1),
-    decode: (latents) => toU8(latents),
+    decode: latentBytes,
     evaluate: async (images, m) => {
       const s = features(images, m);
       return { fid: frechetDistance(s.mu, s.sigma, ref.mu, ref.sigma), sfid: null, inception_score: null, precision: null, recall: null };
@@ -145,17 +152,34 @@ export function tinyPipeline(): BuiltPipeline {
   };
 }
 
-/** A maker of fresh temporary folders, all removed after the file's tests. */
-export function tempDirs(prefix: string): () => string {
+/** A maker of fresh temporary folders (named prefix + name + random), all removed after the file's tests. */
+export function tempDirs(prefix: string): (name?: string) => string {
   const made: string[] = [];
   after(() => {
     for (const d of made) fs.rmSync(d, { recursive: true, force: true });
   });
-  return () => {
-    const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return (name = '') => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix + name));
     made.push(d);
     return d;
   };
+}
+
+/** fn's result and the paths fs.openSync opened while it ran (the kit's fs bindings read the module's properties at call time). */
+export function recordingOpens<T>(fn: () => T): { value: T; opened: string[] } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const realFs = require('fs') as typeof fs;
+  const realOpen = realFs.openSync;
+  const opened: string[] = [];
+  realFs.openSync = ((p: fs.PathLike, ...rest: unknown[]) => {
+    opened.push(String(p));
+    return (realOpen as (...a: unknown[]) => number)(p, ...rest);
+  }) as typeof fs.openSync;
+  try {
+    return { value: fn(), opened };
+  } finally {
+    realFs.openSync = realOpen;
+  }
 }
 
 /** The pid of a process that has exited (a lock or temporary file's holder that is gone). */

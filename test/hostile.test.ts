@@ -135,6 +135,31 @@ test('honest zip bombs stop at a default ceiling relative to the file size; the 
   assert.match(env.stderr, /more than the 4194304 \(4 MiB\) allowed here/);
 });
 
+test('readTensorFile passes the inflation ceiling on to the zip reader, for torch checkpoints and npz files', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-bomb-'));
+  try {
+    // A torch.save zip whose one storage is `mib` MiB of float32 zeros from ~1 KB per MiB, every size honest.
+    const torchBomb = (name: string, mib: number) => {
+      const n = (mib << 20) / 4;
+      const pickle = gen.statePickle([['w', gen.tensorOps(gen.storageOps('0', n), 0, [n], [1])]]);
+      const p = path.join(dir, name);
+      fs.writeFileSync(p, gen.torchZip(pickle, { 0: { data: Buffer.alloc(0), raw: zeroBomb(mib), size: mib << 20, crc: 0 } }));
+      return p;
+    };
+    const pt = torchBomb('bomb16.pt', 16);
+    assert.deepEqual(bounded('16 MiB torch storage', () => readTensorFile(pt)).tensors.w.shape, [4 << 20]);
+    const lowered = /inflating its 16777216 bytes would take the archive's compressed members to 16777216 bytes, more than the 8388608 \(8 MiB\) allowed here/;
+    refuses('16 MiB torch storage, maxInflated 8 MiB', () => readTensorFile(pt, { maxInflated: 8 << 20 }),
+      new RegExp(`^${esc(pt)}: zip entry 'archive/data/0': ${lowered.source}`));
+    refuses('bomb.npz, maxInflated 8 MiB', () => readTensorFile(file('bomb.npz'), { maxInflated: 8 << 20 }), named('bomb.npz', /more than the 8388608 \(8 MiB\) allowed here/));
+    // Without the option, the default ceiling: 1 GiB from ~1 MB is refused before inflating.
+    const big = torchBomb('bomb1g.pt', 1024);
+    refuses('1 GiB torch storage', () => readTensorFile(big), /'archive\/data\/0': inflating its 1073741824 bytes .* more than the 134217728 \(128 MiB\) allowed for a \d+-byte file/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('truncated, CRC-damaged, lying, overlapping and duplicate zips are refused', () => {
   const cases: Array<[string, RegExp]> = [
     ['truncated.npz', /truncated or corrupt/],

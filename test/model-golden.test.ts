@@ -11,12 +11,12 @@ import { initBackend } from '../lib/backend';
 import { toFloat32, toInt32 } from '../lib/io/array';
 import { readTensorFile } from '../lib/io/tensor_file';
 import { readNpz, writeNpz } from '../lib/io/npy';
-import { loadDiT, inferConfig, saveDiT, loadStateDict, stateDict } from '../lib/model/checkpoint';
+import { loadDiT, inferConfig, readDiTTensors, saveDiT, loadStateDict, stateDict } from '../lib/model/checkpoint';
 import { validateConfig, DiTConfig } from '../lib/model/config';
 import { createDiT, disposeDiT, ditForward } from '../lib/model/dit';
 import { sincos2dPosEmbed } from '../lib/model/embed';
 import { repoRoot } from '../lib/util/paths';
-import { relErr } from './helpers';
+import { recordingOpens, relErr } from './helpers';
 
 const FIX = path.join(repoRoot(), 'test', 'fixtures', 'dit');
 const NAMES = ['tiny-p2', 'tiny-p4-c3'];
@@ -78,6 +78,22 @@ test('safetensors save/load round-trips the weights and the config', () => {
   disposeDiT(a);
   disposeDiT(b);
   fs.rmSync(dir, { recursive: true });
+});
+
+test('readDiTTensors opens and sniffs a file once, the key applying inside torch files only', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-once-'));
+  const st = path.join(dir, 'm.safetensors');
+  const m = loadDiT(path.join(FIX, 'tiny-p2.pt'), config('tiny-p2'));
+  saveDiT(m, st);
+  disposeDiT(m);
+  const trainPy = path.join(repoRoot(), 'test', 'fixtures', 'pretrained', 'dit_trainpy.pt');
+  const { opened } = recordingOpens(() => {
+    assert.equal(readDiTTensors(trainPy).chosen, 'ema');
+    assert.equal(readDiTTensors(trainPy, 'model').chosen, 'model');
+    assert.equal(readDiTTensors(st, 'ema').format, 'safetensors');
+  });
+  fs.rmSync(dir, { recursive: true });
+  assert.deepEqual(opened, [trainPy, trainPy, st]);
 });
 
 test('a checkpoint that does not fit lists missing, unexpected and mismatched keys', () => {

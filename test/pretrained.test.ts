@@ -21,7 +21,8 @@ import { readNpz, writeNpz } from '../lib/io/npy';
 import { readTorchCheckpoint } from '../lib/io/torch';
 import { repoRoot } from '../lib/util/paths';
 import { Rng } from '../lib/util/rng';
-import { relErr } from './helpers';
+import { sha256File, sha256FileCached } from '../lib/util/hash';
+import { recordingOpens, relErr } from './helpers';
 
 const FIX = path.join(repoRoot(), 'test', 'fixtures', 'pretrained');
 const fix = (name: string) => path.join(FIX, name);
@@ -97,6 +98,46 @@ test('SD autoencoder errors name the problem', () => {
     assert.throws(() => readSDVae(d), /do not match their config: missing encoder\.down\.0\.block\.1/);
     fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify({ ...cfg, _class_name: 'UNet2DModel' }));
     assert.throws(() => readSDVae(d), /_class_name is "UNet2DModel", not AutoencoderKL/);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('the SD autoencoder id (its weights sha256) is hashed once per version of the file in a process', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sdvae-id-'));
+  try {
+    const file = path.join(tmp, 'vae.safetensors');
+    fs.copyFileSync(fix('vae_ldm.safetensors'), file);
+    const load = () => recordingOpens(() => {
+      const v = readSDVae(file, { resolution: 16, normGroups: 4 });
+      disposeKL(v.model);
+      return v.sha256;
+    });
+    const first = load();
+    assert.equal(first.value, sha256File(file));
+    assert.deepEqual(first.opened, [file, file], 'read, then hashed');
+    const again = load();
+    assert.equal(again.value, first.value, 'a stable id');
+    assert.deepEqual(again.opened, [file], 'read, not hashed again');
+    fs.utimesSync(file, new Date(), new Date(Date.now() + 5000));
+    const touched = load();
+    assert.equal(touched.value, first.value);
+    assert.deepEqual(touched.opened, [file, file], 'a new mtime is hashed afresh');
+    // The key is (path, size, mtime): the same size and mtime are taken on trust; either changed is hashed again.
+    const f = path.join(tmp, 'w.bin');
+    const at = (t: number) => fs.utimesSync(f, t, t);
+    fs.writeFileSync(f, 'aaaa');
+    at(1e9);
+    const a = sha256FileCached(f);
+    fs.writeFileSync(f, 'bbbb');
+    at(1e9);
+    assert.equal(sha256FileCached(f), a, 'same path, size and mtime: remembered');
+    at(1e9 + 1);
+    assert.equal(sha256FileCached(f), sha256File(f), 'another mtime');
+    fs.writeFileSync(f, 'ccccc');
+    at(1e9 + 1);
+    assert.equal(sha256FileCached(f), sha256File(f), 'another size');
+    assert.notEqual(sha256File(f), a);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -281,7 +322,13 @@ test("dit sample runs sample.py's command line on a train.py checkpoint and the 
     const ddp = dit(['sample', '--checkpoint', fix('dit_diffusers'), '--image-size', '64', '--vae', fix('dit_diffusers/vae'), '--num-samples', '3',
       '--num-sampling-steps', '2', '--out', fid]);
     assert.equal(ddp.status, 0, ddp.stderr);
-    assert.equal(JSON.parse(fs.readFileSync(fid.replace(/\.npz$/, '.json'), 'utf8')).cfgScale, 1.5);
+    const fidProv = JSON.parse(fs.readFileSync(fid.replace(/\.npz$/, '.json'), 'utf8'));
+    assert.equal(fidProv.cfgScale, 1.5);
+    // One provenance for both modes: every field of the plain run's, with the steps taken, plus the shards'.
+    assert.deepEqual(Object.keys(prov).filter((k) => !(k in fidProv)), []);
+    const { steps, respacing, num, shardSize, labels, resumedShards } = fidProv;
+    assert.deepEqual({ steps, respacing, num, shardSize, labels, resumedShards }, { steps: 2, respacing: null, num: 3, shardSize: 1000, labels: 'random', resumedShards: 0 });
+    assert.ok(fidProv.gflopsPerImage > 0 && typeof fidProv.vae === 'string', JSON.stringify(fidProv));
     assert.match(dit(['sample', '--checkpoint', fix('dit_diffusers'), '--steps', '3', '--num-sampling-steps', '3', '--out', path.join(tmp, 'a.npz')]).stderr, /--num-sampling-steps and --steps are the same flag/);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });

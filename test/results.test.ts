@@ -6,17 +6,27 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { appendResults, appendResultsOrKeep, filterResults, readResults, readResultsAndPending, REGISTRY_LOCK, RESULT_COLUMNS } from '../lib/results/registry';
 import { repoRoot } from '../lib/util/paths';
-import { deadPid } from './helpers';
+import { deadPid, tempDirs } from './helpers';
 
-const made: string[] = [];
-const tmp = () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-results-'));
-  made.push(d);
-  return d;
-};
-test.after(() => {
-  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs('dit-results-');
+
+/** Runs `dit ARGS` in this process: its exit code, what it logged (lines) and what it wrote to stderr. */
+async function dit(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { main } = await import('../lib/cli');
+  const lines: string[] = [];
+  let err = '';
+  const log = console.log;
+  const write = process.stderr.write;
+  console.log = (s: string) => lines.push(s);
+  process.stderr.write = ((s: string) => ((err += String(s)), true)) as typeof process.stderr.write;
+  try {
+    const code = await main(args);
+    return { code, out: lines.join('\n'), err };
+  } finally {
+    console.log = log;
+    process.stderr.write = write;
+  }
+}
 
 test('rows round-trip through csv-parse with numbers, empties and quoted text', () => {
   const f = path.join(tmp(), 'e.csv');
@@ -72,26 +82,20 @@ test('an append waits while another process holds the lock', async () => {
 });
 
 test('dit results prints a filtered table and JSON rows', async () => {
-  const { main } = await import('../lib/cli');
   const dir = tmp();
   appendResults(path.join(dir, 'a.csv'), [
     { experiment: 'a', model: 'mini-S/8', variant: 'adaln-zero', fid: 50 },
     { experiment: 'a', model: 'mini-XL/2', variant: 'adaln', fid: 20 },
   ]);
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (s: string) => lines.push(s);
-  try {
-    assert.equal(await main(['results', '--dir', dir, '--where', 'variant=adaln', '--json']), 0);
-    assert.equal(await main(['results', '--dir', dir, '--columns', 'model,fid']), 0);
-    assert.equal(await main(['results', '--dir', dir, '--where', 'nope=1']), 2);
-  } finally {
-    console.log = log;
-  }
-  assert.equal(JSON.parse(lines[0]).model, 'mini-XL/2');
-  assert.match(lines[1], /^model\s+fid/);
-  assert.match(lines.join('\n'), /mini-S\/8\s+50/);
-  assert.match(lines.join('\n'), /2 row\(s\) from 1 file/);
+  const json = await dit('results', '--dir', dir, '--where', 'variant=adaln', '--json');
+  assert.equal(json.code, 0);
+  const table = await dit('results', '--dir', dir, '--columns', 'model,fid');
+  assert.equal(table.code, 0);
+  assert.equal((await dit('results', '--dir', dir, '--where', 'nope=1')).code, 2);
+  assert.equal(JSON.parse(json.out).model, 'mini-XL/2');
+  assert.match(table.out.split('\n')[0], /^model\s+fid/);
+  assert.match(table.out, /mini-S\/8\s+50/);
+  assert.match(table.out, /2 row\(s\) from 1 file/);
 });
 
 // ---- the registry under faults ---------------------------------------------------------
@@ -122,35 +126,24 @@ test('a torn last row is skipped with a warning naming the file and line, and ne
 });
 
 test('dit results and dit results --repair on a torn registry', async () => {
-  const { main } = await import('../lib/cli');
   const dir = tmp();
   const f = path.join(dir, 'e.csv');
   const bad = csvRow({ experiment: 'e', cell: 'x', fid: 'twelve' });
   fs.writeFileSync(f, `${HEADER}\n${csvRow({ experiment: 'e', model: 'mini-S/8', cell: 'a', fid: 50 })}\n${bad}\n${csvRow({ experiment: 'e', cell: 'b' }).slice(0, 30)}`);
-  const lines: string[] = [];
-  const errs: string[] = [];
-  const log = console.log;
-  const write = process.stderr.write;
-  console.log = (s: string) => lines.push(s);
-  process.stderr.write = ((s: string) => (errs.push(String(s)), true)) as typeof process.stderr.write;
-  try {
-    // Every later command still works: the table has the good row, stderr names the bad ones.
-    assert.equal(await main(['results', '--dir', dir, '--columns', 'model,fid']), 0);
-    assert.match(lines.join('\n'), /mini-S\/8\s+50/);
-    assert.match(errs.join(''), /e\.csv:3: column 'fid' is not a number: 'twelve'/);
-    assert.match(errs.join(''), /e\.csv:4: torn last row/);
-    lines.length = 0;
-    assert.equal(await main(['results', '--repair', f]), 0);
-    assert.match(lines.join('\n'), /e\.csv:3: column 'fid' is not a number/);
-    assert.match(lines.join('\n'), /moved 2 row\(s\) to .*e\.csv\.rejected-.*\.txt; 1 row\(s\) kept/);
-    lines.length = 0;
-    assert.equal(await main(['results', '--repair', f]), 0);
-    assert.match(lines[0], /nothing to repair \(1 row\(s\)/);
-    assert.equal(await main(['results', '--repair', f, '--json']), 2);
-  } finally {
-    console.log = log;
-    process.stderr.write = write;
-  }
+  // Every later command still works: the table has the good row, stderr names the bad ones.
+  const table = await dit('results', '--dir', dir, '--columns', 'model,fid');
+  assert.equal(table.code, 0);
+  assert.match(table.out, /mini-S\/8\s+50/);
+  assert.match(table.err, /e\.csv:3: column 'fid' is not a number: 'twelve'/);
+  assert.match(table.err, /e\.csv:4: torn last row/);
+  const repair = await dit('results', '--repair', f);
+  assert.equal(repair.code, 0);
+  assert.match(repair.out, /e\.csv:3: column 'fid' is not a number/);
+  assert.match(repair.out, /moved 2 row\(s\) to .*e\.csv\.rejected-.*\.txt; 1 row\(s\) kept/);
+  const again = await dit('results', '--repair', f);
+  assert.equal(again.code, 0);
+  assert.match(again.out.split('\n')[0], /nothing to repair \(1 row\(s\)/);
+  assert.equal((await dit('results', '--repair', f, '--json')).code, 2);
   assert.equal(fs.readFileSync(f, 'utf8'), `${HEADER}\n${csvRow({ experiment: 'e', model: 'mini-S/8', cell: 'a', fid: 50 })}\n`);
   assert.deepEqual(readResults(f, { warn: (m) => assert.fail(m) }).map((r) => r.cell), ['a']);
 });
@@ -236,6 +229,42 @@ test('rows of one evaluation are written once; rows that could not be locked are
   // Rows without unique (hand-made tables) are appended as given.
   appendResults(f, [{ experiment: 'e' }, { experiment: 'e' }]);
   assert.equal(readResults(f).length, 6);
+});
+
+test('dit results counts the rows kept pending beside a registry, and --repair adds them', async () => {
+  const dir = tmp();
+  const f = path.join(dir, 'p.csv');
+  const row = { experiment: 'e', study: 's', cell: 'c', config_hash: 'h', sampling_steps: 50, cfg_scale: 1, fid: 3 };
+  appendResults(f, [{ ...row, train_step: 10 }], { unique: true });
+  // A live holder on another machine: two rows wait beside the registry.
+  fs.writeFileSync(`${f}.lock`, JSON.stringify({ pid: 1, host: 'node-17.cluster', startedAt: new Date().toISOString(), token: 't' }));
+  appendResultsOrKeep(f, [{ ...row, train_step: 20 }, { ...row, train_step: 30 }], { unique: true, lock: { timeoutMs: 100 }, warn: () => {} });
+  fs.rmSync(`${f}.lock`);
+  const cli = async (...args: string[]) => {
+    const r = await dit(...args);
+    assert.equal(r.code, 0, r.err);
+    return r;
+  };
+  const note = /p\.csv: 2 pending row\(s\) not in the table, in 1 file\(s\) beside it \(a run could not lock it\); the next run adds them, or now: dit results --repair .*p\.csv/;
+  const table = (await cli('results', '--dir', dir, '--columns', 'train_step,fid')).out;
+  assert.match(table, /^10\s+3\s*$/m);
+  assert.match(table, /1 row\(s\) from 1 file\(s\)/);
+  assert.match(table, note);
+  // --json: stdout stays one row per line; the count goes to stderr.
+  const json = await cli('results', '--dir', dir, '--json');
+  assert.deepEqual(json.out.split('\n').map((l) => JSON.parse(l).train_step), [10]);
+  assert.match(json.err, note);
+  assert.match((await cli('results', '--dir', dir, '--where', 'train_step=99')).out, new RegExp(`^no rows match\n.*${note.source}`));
+  assert.match((await cli('results', '--repair', f)).out, /p\.csv: added 2 pending row\(s\)/);
+  assert.deepEqual(readResults(f).map((r) => r.train_step), [10, 20, 30]);
+  assert.deepEqual(fs.readdirSync(dir), ['p.csv']);
+  assert.doesNotMatch((await cli('results', '--dir', dir)).out, /pending/);
+  // A pending file whose rows the registry already holds (its writer died before removing it) goes too.
+  fs.writeFileSync(`${f}.pending-x-1-1.json`, JSON.stringify([{ ...row, train_step: 30 }]));
+  assert.match((await cli('results', '--dir', dir)).out, /p\.csv: 1 pending row/);
+  assert.match((await cli('results', '--repair', f)).out, /nothing to repair \(3 row\(s\), none torn or malformed, none pending\)/);
+  assert.deepEqual(fs.readdirSync(dir), ['p.csv']);
+  assert.equal(readResults(f).length, 3);
 });
 
 test('writers killed at random moments never leave a torn row', async () => {

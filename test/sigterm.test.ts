@@ -4,7 +4,6 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend';
@@ -14,17 +13,9 @@ import { readResults, RESULT_COLUMNS } from '../lib/results/registry';
 import { readTrainingCheckpoint } from '../lib/train/checkpoint';
 import { closeRun, train } from '../lib/train/trainer';
 import { repoRoot } from '../lib/util/paths';
-import { tinyRun, tinySigtermExperimentJson } from './helpers';
+import { tempDirs, tinyRun, tinySigtermExperimentJson } from './helpers';
 
-const made: string[] = [];
-const tmp = () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-term-'));
-  made.push(d);
-  return d;
-};
-test.after(() => {
-  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs('dit-term-');
 test.before(async () => {
   await initBackend({ quiet: true });
 });

@@ -4,9 +4,8 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { tinyExperimentJson } from './helpers';
+import { tempDirs, tinyExperimentJson } from './helpers';
 import { experimentCells, validateExperiment } from '../lib/experiments/config';
 import { cellCost, partitionCells, SWEEP_INTERRUPTED_EXIT } from '../lib/experiments/sweep';
 import {
@@ -14,15 +13,7 @@ import {
 } from '../lib/experiments/slurm';
 import { takeRepeated } from '../lib/cli/sweep_slurm';
 
-const made: string[] = [];
-const tmp = () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-slurm-'));
-  made.push(d);
-  return d;
-};
-test.after(() => {
-  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs('dit-slurm-');
 
 /** Three cells: the tiny experiment plus a third model in its scaling study. */
 function experiment() {

@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { CALIBRATION_CELLS } from '../lib/experiments/calibration';
 import { readNpz } from '../lib/io/npy';
 import { readResults } from '../lib/results/registry';
@@ -85,4 +85,45 @@ test('dit train trains one cell of an experiment to a checkpoint that dit sample
   const bad = run('train', 'smoke', '--model', 'mini-XL/2');
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /no cell of smoke matches/);
+});
+
+/** Every file and folder under `root` with its bytes and mtime (what "unchanged" means here). */
+function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const rel of (fs.readdirSync(root, { recursive: true }) as string[]).sort()) {
+    const p = path.join(root, rel);
+    const st = fs.statSync(p);
+    out[rel] = st.isDirectory() ? 'dir' : `${st.mtimeMs} ${fs.readFileSync(p, 'base64')}`;
+  }
+  return out;
+}
+
+test('dit train refuses a cell whose lock another live process holds, names the lock and its holder, and changes nothing', async () => {
+  const runs = path.join(dir, 'locked-runs');
+  const cellDir = path.join(runs, 'mini-S_4-adaln');
+  fs.mkdirSync(cellDir, { recursive: true });
+  fs.writeFileSync(path.join(cellDir, 'checkpoint.safetensors'), 'the holder is training this');
+  fs.writeFileSync(path.join(cellDir, 'loss.csv'), 'step,loss\n1,0.5\n');
+  const lockFile = path.join(cellDir, 'sweep.lock');
+  // A real second process takes the cell's lock (as a sweep or another dit train does) and keeps it.
+  const holder = spawn(process.execPath, ['-e', `
+    const { lockSync } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'util', 'lock'))});
+    lockSync(${JSON.stringify(lockFile)}, { staleMs: 3600000, purpose: 'held by the test' });
+    process.stdout.write('held\\n');
+    setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise((resolve, reject) => {
+      holder.stdout.once('data', resolve);
+      holder.once('exit', (code) => reject(new Error(`the lock holder exited (${code})`)));
+    });
+    const before = snapshot(runs);
+    assert.ok('mini-S_4-adaln/sweep.lock' in before, 'the holder took the lock');
+    const t = run('train', 'smoke', '--model', 'mini-S/4', '--variant', 'adaln', '--steps', '4', '--runs', runs);
+    assert.equal(t.status, 1, t.stderr.slice(-2000));
+    const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    assert.match(t.stderr, new RegExp(`mini-S_4-adaln is being trained by process ${holder.pid} on ${esc(os.hostname())} since \\S+ \\(held by the test\\) \\(lock ${esc(lockFile)}\\); wait for it or stop it`));
+    assert.deepEqual(snapshot(runs), before, 'the run folder (checkpoint, loss history, the lock) is as it was');
+  } finally {
+    holder.kill();
+  }
 });

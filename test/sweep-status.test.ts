@@ -2,9 +2,8 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { tinyExperimentJson } from './helpers';
+import { tempDirs, tinyExperimentJson } from './helpers';
 import { experimentCells, validateExperiment } from '../lib/experiments/config';
 import { CELL_LOCK, cellFailedFile, cellLockFile, evalPoints } from '../lib/experiments/sweep';
 import { jobsFile, planSlurm, submission } from '../lib/experiments/slurm';
@@ -12,18 +11,14 @@ import { formatStatus, sweepStatus } from '../lib/experiments/status';
 import { appendResults } from '../lib/results/registry';
 import { tryLock } from '../lib/util/lock';
 
-const made: string[] = [];
-test.after(() => {
-  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs('dit-status-');
 
 test('each cell done, running (with its holder and Slurm job), failed (with its error) or pending', () => {
   const j = tinyExperimentJson();
   j.studies[0].models.push('mini-B/4', 'mini-B/2');
   const e = validateExperiment(j);
   const [done, running, failed, pending] = experimentCells(e);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-status-'));
-  made.push(dir);
+  const dir = tmp();
   const o = { resultsFile: path.join(dir, 'tiny.csv'), runsDir: path.join(dir, 'runs') };
   const rows = (cell: typeof done, hash: string, at: string, n = Infinity) => evalPoints(e, cell).slice(0, n).map((p) => ({
     experiment: e.name, study: p.study, cell: cell.id, config_hash: hash, train_step: p.step, sampling_steps: p.samplingSteps, cfg_scale: p.cfgScale, fid: 1, timestamp: at,

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
-import { stopAfter, tinyExperimentJson } from './helpers';
+import { latentBytes, stopAfter, tempDirs, tinyExperimentJson, tinyLatents } from './helpers';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../lib/backend';
 import { ExperimentConfig, experimentCells, validateExperiment } from '../lib/experiments/config';
@@ -10,9 +9,7 @@ import { cellCost, evalPoints, partitionCells, Pipeline, runSweep, trainOptions 
 import { featureStats, frechetDistance } from '../lib/metrics/fid';
 import { featureMatrix, precisionRecall } from '../lib/metrics/precision_recall';
 import { readResults } from '../lib/results/registry';
-import { arraySource } from '../lib/train/source';
 import { closeRun, train } from '../lib/train/trainer';
-import { Rng } from '../lib/util/rng';
 
 /** A tiny experiment: two cells, two studies, evaluation at two steps and extra final sampling steps. */
 function tinyExperiment(): ExperimentConfig {
@@ -21,19 +18,14 @@ function tinyExperiment(): ExperimentConfig {
 
 /** Real pieces, small scale: pixels in [-1, 1] are both the latents and the features. */
 function pixelPipeline(): Pipeline {
-  const rng = new Rng(5);
-  const n = 24;
-  const x = rng.fillNormal(new Float32Array(n * 4 * 8 * 8), 0, 0.5);
-  const y = Int32Array.from({ length: n }, (_, i) => i % 3);
-  const source = arraySource(x, y, [4, 8, 8], 3, 'pixels');
-  const toU8 = (v: Float32Array) => Uint8Array.from(v, (a) => Math.max(0, Math.min(255, Math.round((a + 1) * 127.5))));
-  const ref = toU8(x);
+  const { x, n, source } = tinyLatents('pixels');
+  const ref = latentBytes(x);
   const d = 4 * 8 * 8;
   const refStats = featureStats(Float32Array.from(ref), n, d);
   return {
     source,
     featureNet: 'pixels',
-    decode: (latents) => toU8(latents),
+    decode: latentBytes,
     evaluate: async (images, m) => {
       const s = featureStats(Float32Array.from(images), m, d);
       const pr = await precisionRecall(featureMatrix(Float32Array.from(ref), n, d), featureMatrix(Float32Array.from(images), m, d));
@@ -42,15 +34,7 @@ function pixelPipeline(): Pipeline {
   };
 }
 
-const made: string[] = [];
-const tmp = () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-sweep-'));
-  made.push(d);
-  return d;
-};
-test.after(() => {
-  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs('dit-sweep-');
 
 test.before(async () => {
   await initBackend({ quiet: true });

@@ -15,19 +15,11 @@ import { EpochOrder, StreamOrder, drawFlips, epochPermutation } from '../lib/tra
 import { optimizerStep, TrainingDiverged } from '../lib/train/step';
 import { closeRun, openRun, train } from '../lib/train/trainer';
 import { Rng } from '../lib/util/rng';
-import { reshapeCheckpointTensor, tinyRun } from './helpers';
+import { reshapeCheckpointTensor, tempDirs, tinyRun } from './helpers';
 import { repoRoot } from '../lib/util/paths';
 import { truncateStepCsv } from '../lib/util/step_csv';
 
-const made: string[] = [];
-const tmp = (p: string) => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), p));
-  made.push(d);
-  return d;
-};
-test.after(() => {
-  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs('dit-');
 
 function weights(vars: Record<string, tf.Variable>): Record<string, number[]> {
   const out: Record<string, number[]> = {};
@@ -67,7 +59,7 @@ test('AdamW and gradient clipping match torch.optim.AdamW / clip_grad_norm_', ()
 
 test('training lowers the loss and keeps the tensor count flat', async () => {
   const { options, source } = tinyRun({ steps: 30, ckptEvery: 1000 });
-  const dir = tmp('dit-train-');
+  const dir = tmp('train-');
   const counts: number[] = [];
   const losses: number[] = [];
   const st = await train(dir, options, source, { quiet: true, onStep: (log) => { counts.push(tf.memory().numTensors); losses.push(log.loss); } });
@@ -83,11 +75,11 @@ test('training lowers the loss and keeps the tensor count flat', async () => {
 
 test('a run killed with kill -9 resumes to the same weights as an uninterrupted run', async () => {
   const { options, source } = tinyRun();
-  const full = await train(tmp('dit-full-'), options, source, { quiet: true });
+  const full = await train(tmp('full-'), options, source, { quiet: true });
   const want = { model: weights(full.model.params), ema: weights(full.ema) };
   closeRun(full);
 
-  const dir = tmp('dit-kill-');
+  const dir = tmp('kill-');
   const child = spawn(process.execPath, [path.join(repoRoot(), 'test/fixtures/train/child.js'), path.join(__dirname, '..'), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     let out = '';
@@ -114,7 +106,7 @@ test('a run killed with kill -9 resumes to the same weights as an uninterrupted 
 
 test('corrupt and mismatched checkpoints are refused with a clear error', async () => {
   const { options, source } = tinyRun({ steps: 2 });
-  const dir = tmp('dit-ck-');
+  const dir = tmp('ck-');
   closeRun(await train(dir, options, source, { quiet: true }));
   // A different run (other seed) must not silently continue this one.
   assert.throws(() => openRun(dir, { ...options, seed: 8 }, source), /belongs to a different run/);
@@ -136,7 +128,7 @@ test('corrupt and mismatched checkpoints are refused with a clear error', async 
 
 test('a NaN loss stops the run with a clear error and keeps the last good checkpoint', async () => {
   const good = tinyRun({ steps: 2 });
-  const dir = tmp('dit-nan-');
+  const dir = tmp('nan-');
   closeRun(await train(dir, good.options, good.source, { quiet: true }));
   const before = fs.readFileSync(path.join(dir, 'checkpoint.safetensors'));
   const bad = tinyRun({ steps: 4 }, true);
@@ -327,7 +319,7 @@ test('the stream order: whole batches, remainder dropped, reshuffled from the ru
 
 test('checkpoint metadata that is missing or not JSON is an error naming the file and the field', async () => {
   const { options, source } = tinyRun({ steps: 2 });
-  const dir = tmp('dit-meta-');
+  const dir = tmp('meta-');
   closeRun(await train(dir, options, source, { quiet: true }));
   const f = path.join(dir, 'checkpoint.safetensors');
   const st = readSafetensors(f);

@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { HostArray, nameTable, ownEntry } from '../io/array';
 import { readTensorFile } from '../io/tensor_file';
-import { sha256File } from '../util/hash';
+import { sha256FileCached } from '../util/hash';
 import { readJsonFile } from '../util/paths';
 import { KLConfig, KLModel, klFactor, validateKLConfig } from './kl';
 import { klFromTorchTensors } from './weights';
@@ -179,7 +179,7 @@ export function readSDVae(p: string, opts: SDVaeOptions = {}): LoadedSDVae {
     const config = atLatentSize(c0, opts);
     const file = weightsIn(dir);
     const tensors = fromDiffusers(readTensorFile(file).tensors, config.chMult.length, file);
-    return { model: klFromTorchTensors(config, tensors, `SD autoencoder weights ${file}`), scale, sha256: sha256File(file), file, layout: 'diffusers' };
+    return { model: klFromTorchTensors(config, tensors, `SD autoencoder weights ${file}`), scale, sha256: sha256FileCached(file), file, layout: 'diffusers' };
   }
   const f = readTensorFile(p);
   let tensors = f.tensors;
@@ -198,5 +198,5 @@ export function readSDVae(p: string, opts: SDVaeOptions = {}): LoadedSDVae {
     for (const k of keys) if (!k.startsWith('loss.') && !k.startsWith('model_ema.')) tensors[k] = f.tensors[k];
   }
   const config = atLatentSize(configFromLdmTensors(tensors, p, opts), opts);
-  return { model: klFromTorchTensors(config, tensors, `SD autoencoder weights ${p}`), scale: SD_VAE_SCALE, sha256: sha256File(p), file: p, layout };
+  return { model: klFromTorchTensors(config, tensors, `SD autoencoder weights ${p}`), scale: SD_VAE_SCALE, sha256: sha256FileCached(p), file: p, layout };
 }

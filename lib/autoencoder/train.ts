@@ -13,6 +13,7 @@ import { AdamWConfig, AdamWState, createAdamW, disposeAdamW } from '../train/ada
 import { CheckpointKind, VariableGroups, metadataJson, readStateCheckpoint, restoreGroups, writeStateCheckpoint } from '../train/checkpoint';
 import { EpochOrder, drawFlips } from '../train/order';
 import { optimizerStep } from '../train/step';
+import { sha256Bytes } from '../util/hash';
 import { progress } from '../util/progress';
 import { computeEnvironment, configHash, gitCommit } from '../util/provenance';
 import { derivedSeed, Rng, RngState } from '../util/rng';
@@ -20,7 +21,7 @@ import { truncateStepCsv } from '../util/step_csv';
 import { imagesToTensor, psnr, tensorToImages } from './data';
 import { klAutoencoder } from './index';
 import { KLConfig, KLModel, RecLoss, createKL, disposeKL, klLatentShape, klLoss, klMoments, klParamCount, posterior, posteriorSample, validateKLConfig } from './kl';
-import { VAEManifest, VAE_MANIFEST, encodeKLWeights, readVAEManifest, sha256Bytes, writeVAEFolder } from './weights';
+import { VAEManifest, VAE_MANIFEST, encodeKLWeights, readVAEManifest, writeVAEFolder } from './weights';
 
 export interface VAETrainOptions {
   config: KLConfig;

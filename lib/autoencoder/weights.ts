@@ -5,13 +5,13 @@
 //                    scale, sha256 of vae.safetensors, timing and provenance
 // The weights file holds no timestamps, so a run repeated from the same seed on the
 // same backend writes the same bytes (and the same sha256, the autoencoder's id).
-import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { HostArray, ownEntry, toFloat32 } from '../io/array';
 import { encodeSafetensors, readSafetensors } from '../io/safetensors';
-import { readJsonFile, writeFileAtomic } from '../util/paths';
+import { sha256Bytes } from '../util/hash';
+import { readJsonFile, writeManifestFolder } from '../util/paths';
 import { KLConfig, KLModel, createKL, disposeKL, klParamSpecs, validateKLConfig } from './kl';
 
 export const VAE_WEIGHTS = 'vae.safetensors';
@@ -40,10 +40,6 @@ export interface VAEManifest {
 /** Kit layout [kh, kw, in, out] <-> PyTorch [out, in, kh, kw]. */
 const TO_TORCH = [3, 2, 0, 1];
 const FROM_TORCH = [2, 3, 1, 0];
-
-export function sha256Bytes(b: Uint8Array): string {
-  return crypto.createHash('sha256').update(b).digest('hex');
-}
 
 /** Safetensors bytes of a model: SD names, PyTorch layout, config and scale in the metadata. */
 export function encodeKLWeights(m: KLModel, scale: number): Buffer {
@@ -133,15 +129,7 @@ export function readVAEManifest(dir: string): VAEManifest {
 
 /** Writes weights, then the manifest (which names the weights' sha256), both atomically. */
 export function writeVAEFolder(dir: string, weights: Buffer, manifest: Omit<VAEManifest, 'format' | 'weights'> & { weights: Omit<VAEManifest['weights'], 'sha256' | 'bytes' | 'file'> }): VAEManifest {
-  fs.mkdirSync(dir, { recursive: true });
-  // The manifest goes first, so a crash never pairs an old manifest with new weights.
-  fs.rmSync(path.join(dir, VAE_MANIFEST), { force: true });
-  writeFileAtomic(path.join(dir, VAE_WEIGHTS), weights);
-  const full: VAEManifest = {
-    format: VAE_FORMAT,
-    ...manifest,
-    weights: { file: VAE_WEIGHTS, sha256: sha256Bytes(weights), bytes: weights.length, ...manifest.weights },
-  };
-  writeFileAtomic(path.join(dir, VAE_MANIFEST), JSON.stringify(full, null, 1) + '\n');
-  return full;
+  return writeManifestFolder(dir, { data: VAE_WEIGHTS, manifest: VAE_MANIFEST }, weights, (w): VAEManifest => ({
+    format: VAE_FORMAT, ...manifest, weights: { ...w, ...manifest.weights },
+  }));
 }

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import { configNames, ditConfig, DiTConfig, validateConfig, VARIANTS, Variant } from '../model/config';
 import { modelStats } from '../model/gflops';
-import { parseArgs, UsageError } from '../util/args';
+import { asUsage, parseArgs, UsageError } from '../util/args';
 import { readJsonFile } from '../util/paths';
 import type { Command } from './command';
 
@@ -25,16 +25,14 @@ export function configFromFlags(model: string, f: Record<string, unknown>): DiTC
   if (f['input-size'] !== undefined) o.inputSize = f['input-size'] as number;
   if (f['in-channels'] !== undefined) o.inChannels = f['in-channels'] as number;
   if (f['num-classes'] !== undefined) o.numClasses = f['num-classes'] as number;
-  try {
+  return asUsage(() => {
     // A JSON file holding a full config (e.g. the golden fixtures' non-named configs).
     if (model.endsWith('.json')) {
       if (!fs.existsSync(model)) throw new Error(`config file not found: ${model}`);
       return validateConfig({ ...(readJsonFile(model) as DiTConfig), ...o });
     }
     return ditConfig(model, o);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  });
 }
 
 function fmtParams(n: number): string {

@@ -1,5 +1,8 @@
 import * as path from 'path';
-import { filterResults, listResultFiles, readResults, repairResults, RESULT_COLUMNS, ResultColumn, ResultFilter, ResultRow, resultsDir } from '../results/registry';
+import {
+  filterResults, listResultFiles, mergePendingResults, pendingFiles, pendingResults, readResults, repairResults, RESULT_COLUMNS, ResultColumn, ResultFilter,
+  ResultRow, resultsDir,
+} from '../results/registry';
 import { parseArgs, UsageError } from '../util/args';
 import type { Command } from './command';
 
@@ -13,7 +16,10 @@ column=value (repeatable, comma-separated also works), e.g. --where model=mini-X
 Columns: ${RESULT_COLUMNS.join(', ')}.
 A torn or malformed row (an interrupted write, a hand edit) is skipped with a warning
 naming its file and line; --repair FILE moves such rows to FILE.rejected-<time>.txt and
-rewrites FILE without them (under the registry's lock).`;
+rewrites FILE without them (under the registry's lock).
+Rows a run could not write because the registry stayed locked wait in
+FILE.pending-<host>-<pid>-<time>.json: they are counted below the table, and added to
+FILE by the next run's append or by --repair FILE.`;
 
 const FLAGS = { dir: 'string', experiment: 'string', where: 'string', columns: 'string', json: 'boolean', repair: 'string' } as const;
 
@@ -42,11 +48,11 @@ export const resultsCommand: Command = {
     if (flags.repair !== undefined) {
       if (Object.keys(flags).length > 1 || wheres.length) throw new UsageError('--repair FILE takes no other flag');
       const r = repairResults(flags.repair as string);
-      if (!r.aside) console.log(`${r.file}: nothing to repair (${r.kept} row(s), none torn or malformed)`);
-      else {
-        for (const b of r.removed) console.log(`${r.file}:${b.line}: ${b.reason}`);
-        console.log(`${r.file}: moved ${r.removed.length} row(s) to ${r.aside}; ${r.kept} row(s) kept`);
-      }
+      const merged = pendingFiles(r.file).length ? mergePendingResults(r.file) : 0;
+      for (const b of r.removed) console.log(`${r.file}:${b.line}: ${b.reason}`);
+      if (r.aside) console.log(`${r.file}: moved ${r.removed.length} row(s) to ${r.aside}; ${r.kept} row(s) kept`);
+      if (merged) console.log(`${r.file}: added ${merged} pending row(s) (kept beside it by a run that could not lock it)`);
+      if (!r.aside && !merged) console.log(`${r.file}: nothing to repair (${r.kept} row(s), none torn or malformed, none pending)`);
       return 0;
     }
     const filter: ResultFilter = {};
@@ -62,19 +68,26 @@ export const resultsCommand: Command = {
     const dir = (flags.dir as string) ?? resultsDir();
     const files = listResultFiles(dir);
     const rows = filterResults(files.flatMap((f) => readResults(f)), filter);
+    // Rows computed but not in their file yet: said, so a table that lacks them is not taken for complete.
+    const pending = files.flatMap((f) => {
+      const n = pendingResults(f).length;
+      return n ? [`${f}: ${n} pending row(s) not in the table, in ${pendingFiles(f).length} file(s) beside it (a run could not lock it); ` +
+        `the next run adds them, or now: dit results --repair ${f}`] : [];
+    });
     if (flags.json) {
       for (const r of rows) console.log(JSON.stringify(r));
+      for (const p of pending) process.stderr.write(p + '\n');
       return 0;
     }
-    if (!rows.length) {
-      console.log(files.length ? 'no rows match' : `no results yet in ${path.relative(process.cwd(), dir) || dir}`);
-      return 0;
+    if (!rows.length) console.log(files.length ? 'no rows match' : `no results yet in ${path.relative(process.cwd(), dir) || dir}`);
+    else {
+      const cells = rows.map((r) => columns.map((c) => fmt(r[c as ResultColumn])));
+      const w = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
+      console.log(columns.map((c, i) => c.padEnd(w[i])).join('  '));
+      for (const r of cells) console.log(r.map((v, i) => v.padEnd(w[i])).join('  '));
+      console.log(`${rows.length} row(s) from ${files.length} file(s)`);
     }
-    const cells = rows.map((r) => columns.map((c) => fmt(r[c as ResultColumn])));
-    const w = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
-    console.log(columns.map((c, i) => c.padEnd(w[i])).join('  '));
-    for (const r of cells) console.log(r.map((v, i) => v.padEnd(w[i])).join('  '));
-    console.log(`${rows.length} row(s) from ${files.length} file(s)`);
+    for (const p of pending) console.log(p);
     return 0;
   },
 };

@@ -7,8 +7,10 @@ import { disposeDiT } from '../model/dit';
 import { checkLabels } from '../model/labels';
 import {
   checkDiffusionSettings, checkSampler, checkSamplingRequest, describeDiffusion, DiffusionSettings, NOISE_SCHEDULES, NoiseSchedule,
-  SAMPLER_NAMES, SAMPLERS,
+  SAMPLER_NAMES, SAMPLERS, SamplingRequest, samplingTimesteps,
 } from '../diffusion';
+import type { DiTConfig } from '../model/config';
+import { samplingGflops } from '../model/gflops';
 import { balancedLabels, SAMPLE_PY_CLASSES, sampleDiT } from '../sample/sample';
 import { loadModelFile } from '../sample/load';
 import { LabelMode, joinShards, sampleShards } from '../sample/shards';
@@ -16,7 +18,7 @@ import type { WeightsKey } from '../model/checkpoint';
 import type { DiT } from '../model/dit';
 import type { Autoencoder } from '../autoencoder';
 import type { SamplerName } from '../diffusion';
-import { parseArgs, UsageError } from '../util/args';
+import { asUsage, parseArgs, UsageError } from '../util/args';
 import { writeFileAtomic } from '../util/paths';
 import { Progress, progress } from '../util/progress';
 import { gitCommit } from '../util/provenance';
@@ -75,15 +77,6 @@ const FLAGS = {
 
 /** sample.py's spellings of the kit's flags. */
 const ALIASES: Array<[string, string]> = [['class-labels', 'classes'], ['num-sampling-steps', 'steps']];
-
-/** A library check on flags alone, reported as a usage error (exit 2). */
-function asUsage<T>(check: () => T): T {
-  try {
-    return check();
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
 
 export const sampleCommand: Command = {
   name: 'sample',
@@ -144,7 +137,11 @@ export const sampleCommand: Command = {
     const ae = f.vae ? loadDecoderFor(f.vae as string, [model.config.inChannels, model.config.inputSize, model.config.inputSize]) : null;
     try {
       const c = model.config;
-      if (numSamples !== undefined) return sampleFid(model, ae!, source, diffusion, f, { sampler, request, channels, numSamples, labelMode });
+      const run: SampleRun = {
+        checkpoint: f.checkpoint as string, source, model: c, diffusion, sampler, request, channels, ae, t0: Date.now(),
+        cfgScale: (f['cfg-scale'] as number | undefined) ?? 1, seed: (f.seed as number | undefined) ?? 0,
+      };
+      if (numSamples !== undefined) return sampleFid(model, ae!, run, f, { numSamples, labelMode });
       let classes: number[] | null = null;
       if (f.classes !== undefined) {
         classes = String(f.classes).split(',').map((s) => {
@@ -157,14 +154,11 @@ export const sampleCommand: Command = {
       const num = (f.num as number | undefined) ?? (classes ? classes.length : c.numClasses);
       if (num <= 0) throw new UsageError('--num must be positive');
       const labels = classes ? Int32Array.from({ length: num }, (_, i) => classes![i % classes!.length]) : balancedLabels(num, c.numClasses);
-      const cfgScale = (f['cfg-scale'] as number | undefined) ?? 1;
-      const seed = (f.seed as number | undefined) ?? 0;
       const batches = Math.ceil(num / ((f['batch-size'] as number) ?? num));
       let bar: Progress | undefined;
       let done = 0;
-      const t0 = Date.now();
       const r = sampleDiT(model, {
-        labels, sampler, ...request, diffusion, cfgScale, guidanceChannels: channels, seed,
+        labels, sampler, ...request, diffusion, cfgScale: run.cfgScale, guidanceChannels: channels, seed: run.seed,
         batchSize: f['batch-size'] as number | undefined,
         // The loop knows the respaced step count; the bar starts with its first step.
         progress: (_, total) => (bar ??= progress(`sample ${c.name}`, total * batches)).update(++done),
@@ -183,13 +177,8 @@ export const sampleCommand: Command = {
         arrays.arr_1 = { dtype: 'int32', shape: [num], data: r.labels };
       }
       writeNpz(out, arrays);
-      const prov = {
-        checkpoint: path.resolve(f.checkpoint as string), weights: source, model: c, diffusion, sampler, steps: r.steps,
-        respacing: respacing ?? null, eta: SAMPLERS[sampler].params.includes('eta') ? (f.eta ?? 0) : null, cfgScale, guidanceChannels: channels, seed, num,
-        vae: ae ? ae.id : null, gflopsPerImage: r.gflopsPerImage, backend: backendInfo()?.name, gitCommit: gitCommit(), wallSeconds: (Date.now() - t0) / 1000,
-      };
-      writeFileAtomic(out.replace(/\.npz$/, '.json'), JSON.stringify(prov, null, 2) + '\n');
-      console.log(`wrote ${num} samples [${r.shape.join(', ')}] from ${source} to ${out} (provenance: ${out.replace(/\.npz$/, '.json')})`);
+      const prov = writeProvenance(out, run, { num });
+      console.log(`wrote ${num} samples [${r.shape.join(', ')}] from ${source} to ${out} (provenance: ${prov})`);
       console.log(`${r.steps} ${sampler} steps over the diffusion ${describeDiffusion(diffusion)}`);
       if (ae) console.log(`decoded with ${ae.id}: images as arr_0/arr_1 in the npz (ADM layout) and a grid in ${out.replace(/\.npz$/, '.png')}`);
       return 0;
@@ -200,24 +189,51 @@ export const sampleCommand: Command = {
   },
 };
 
+/** One sampling run as FILE.json records it, in both modes. */
+interface SampleRun {
+  checkpoint: string;
+  /** What the weights were (loadModelFile's description). */
+  source: string;
+  model: DiTConfig;
+  diffusion: DiffusionSettings;
+  sampler: SamplerName;
+  request: SamplingRequest;
+  channels: 'first3' | 'all';
+  cfgScale: number;
+  seed: number;
+  ae: Autoencoder | null;
+  /** When sampling started (ms). */
+  t0: number;
+}
+
+/** Writes the provenance of `out` (FILE.npz -> FILE.json): the run, what `extra` adds, the environment and the wall time; returns its path. */
+function writeProvenance(out: string, run: SampleRun, extra: Record<string, unknown>): string {
+  const steps = samplingTimesteps(run.sampler, run.diffusion.diffusionSteps, run.request).length;
+  const prov = {
+    checkpoint: path.resolve(run.checkpoint), weights: run.source, model: run.model, diffusion: run.diffusion, sampler: run.sampler, steps,
+    respacing: run.request.respacing ?? null, eta: SAMPLERS[run.sampler].params.includes('eta') ? (run.request.eta ?? 0) : null,
+    cfgScale: run.cfgScale, guidanceChannels: run.channels, seed: run.seed, ...extra, vae: run.ae ? run.ae.id : null,
+    gflopsPerImage: samplingGflops(run.model, steps, run.cfgScale !== 1), backend: backendInfo()?.name, gitCommit: gitCommit(),
+    wallSeconds: (Date.now() - run.t0) / 1000,
+  };
+  const file = out.replace(/\.npz$/, '.json');
+  writeFileAtomic(file, JSON.stringify(prov, null, 2) + '\n');
+  return file;
+}
+
 /** --num-samples: sample_ddp.py's job, resumable, then one ADM npz. */
-function sampleFid(
-  model: DiT, ae: Autoencoder, source: string, diffusion: DiffusionSettings, f: Record<string, unknown>,
-  o: { sampler: SamplerName; request: { steps?: number; respacing?: string; eta?: number }; channels: 'first3' | 'all'; numSamples: number; labelMode: LabelMode },
-): number {
+function sampleFid(model: DiT, ae: Autoencoder, run: SampleRun, f: Record<string, unknown>, o: { numSamples: number; labelMode: LabelMode }): number {
   const out = f.out as string;
   const dir = out.replace(/\.npz$/, '.shards');
   const shardSize = (f['shard-size'] as number | undefined) ?? 1000;
-  const cfgScale = (f['cfg-scale'] as number | undefined) ?? 1;
-  const seed = (f.seed as number | undefined) ?? 0;
-  const t0 = Date.now();
   const total = Math.ceil(o.numSamples / shardSize);
   const perShard = Math.ceil(shardSize / ((f['batch-size'] as number | undefined) ?? shardSize));
   let bar: Progress | undefined;
   let steps = 0;
   let resumed = 0;
   const r = sampleShards(model, ae, {
-    num: o.numSamples, shardSize, labelMode: o.labelMode, dir, sampler: o.sampler, ...o.request, diffusion, cfgScale, guidanceChannels: o.channels, seed,
+    num: o.numSamples, shardSize, labelMode: o.labelMode, dir, sampler: run.sampler, ...run.request, diffusion: run.diffusion, cfgScale: run.cfgScale,
+    guidanceChannels: run.channels, seed: run.seed,
     batchSize: f['batch-size'] as number | undefined,
     onShard: (done, all, wasThere) => {
       if (wasThere) resumed++;
@@ -228,12 +244,7 @@ function sampleFid(
   });
   bar?.done();
   const n = joinShards(r.files, out);
-  const prov = {
-    checkpoint: path.resolve(f.checkpoint as string), weights: source, model: model.config, diffusion, sampler: o.sampler, ...o.request, cfgScale,
-    guidanceChannels: o.channels, seed, num: n, shardSize, labels: o.labelMode, resumedShards: r.resumed, vae: ae.id, backend: backendInfo()?.name,
-    gitCommit: gitCommit(), wallSeconds: (Date.now() - t0) / 1000,
-  };
-  writeFileAtomic(out.replace(/\.npz$/, '.json'), JSON.stringify(prov, null, 2) + '\n');
-  console.log(`wrote ${n} images from ${source} to ${out} (ADM layout: arr_0 uint8 NHWC, arr_1 labels; ${r.files.length} shards in ${dir}, ${r.resumed} resumed)`);
+  writeProvenance(out, run, { num: n, shardSize, labels: o.labelMode, resumedShards: r.resumed });
+  console.log(`wrote ${n} images from ${run.source} to ${out} (ADM layout: arr_0 uint8 NHWC, arr_1 labels; ${r.files.length} shards in ${dir}, ${r.resumed} resumed)`);
   return 0;
 }

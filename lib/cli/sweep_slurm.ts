@@ -8,7 +8,7 @@ import {
   arrayScriptFile, jobsFile, logDir, parseJobId, planSlurm, renderArrayScript, renderSharedScript, sbatchArgs,
   sharedScriptFile, SlurmResources, submission,
 } from '../experiments/slurm';
-import { UsageError } from '../util/args';
+import { asUsage, UsageError } from '../util/args';
 import { repoRoot, writeFileAtomic } from '../util/paths';
 
 /** Every `--NAME VALUE` / `--NAME=VALUE` taken out of argv (a flag that may repeat, with values that start with --). */
@@ -50,15 +50,10 @@ export function sbatchAvailable(): boolean {
 export function runSlurm(e: ExperimentConfig, q: SlurmRequest): number {
   // A preset name stays a name; a JSON file is passed on as an absolute path (jobs start in the repo).
   const config = fs.existsSync(q.config) ? path.resolve(q.config) : q.config;
-  let plan;
-  try {
-    plan = planSlurm(e, {
-      config, resultsFile: q.resultsFile, runsDir: q.runsDir, cwd: repoRoot(), node: process.execPath,
-      entry: path.join(__dirname, 'index.js'), tasks: q.tasks, resources: q.resources,
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const plan = asUsage(() => planSlurm(e, {
+    config, resultsFile: q.resultsFile, runsDir: q.runsDir, cwd: repoRoot(), node: process.execPath,
+    entry: path.join(__dirname, 'index.js'), tasks: q.tasks, resources: q.resources,
+  }));
   const shared = renderSharedScript(plan);
   const array = renderArrayScript(plan);
   if (q.dryRun) {

@@ -8,7 +8,7 @@ import { CELL_LOCK, cellLockFile, trainOptions } from '../experiments/sweep';
 import { gflops, trainingGflops } from '../model/gflops';
 import { closeRun, train } from '../train/trainer';
 import { parseArgs, UsageError } from '../util/args';
-import { lockState, tryLock } from '../util/lock';
+import { describeHolder, lockState, tryLock } from '../util/lock';
 import type { Command } from './command';
 
 const USAGE = `usage: dit-kit train CONFIG [--model NAME] [--variant V] [--steps N] [--runs DIR]
@@ -48,8 +48,7 @@ export const trainCommand: Command = {
         fs.mkdirSync(dir, { recursive: true });
         const lock = tryLock(lockFile, { ...CELL_LOCK, purpose: `dit train ${cell.id}` });
         if (!lock) {
-          const h = lockState(lockFile, CELL_LOCK.staleMs)?.holder;
-          throw new Error(`${cell.id} is being trained by ${h ? `process ${h.pid} on ${h.host} (since ${h.startedAt})` : 'another process'} (${lockFile}); wait for it or stop it`);
+          throw new Error(`${cell.id} is being trained by ${describeHolder(lockState(lockFile, CELL_LOCK.staleMs)?.holder ?? null)} (lock ${lockFile}); wait for it or stop it`);
         }
         let st;
         try {

@@ -131,8 +131,10 @@ function runAndRequeue(p: SlurmPlan, args: string[], job: string): string[] {
     `${[p.node, p.entry, 'sweep', p.config, ...args, '--results', p.resultsFile, '--runs', p.runsDir].map((a) => (a.startsWith('"') ? a : shq(a))).join(' ')} &`,
     'pid=$!',
     'trap \'kill -TERM "$pid" 2>/dev/null\' TERM',
-    // wait returns early when the trap runs: wait again until the sweep has exited.
-    'while :; do wait "$pid"; code=$?; kill -0 "$pid" 2>/dev/null || break; done',
+    // wait returns early (128 + 15) when the trap runs: wait again until the sweep has
+    // exited, then once more for its own exit status, which bash keeps for $!.
+    'while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done',
+    'wait "$pid"; code=$?',
     `if [ "$code" -eq ${SWEEP_INTERRUPTED_EXIT} ]; then`,
     `  echo "dit: stopped by SIGTERM with its checkpoints saved; requeueing ${job}"`,
     `  scontrol requeue "${job}" || echo "dit: scontrol requeue ${job} failed: resubmit to resume"`,

@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { readResultsAndPending, ResultRow } from '../results/registry';
-import { LockHolder, lockState } from '../util/lock';
+import { describeHolder, LockHolder, lockState } from '../util/lock';
 import { readJsonFile } from '../util/paths';
 import { Cell, ExperimentConfig, experimentCells } from './config';
 import { cellJob, jobsFile, SlurmSubmission } from './slurm';
@@ -100,7 +100,7 @@ export function formatStatus(s: SweepStatus, resultsFile: string): string[] {
     ...s.cells.map((c) => {
       const detail = [
         `${c.evaluations.done}/${c.evaluations.total} evaluations`,
-        c.state === 'running' && c.holder ? `process ${c.holder.pid} on ${c.holder.host} since ${c.holder.startedAt}` : '',
+        c.state === 'running' && c.holder ? describeHolder(c.holder) : '',
         c.state !== 'done' && c.slurmJob ? `Slurm ${c.slurmJob}` : '',
         c.state === 'pending' && c.checkpoint ? 'checkpoint there: resumes' : '',
         c.error ? `error: ${c.error.split('\n')[0]}` : '',

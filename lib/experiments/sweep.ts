@@ -20,7 +20,7 @@ import { TrainingSource } from '../train/source';
 import { DIT_ADAMW } from '../train/adamw';
 import { ValidationLoss } from '../train/validation';
 import { GaussianDiffusion, trainingDiffusion } from '../diffusion';
-import { hostName, Lock, lockAsync, LockHolder, lockState, tryLock } from '../util/lock';
+import { describeHolder, hostName, Lock, lockAsync, lockState, tryLock } from '../util/lock';
 import { writeFileAtomic } from '../util/paths';
 import { configHash, gitCommit } from '../util/provenance';
 import { Cell, ExperimentConfig, experimentCells, modelConfig } from './config';
@@ -210,8 +210,6 @@ export function cellLockFile(runsDir: string, cell: Cell): string {
   return path.join(runsDir, cell.id, 'sweep.lock');
 }
 
-const holderText = (h: LockHolder | null) => (h ? `process ${h.pid} on ${h.host} (since ${h.startedAt})` : 'another process');
-
 /** Runs (or resumes) the whole sweep; returns the rows it appended. */
 export async function runSweep(e: ExperimentConfig, pipe: Pipeline, o: SweepOptions): Promise<Array<Partial<ResultRow>>> {
   const log = o.log ?? ((m: string) => process.stderr.write(`[sweep] ${m}\n`));
@@ -229,7 +227,7 @@ export async function runSweep(e: ExperimentConfig, pipe: Pipeline, o: SweepOpti
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const lock = tryLock(file, { ...CELL_LOCK, purpose: `sweep cell ${cell.id}`, log });
     if (!lock) {
-      log(`cell ${i + 1}/${cells.length} ${cell.id}: being run by ${holderText(lockState(file, CELL_LOCK.staleMs)?.holder ?? null)}; back to it after the other cells`);
+      log(`cell ${i + 1}/${cells.length} ${cell.id}: being run by ${describeHolder(lockState(file, CELL_LOCK.staleMs)?.holder ?? null)}; back to it after the other cells`);
       busy.push([i, cell]);
       continue;
     }
@@ -241,7 +239,7 @@ export async function runSweep(e: ExperimentConfig, pipe: Pipeline, o: SweepOpti
     const file = cellLockFile(o.runsDir, cell);
     const taking = lockAsync(file, {
       ...CELL_LOCK, timeoutMs: Infinity, purpose: `sweep cell ${cell.id}`, log,
-      onWait: (h) => log(`cell ${i + 1}/${cells.length} ${cell.id}: waiting for ${holderText(h)} to finish it (${file})`),
+      onWait: (h) => log(`cell ${i + 1}/${cells.length} ${cell.id}: waiting for ${describeHolder(h)} to finish it (${file})`),
     });
     // A lock taken after the wait was given up is let go at once.
     void taking.then((l) => o.signal?.aborted && l.release(), () => {});

@@ -6,14 +6,14 @@
 // atomically, so an interrupted run never leaves a folder that looks complete.
 import * as fs from 'fs';
 import * as path from 'path';
-import { createHash } from 'crypto';
 import { backendInfo } from '../backend';
 import { SYNTHETIC_VERSION, SyntheticDataset } from '../data/synthetic';
 import { ensureSyntheticDataset } from '../data/store';
 import { readTensorFile } from '../io/tensor_file';
 import { encodeSafetensors } from '../io/safetensors';
+import { sha256File } from '../util/hash';
 import { canonicalJson, computeEnvironment, gitCommit } from '../util/provenance';
-import { readJsonFile, repoRoot, writeFileAtomic } from '../util/paths';
+import { readJsonFile, repoRoot, writeManifestFolder } from '../util/paths';
 import { convImplInUse } from '../ops/conv';
 import { DEFAULT_CNN_CONFIG, DEFAULT_CNN_VERSION, DefaultCnn, DefaultCnnConfig } from './default_cnn';
 import { DefaultCnnTrainOptions, classifierAccuracy, trainDefaultCnn } from './default_train';
@@ -50,10 +50,6 @@ export function defaultCnnId(m: Pick<DefaultCnnManifest, 'version' | 'weights'>)
   return `default-cnn-v${m.version}-${m.weights.sha256.slice(0, 12)}`;
 }
 
-function sha256(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
-}
-
 /** Why the folder does not hold a usable default network, or null when it does. */
 export function defaultCnnProblem(dir: string): string | null {
   const file = path.join(dir, MANIFEST_FILE);
@@ -71,7 +67,7 @@ export function defaultCnnProblem(dir: string): string | null {
   if (canonicalJson(spec) !== canonicalJson(DEFAULT_CNN_DATASET)) return 'trained on another dataset than the current default synthetic set';
   const weights = path.join(dir, m.weights?.file ?? WEIGHTS_FILE);
   if (!fs.existsSync(weights)) return `${weights} is missing`;
-  if (sha256(fs.readFileSync(weights)) !== m.weights.sha256) return `${weights} does not match the sha256 in the manifest`;
+  if (sha256File(weights) !== m.weights.sha256) return `${weights} does not match the sha256 in the manifest`;
   return null;
 }
 
@@ -90,20 +86,15 @@ export function loadDefaultFeatureNet(dir = defaultCnnDir()): { net: DefaultCnn;
 
 /** Writes weights and manifest (manifest last); returns the manifest. */
 export function saveDefaultFeatureNet(dir: string, weights: Parameters<typeof encodeSafetensors>[0], info: Omit<DefaultCnnManifest, 'format' | 'version' | 'weights' | 'gitCommit' | 'created'>): DefaultCnnManifest {
-  fs.mkdirSync(dir, { recursive: true });
-  fs.rmSync(path.join(dir, MANIFEST_FILE), { force: true });
   const bytes = encodeSafetensors(weights, { format: DEFAULT_CNN_FORMAT });
-  writeFileAtomic(path.join(dir, WEIGHTS_FILE), bytes);
-  const manifest: DefaultCnnManifest = {
+  return writeManifestFolder(dir, { data: WEIGHTS_FILE, manifest: MANIFEST_FILE }, bytes, (w): DefaultCnnManifest => ({
     format: DEFAULT_CNN_FORMAT,
     version: DEFAULT_CNN_VERSION,
     ...info,
-    weights: { file: WEIGHTS_FILE, sha256: sha256(bytes) },
+    weights: { file: w.file, sha256: w.sha256 },
     gitCommit: gitCommit(),
     created: new Date().toISOString(),
-  };
-  writeFileAtomic(path.join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 1) + '\n');
-  return manifest;
+  }));
 }
 
 export interface EnsureDefaultOptions extends DefaultCnnTrainOptions {

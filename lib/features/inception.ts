@@ -25,7 +25,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { HostArray, toFloat64 } from '../io/array';
 import { readTensorFile } from '../io/tensor_file';
 import { conv2d, Padding } from '../ops/conv';
-import { sha256File } from '../util/hash';
+import { sha256FileCached } from '../util/hash';
 import { FeatureNet, FeatureTensors, checkImages, imagesToTensor, linearHead } from './network';
 
 export const INCEPTION_SIZE = 299;
@@ -397,6 +397,6 @@ export function loadInception(file: string, opts: InceptionOptions = {}): Incept
       '(pytorch-fid\'s release); download it where you have network access and pass its path');
   }
   const weights = foldInceptionStateDict(readTensorFile(file).tensors, file);
-  const id = opts.id ?? `inception-w${weights.widthDiv}-${sha256File(file).slice(0, 12)}${opts.logitsBias ? '-biased' : ''}`;
+  const id = opts.id ?? `inception-w${weights.widthDiv}-${sha256FileCached(file).slice(0, 12)}${opts.logitsBias ? '-biased' : ''}`;
   return new InceptionV3(weights, { ...opts, id });
 }

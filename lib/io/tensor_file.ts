@@ -29,6 +29,8 @@ export interface ReadTensorFileOptions {
   verify?: boolean;
   /** torch and npz: largest zip member to inflate or read; see ZipReadOptions.maxBytes. */
   maxBytes?: number;
+  /** torch and npz: most bytes the archive's deflated members may inflate to; see ZipReadOptions.maxInflated (default: its DIT_MAX_INFLATE ceiling). */
+  maxInflated?: number;
 }
 
 /** Which format a source holds, or an error that says why none fits. */
@@ -55,19 +57,28 @@ export function sniffFormat(src: ByteSource): TensorFileFormat {
   throw new Error(`${file}: unknown tensor file format (not a torch zip checkpoint, safetensors or npz)`);
 }
 
-/** Reads every tensor of a torch (.pt/.pth), safetensors or npz file. */
-export function readTensorFile(path: string, opts: ReadTensorFileOptions = {}): TensorFile {
+/**
+ * Reads every tensor of a torch (.pt/.pth), safetensors or npz file. `options` may be a
+ * function of the format found, for a caller whose options depend on it (the file is
+ * still opened and sniffed once).
+ */
+export function readTensorFile(
+  path: string, options: ReadTensorFileOptions | ((format: TensorFileFormat) => ReadTensorFileOptions) = {},
+): TensorFile {
   // Regular files only: a FIFO would block the open, a device would never end.
   const src = fileSource(path, 'tensor file');
   try {
     const format = sniffFormat(src);
+    const opts = typeof options === 'function' ? options(format) : options;
+    // The zip readers' limits, for torch and npz alike.
+    const zip = { verify: opts.verify, maxBytes: opts.maxBytes, maxInflated: opts.maxInflated };
     if (format === 'torch') {
-      const torchOpts: TorchReadOptions = { key: opts.key, verify: opts.verify, maxBytes: opts.maxBytes };
+      const torchOpts: TorchReadOptions = { key: opts.key, ...zip };
       const ck = readTorchCheckpoint(src, torchOpts);
       return { format, tensors: ck.tensors, skipped: ck.skipped, chosen: ck.chosen, ...(ck.args ? { args: ck.args } : {}) };
     }
     if (opts.key !== undefined) throw new Error(`${path}: the key option applies to torch checkpoints, not ${format}`);
-    if (format === 'npz') return { format, tensors: readNpz(src, { verify: opts.verify, maxBytes: opts.maxBytes }) };
+    if (format === 'npz') return { format, tensors: readNpz(src, zip) };
     const st = readSafetensors(src);
     return st.metadata ? { format, tensors: st.tensors, metadata: st.metadata } : { format, tensors: st.tensors };
   } finally {

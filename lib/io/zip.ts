@@ -441,34 +441,18 @@ export function writeZip(files: ZipInput[] | Record<string, Uint8Array>, opts: W
     const big = opts.forceZip64 || size >= U32_MAX || offset >= U32_MAX;
     const version = big ? 45 : 20;
 
+    // Zip64 entries carry the sizes in the extra field; the headers hold the 0xFFFFFFFF marker.
+    const entry = { version, utf8Flag, crc, size: big ? U32_MAX : size, nameLength: name.length };
     const localExtra = big ? zip64Extra([size, size]) : Buffer.alloc(0);
     const local = Buffer.alloc(30);
     local.writeUInt32LE(SIG_LOCAL, 0);
-    local.writeUInt16LE(version, 4);
-    local.writeUInt16LE(utf8Flag, 6);
-    local.writeUInt16LE(METHOD_STORED, 8);
-    local.writeUInt16LE(DOS_TIME, 10);
-    local.writeUInt16LE(DOS_DATE, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(big ? U32_MAX : size, 18);
-    local.writeUInt32LE(big ? U32_MAX : size, 22);
-    local.writeUInt16LE(name.length, 26);
-    local.writeUInt16LE(localExtra.length, 28);
+    writeEntryFields(local, 4, entry, localExtra.length);
 
     const cenExtra = big ? zip64Extra([size, size, offset]) : Buffer.alloc(0);
     const cen = Buffer.alloc(46);
     cen.writeUInt32LE(SIG_CENTRAL, 0);
-    cen.writeUInt16LE(version, 4);
-    cen.writeUInt16LE(version, 6);
-    cen.writeUInt16LE(utf8Flag, 8);
-    cen.writeUInt16LE(METHOD_STORED, 10);
-    cen.writeUInt16LE(DOS_TIME, 12);
-    cen.writeUInt16LE(DOS_DATE, 14);
-    cen.writeUInt32LE(crc, 16);
-    cen.writeUInt32LE(big ? U32_MAX : size, 20);
-    cen.writeUInt32LE(big ? U32_MAX : size, 24);
-    cen.writeUInt16LE(name.length, 28);
-    cen.writeUInt16LE(cenExtra.length, 30);
+    cen.writeUInt16LE(version, 4); // version made by
+    writeEntryFields(cen, 6, entry, cenExtra.length);
     cen.writeUInt32LE(big ? U32_MAX : offset, 42);
     central.push(cen, name, cenExtra);
 
@@ -504,6 +488,26 @@ export function writeZip(files: ZipInput[] | Record<string, Uint8Array>, opts: W
   eocd.writeUInt32LE(needZip64 ? U32_MAX : cdOffset, 16);
   chunks.push(eocd);
   return Buffer.concat(chunks);
+}
+
+/**
+ * The fields a local header (from byte 4) and a central directory entry (from byte 6)
+ * share, in the same order: version needed, flags, method, time, date, CRC-32, both
+ * sizes (stored entries: the two are equal), name and extra field lengths.
+ */
+function writeEntryFields(
+  b: Buffer, at: number, e: { version: number; utf8Flag: number; crc: number; size: number; nameLength: number }, extraLength: number,
+): void {
+  b.writeUInt16LE(e.version, at);
+  b.writeUInt16LE(e.utf8Flag, at + 2);
+  b.writeUInt16LE(METHOD_STORED, at + 4);
+  b.writeUInt16LE(DOS_TIME, at + 6);
+  b.writeUInt16LE(DOS_DATE, at + 8);
+  b.writeUInt32LE(e.crc, at + 10);
+  b.writeUInt32LE(e.size, at + 14);
+  b.writeUInt32LE(e.size, at + 18);
+  b.writeUInt16LE(e.nameLength, at + 22);
+  b.writeUInt16LE(extraLength, at + 24);
 }
 
 function zip64Extra(values: number[]): Buffer {

@@ -24,7 +24,7 @@ import { decodeElements, f32ToF16 } from '../io/array';
 import { TrainingSource } from '../train/source';
 import { readJsonFile, writeFileAtomic } from '../util/paths';
 import { canonicalJson, configHash, gitCommit } from '../util/provenance';
-import { sha256File } from '../util/hash';
+import { sha256Bytes, sha256File } from '../util/hash';
 
 export const LATENT_FORMAT = 'dit-kit-latents/1';
 export const LATENT_MANIFEST = 'manifest.json';
@@ -350,7 +350,7 @@ export function ensureLatentCache(o: LatentBuildOptions): LatentBuildResult {
     latentBytes,
     shardSize,
     shards: state.done,
-    labels: { file: LABELS, sha256: crypto.createHash('sha256').update(labelBytes).digest('hex') },
+    labels: { file: LABELS, sha256: sha256Bytes(labelBytes) },
     dataset: { path: o.datasetPath, imageSize: ds.imageSize, channels: ds.channels },
     autoencoder: { id: o.ae.id, kind: o.ae.kind, scale: o.ae.scale, path: o.aePath ?? null },
     build: { seconds: (Date.now() - t0) / 1000, backend: tf.getBackend(), gitCommit: gitCommit(), created: new Date().toISOString() },

@@ -2,8 +2,7 @@
 // with per-tensor shape checks, save to safetensors, infer the architecture.
 import * as tf from '@tensorflow/tfjs-core';
 import { HostArray, nameTable, ownEntry, toFloat32 } from '../io/array';
-import { readTensorFile, sniffFormat, TensorFile } from '../io/tensor_file';
-import { withSource } from '../io/source';
+import { readTensorFile, TensorFile } from '../io/tensor_file';
 import { writeSafetensors } from '../io/safetensors';
 import { DiTConfig, PAPER_SIZES, MINI_SIZES, Variant, ditConfig, parseModelName, validateConfig } from './config';
 import { diffusersDiTFolder, readDiffusersDiT } from './diffusers';
@@ -201,8 +200,7 @@ export type WeightsKey = 'ema' | 'model';
  */
 export function readDiTTensors(file: string, key?: WeightsKey): TensorFile {
   // The key selects inside torch files only; a kit training checkpoint names its weights 'ema/...' and 'model/...'.
-  const torch = withSource(file, (src) => sniffFormat(src) === 'torch', 'tensor file');
-  const f = readTensorFile(file, torch && key !== undefined ? { key } : {});
+  const f = readTensorFile(file, (format) => (format === 'torch' && key !== undefined ? { key } : {}));
   if (f.args && f.chosen !== 'ema' && key === undefined) {
     throw new Error(`${file}: a train.py checkpoint without EMA weights (has ${f.chosen ?? 'none'}); pass --key model (key: 'model') to use the raw weights`);
   }

@@ -197,7 +197,7 @@ function writeAside(file: string, bad: BadRecord[]): string {
 }
 
 /** The pending files of `file` (rows a writer kept when it could not lock the registry). */
-function pendingFiles(file: string): string[] {
+export function pendingFiles(file: string): string[] {
   const dir = path.dirname(file);
   const base = `${path.basename(file)}.pending-`;
   try {
@@ -228,6 +228,19 @@ export function pendingResults(file: string): Array<Partial<ResultRow>> {
  * Returns the rows written (with `unique`, those the file did not hold yet).
  */
 export function appendResults(file: string, rows: Array<Partial<ResultRow>>, o: AppendOptions = {}): Array<Partial<ResultRow>> {
+  return appendWithPending(file, rows, o).written;
+}
+
+/**
+ * Adds the rows kept pending beside `file` to it now, as the next append would (`dit
+ * results --repair`); returns how many it added (rows the file already held are not).
+ */
+export function mergePendingResults(file: string, o: AppendOptions = {}): number {
+  return appendWithPending(file, [], o).pending;
+}
+
+/** appendResults, also telling how many pending rows it added. */
+function appendWithPending(file: string, rows: Array<Partial<ResultRow>>, o: AppendOptions): { written: Array<Partial<ResultRow>>; pending: number } {
   for (const r of rows) {
     for (const k of Object.keys(r)) if (!(RESULT_COLUMNS as readonly string[]).includes(k)) throw new Error(`results: unknown column '${k}'`);
   }
@@ -270,12 +283,14 @@ export function appendResults(file: string, rows: Array<Partial<ResultRow>>, o: 
     // Pending rows are sweep rows: always unique.
     for (const pr of pending) for (const r of pr.rows ?? []) add(r, true);
     const written = rows.filter((r) => add(r, o.unique ?? false));
-    if (!out.length && kept === text) return written;
-    const head = scan.header === null ? RESULT_COLUMNS.join(',') + '\n' : '';
-    const body = out.map((r) => RESULT_COLUMNS.map((c) => csvCell(r[c])).join(',') + '\n').join('');
-    writeFileAtomic(target, kept + head + body);
+    if (out.length || kept !== text) {
+      const head = scan.header === null ? RESULT_COLUMNS.join(',') + '\n' : '';
+      const body = out.map((r) => RESULT_COLUMNS.map((c) => csvCell(r[c])).join(',') + '\n').join('');
+      writeFileAtomic(target, kept + head + body);
+    }
+    // Every readable pending row is in the file now (added, or there already): its file can go.
     for (const pr of pending) if (pr.rows) fs.rmSync(pr.p, { force: true });
-    return written;
+    return { written, pending: out.length - written.length };
   }, o.lock);
 }
 

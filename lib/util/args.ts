@@ -3,6 +3,15 @@ import { isSeed, SEED_ALLOWED } from './rng';
 
 export class UsageError extends Error {}
 
+/** A library check on flags alone, reported as a usage error (exit 2). */
+export function asUsage<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
 /** 'count': a positive integer; 'seed': a generator seed (the range lib/util/rng.ts honours). */
 export type FlagKind = 'string' | 'number' | 'boolean' | 'int' | 'count' | 'seed';
 export type FlagSpec = Record<string, FlagKind>;

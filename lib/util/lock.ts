@@ -138,7 +138,8 @@ export function parseHolder(text: string): LockHolder | null {
   return null;
 }
 
-function describe(h: LockHolder | null): string {
+/** A lock's holder in messages: 'process PID on HOST since TIME (PURPOSE)'. */
+export function describeHolder(h: LockHolder | null): string {
   return h ? `process ${h.pid} on ${h.host} since ${h.startedAt}${h.purpose ? ` (${h.purpose})` : ''}` : 'an unknown holder';
 }
 
@@ -201,11 +202,11 @@ export function lockState(file: string, staleMs: number): LockState | null {
   const holder = parseHolder(text);
   if (holder && holder.host === HOST) {
     const gone = localHolderGone(holder);
-    return { holder, text, stale: gone && `its holder, ${describe(holder)}, is gone: ${gone}` };
+    return { holder, text, stale: gone && `its holder, ${describeHolder(holder)}, is gone: ${gone}` };
   }
   const age = Date.now() - st.mtimeMs;
   const stale = age > staleMs
-    ? `${holder ? `its holder, ${describe(holder)},` : 'it has no readable holder record and'} has not refreshed it for ${(age / 1000).toFixed(0)} s (stale after ${(staleMs / 1000).toFixed(0)} s)`
+    ? `${holder ? `its holder, ${describeHolder(holder)},` : 'it has no readable holder record and'} has not refreshed it for ${(age / 1000).toFixed(0)} s (stale after ${(staleMs / 1000).toFixed(0)} s)`
     : null;
   return { holder, text, stale };
 }
@@ -358,7 +359,7 @@ function timedOut(file: string, o: LockOptions, waited: number): LockTimeout {
   const s = lockState(file, o.staleMs);
   const holder = s?.holder ?? null;
   return new LockTimeout(file, holder,
-    `could not lock ${file} within ${(waited / 1000).toFixed(1)} s: held by ${describe(holder)}` +
+    `could not lock ${file} within ${(waited / 1000).toFixed(1)} s: held by ${describeHolder(holder)}` +
     `; if that process is gone (another machine, which this one cannot check), remove ${file}`);
 }
 

@@ -1,6 +1,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { sha256Bytes } from './hash';
 import { hostTag, writerGone } from './lock';
 
 let root: string | null = null;
@@ -108,6 +109,24 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     throw err;
   }
   fsyncDir(dir);
+}
+
+/**
+ * Writes a folder of one data file (weights) and the JSON manifest that describes it:
+ * the old manifest goes first and the new one last, each write atomic, so a crash never
+ * pairs a manifest with data it does not describe. `manifest` builds it from the data's
+ * file name, sha256 and size.
+ */
+export function writeManifestFolder<M>(
+  dir: string, names: { data: string; manifest: string }, data: Uint8Array,
+  manifest: (written: { file: string; sha256: string; bytes: number }) => M,
+): M {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.rmSync(path.join(dir, names.manifest), { force: true });
+  writeFileAtomic(path.join(dir, names.data), data);
+  const m = manifest({ file: names.data, sha256: sha256Bytes(data), bytes: data.length });
+  writeFileAtomic(path.join(dir, names.manifest), JSON.stringify(m, null, 1) + '\n');
+  return m;
 }
 
 /** Parses a JSON file; an unreadable or malformed file is an error that names it. */
