@@ -5,7 +5,7 @@
 // (does the FID order the ladder as it must?) as table rows.
 import { CALIBRATION_LADDER, CALIBRATION_STUDY, LadderCheck, ladderChecks } from '../experiments/calibration';
 import type { ResultRow } from '../results/registry';
-import { FigureOptions, FigureSpec, MissingDataError, PlotlyTrace, axis, baseLayout, fidAxisTitle, selectRows } from './specs';
+import { FigureOptions, FigureSpec, MissingDataError, PlotlyTrace, axis, baseLayout, fidAxis, fidAxisTitle, selectRows } from './specs';
 
 const num = (r: ResultRow, c: keyof ResultRow): number | null => {
   const v = r[c];
@@ -84,9 +84,9 @@ export function figCalibrationLadder(rows: readonly ResultRow[], opts: FigureOpt
   ].filter(Boolean).join(' · ');
   const title = `Calibration ladder: ${drawn.length} rungs; ${passed} of ${checks.length} ordering checks pass`;
   const layout = baseLayout(title, sub, 1100, 560);
-  layout.margin = { l: 70, r: 170, t: 80, b: 130 };
+  layout.margin = { ...(layout.margin as object), l: 70, r: 170, b: 130 };
   layout.xaxis = axis('rung (grouped by kind, each kind in increasing degradation)', { type: 'category', categoryorder: 'array', categoryarray: drawn.map((p) => p.rung), tickangle: -45 });
-  layout.yaxis = axis(fidAxisTitle(sel.featureNet).length <= 32 ? `${fidAxisTitle(sel.featureNet)}, log scale` : 'FID (log scale; features: see above)', { type: 'log' });
+  layout.yaxis = axis(fidAxis(sel.featureNet, ', log scale'), { type: 'log' });
   layout.legend = { title: { text: 'kind' }, x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' };
   if (!drawn.length) throw new MissingDataError(figure, CALIBRATION_STUDY, `${figure}: experiment '${sel.experiment}' has no calibration row with a positive FID`);
   return { data, layout, points, checks, experiment: sel.experiment, featureNet: sel.featureNet };

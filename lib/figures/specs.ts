@@ -85,6 +85,16 @@ export function fidAxisTitle(featureNet: string | null | undefined): string {
   return `FID (${featureNet} features)`;
 }
 
+/**
+ * The FID axis's title: fidAxisTitle when it fits beside the plot, else a short one that
+ * points to the subtitle (which names the features in full): a long vertical title runs
+ * over the figure's title.
+ */
+export function fidAxis(featureNet: string | null | undefined, extra = ''): string {
+  const full = fidAxisTitle(featureNet);
+  return full.length + extra.length <= 34 ? `${full}${extra}` : `FID${extra} (features: see the subtitle)`;
+}
+
 /** Gflops as the paper prints them (118.6), with enough digits for the mini family (0.0829). */
 export function formatGflops(g: number): string {
   if (g >= 10) return g.toFixed(1);
@@ -269,16 +279,23 @@ function subtitle(sel: Selection, rows: ResultRow[]): string {
   return parts.join(' · ');
 }
 
+/** The top margin that holds a title of this many lines (the subtitle included). */
+export function titleMargin(text: string): number {
+  return 42 + 19 * text.split('<br>').length;
+}
+
+/** A figure's layout; specs that set their own margins keep its top one (titleMargin). */
 export function baseLayout(title: string, sub: string, width: number, height: number, headline?: string): Record<string, unknown> {
+  const text = `${headline ?? title}<br><sup>${sub}</sup>`;
   return {
-    title: { text: `${headline ?? title}<br><sup>${sub}</sup>`, x: 0.02, xanchor: 'left' },
+    title: { text, x: 0.02, xanchor: 'left' },
     width,
     height,
     font: { family: 'DejaVu Sans, Arial, sans-serif', size: 13 },
     paper_bgcolor: '#ffffff',
     plot_bgcolor: '#ffffff',
     hovermode: 'closest',
-    margin: { l: 70, r: 30, t: 80, b: 60 },
+    margin: { l: 70, r: 30, t: titleMargin(text), b: 60 },
   };
 }
 
@@ -342,10 +359,10 @@ export function fig5Conditioning(rows: readonly ResultRow[], opts: FigureOptions
   });
   const layout = baseLayout(`Fig. 5: conditioning strategies (${[...models].join(', ')})`, subtitle(sel, plotted), 1040, 520, opts.headline);
   layout.xaxis = axis('Training Steps');
-  layout.yaxis = axis(fidAxisTitle(sel.featureNet));
+  layout.yaxis = axis(fidAxis(sel.featureNet));
   // Right of the plot: inside it, the legend hid the lines' last points.
   layout.legend = { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' };
-  layout.margin = { l: 70, r: 260, t: 80, b: 60 };
+  layout.margin = { ...(layout.margin as object), l: 70, r: 260, b: 60 };
   return { data, layout };
 }
 
@@ -369,7 +386,8 @@ export function fig6Scaling(rows: readonly ResultRow[], opts: FigureOptions = {}
   const family = parseModelName(cells[0].model)?.family ?? 'DiT';
   const data: PlotlyTrace[] = [];
   const layout = baseLayout('Fig. 6: scaling the DiT model (top: patch size fixed; bottom: model size fixed)', subtitle(sel, [...curves.values()].flat()), 1400, 820, opts.headline);
-  layout.margin = { l: 70, r: 150, t: 90, b: 60 };
+  // 10 more at the top for the panel titles.
+  layout.margin = { l: 70, r: 150, t: (layout.margin as { t: number }).t + 10, b: 60 };
   const annotations: Record<string, unknown>[] = [];
   const gap = 0.04;
   const rowsY = [[0.56, 1], [0, 0.44]];
@@ -381,7 +399,7 @@ export function fig6Scaling(rows: readonly ResultRow[], opts: FigureOptions = {}
     const x0 = col * (w + gap);
     const [y0, y1] = rowsY[rowIdx];
     layout[`xaxis${suffix}`] = axis(rowIdx === 1 ? 'Training Steps' : '', { domain: [x0, x0 + w], anchor: `y${suffix}`, ...(axisIndex > 1 ? { matches: 'x' } : {}) });
-    layout[`yaxis${suffix}`] = axis(col === 0 ? fidAxisTitle(sel.featureNet) : '', { domain: [y0, y1], anchor: `x${suffix}`, ...(axisIndex > 1 ? { matches: 'y' } : {}) });
+    layout[`yaxis${suffix}`] = axis(col === 0 ? fidAxis(sel.featureNet) : '', { domain: [y0, y1], anchor: `x${suffix}`, ...(axisIndex > 1 ? { matches: 'y' } : {}) });
     annotations.push({ text: `<b>${title}</b>`, xref: 'paper', yref: 'paper', x: x0 + w / 2, y: y1, xanchor: 'center', yanchor: 'bottom', showarrow: false, font: { size: 14 } });
     for (const cell of lines) {
       const curve = curves.get(cell)!;
@@ -596,9 +614,9 @@ export function fig8GflopsVsFid(rows: readonly ResultRow[], opts: FigureOptions 
   ].join('<br>');
   const layout = baseLayout('Fig. 8: transformer Gflops vs FID', subtitle(sel, finals.map((f) => f.row)), 1200, 640, opts.headline);
   // The legend sits right of the plot: it is long (fit, band, sizes, calibration lines) and must not hide points.
-  layout.margin = { l: 70, r: 330, t: 80, b: 150 };
+  layout.margin = { ...(layout.margin as object), l: 70, r: 330, b: 150 };
   layout.xaxis = axis('Transformer Gflops (forward pass, one sample)', { type: 'log' });
-  layout.yaxis = axis(fidAxisTitle(sel.featureNet), { type: 'log' });
+  layout.yaxis = axis(fidAxis(sel.featureNet, ', log scale'), { type: 'log' });
   // traceorder: plotly reverses legends that hold a 'tonexty' fill unless told otherwise.
   layout.legend = { traceorder: 'normal', x: 1.02, xanchor: 'left', y: 1, yanchor: 'top', bgcolor: 'rgba(255,255,255,0.85)', bordercolor: '#ccc', borderwidth: 1 };
   layout.annotations = [{ text: note, xref: 'paper', yref: 'paper', x: 0, y: -0.2, xanchor: 'left', yanchor: 'top', align: 'left', showarrow: false, font: { size: 12 } }];
@@ -642,9 +660,9 @@ export function fig9TrainingCompute(rows: readonly ResultRow[], opts: FigureOpti
   if (!data.length) throw new MissingDataError('Fig. 9 (training compute)', 'scaling', `Fig. 9 (training compute): no 'scaling' results with training compute (train_gflops, or gflops, batch_size and train_step)`);
   const layout = baseLayout('Fig. 9: FID against training compute', subtitle(sel, plotted), 900, 560, opts.headline);
   layout.xaxis = axis('Training Compute (Gflops)', { type: 'log', exponentformat: 'power' });
-  layout.yaxis = axis(fidAxisTitle(sel.featureNet));
+  layout.yaxis = axis(fidAxis(sel.featureNet));
   layout.legend = { x: 1.01, xanchor: 'left', y: 1, yanchor: 'top' };
-  layout.margin = { l: 70, r: 140, t: 80, b: 60 };
+  layout.margin = { ...(layout.margin as object), l: 70, r: 140, b: 60 };
   return { data, layout };
 }
 
@@ -712,9 +730,9 @@ export function fig10SamplingCompute(rows: readonly ResultRow[], opts: FigureOpt
   const sub = subtitle(sel, lines.flatMap((l) => l.rows)) + ` · final checkpoint${steps.length ? ` (step ${Math.max(...steps)})` : ''}; labels: sampling steps`;
   const layout = baseLayout('Fig. 10: FID against sampling compute', sub, 900, 560, opts.headline);
   layout.xaxis = axis('Sampling Compute (Gflops per image)', { type: 'log', exponentformat: 'power' });
-  layout.yaxis = axis(fidAxisTitle(sel.featureNet));
+  layout.yaxis = axis(fidAxis(sel.featureNet));
   layout.legend = { x: 1.01, xanchor: 'left', y: 1, yanchor: 'top' };
-  layout.margin = { l: 70, r: 160, t: 80, b: 60 };
+  layout.margin = { ...(layout.margin as object), l: 70, r: 160, b: 60 };
   return { data, layout };
 }
 

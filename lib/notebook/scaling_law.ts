@@ -724,7 +724,8 @@ export function figScalingLaw(rows: readonly ResultRow[], opts: FigureOptions & 
   layout.xaxis2 = axis('Model Gflops (forward pass, one sample)', { type: 'log', domain: [0.6, 1], anchor: 'y2' });
   layout.yaxis2 = axis(a.iso.budgets.length ? 'Loss at the budget (interpolated in log C)' : 'isoFLOP: no budget is reached by 2+ models', { type: 'log', anchor: 'x2' });
   layout.legend = { traceorder: 'normal', x: 1.02, xanchor: 'left', y: 1, yanchor: 'top', bgcolor: 'rgba(255,255,255,0.85)', bordercolor: '#ccc', borderwidth: 1, font: { size: 11 } };
-  layout.margin = { l: 70, r: 300, t: 90, b: 70 };
+  // 10 more at the top for the panel titles.
+  layout.margin = { l: 70, r: 300, t: (layout.margin as { t: number }).t + 10, b: 70 };
   layout.annotations = [
     { text: '<b>loss vs training compute; frontier and fit</b>', xref: 'paper', yref: 'paper', x: 0.25, y: 1, xanchor: 'center', yanchor: 'bottom', showarrow: false },
     { text: '<b>isoFLOP profiles</b>', xref: 'paper', yref: 'paper', x: 0.8, y: 1, xanchor: 'center', yanchor: 'bottom', showarrow: false },
