@@ -13,6 +13,7 @@
 
 #include "conv.h"
 #include "fused.h"
+#include "linalg.h"
 #include "optim.h"
 #include "vmath.h"
 
@@ -580,6 +581,79 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---- float64 linear algebra for the FID (linalg.c) ------------------------------------------
+
+static int f64(napi_env env, napi_value v, double **p, size_t *n) {
+  napi_typedarray_type t;
+  size_t len;
+  void *data;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &t, &len, &data, &ab, &off) != napi_ok || t != napi_float64_array) {
+    napi_throw_type_error(env, NULL, "ditnative: expected a Float64Array");
+    return 0;
+  }
+  *p = (double *)data;
+  *n = len;
+  return 1;
+}
+
+// featureCovariance(x: Float32Array | Float64Array, n, d, mu: Float64Array(d), sigma: Float64Array(d*d))
+static napi_value feature_cov(napi_env env, napi_callback_info info) {
+  GET_ARGS(5);
+  napi_typedarray_type t;
+  size_t nx;
+  void *x;
+  napi_value ab;
+  size_t off;
+  long n, d;
+  double *mu, *sigma;
+  size_t nmu, nsigma;
+  if (napi_get_typedarray_info(env, argv[0], &t, &nx, &x, &ab, &off) != napi_ok ||
+      (t != napi_float32_array && t != napi_float64_array)) {
+    napi_throw_type_error(env, NULL, "featureCovariance: expected a Float32Array or Float64Array of features");
+    return NULL;
+  }
+  if (!inum(env, argv[1], &n) || !inum(env, argv[2], &d) || !f64(env, argv[3], &mu, &nmu) ||
+      !f64(env, argv[4], &sigma, &nsigma))
+    return NULL;
+  if (n < 2 || d < 1 || nx != (size_t)(n * d) || nmu != (size_t)d || nsigma != (size_t)(d * d)) {
+    fail(env, "featureCovariance: arrays do not match n x d (n >= 2)");
+    return NULL;
+  }
+  int rc = t == napi_float32_array ? feature_covariance((const float *)x, NULL, n, d, mu, sigma)
+                                   : feature_covariance(NULL, (const double *)x, n, d, mu, sigma);
+  if (rc != 0) fail(env, "featureCovariance: out of memory");
+  return NULL;
+}
+
+// traceSqrtProduct(s1, s2, n, eig: Float64Array(n), resid: Float64Array(n)) -> rank of s1
+static napi_value trace_sqrt(napi_env env, napi_callback_info info) {
+  GET_ARGS(5);
+  double *s1, *s2, *eig, *resid;
+  size_t n1, n2, ne, nr;
+  long n;
+  if (!f64(env, argv[0], &s1, &n1) || !f64(env, argv[1], &s2, &n2) || !inum(env, argv[2], &n) ||
+      !f64(env, argv[3], &eig, &ne) || !f64(env, argv[4], &resid, &nr))
+    return NULL;
+  if (n < 1 || n1 != (size_t)(n * n) || n2 != n1 || ne < (size_t)n || nr < (size_t)n) {
+    fail(env, "traceSqrtProduct: arrays do not match n x n");
+    return NULL;
+  }
+  long rank = trace_sqrt_product(s1, s2, n, eig, resid);
+  if (rank == -1) {
+    fail(env, "traceSqrtProduct: out of memory");
+    return NULL;
+  }
+  if (rank < 0) {
+    fail(env, "traceSqrtProduct: LAPACK (dpstrf/dsyevd) failed");
+    return NULL;
+  }
+  napi_value v;
+  napi_create_int32(env, (int32_t)rank, &v);
+  return v;
+}
+
 // ---- setup -------------------------------------------------------------------------------
 
 static napi_value set_threads(napi_env env, napi_callback_info info) {
@@ -628,6 +702,8 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("attnBackward", attn_bwd);
   EXPORT("adamw", adamw);
   EXPORT("conv2d", conv2d);
+  EXPORT("featureCovariance", feature_cov);
+  EXPORT("traceSqrtProduct", trace_sqrt);
   EXPORT("setThreads", set_threads);
   EXPORT("getThreads", get_threads);
   EXPORT("blasConfig", blas_config);
