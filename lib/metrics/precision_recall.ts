@@ -7,8 +7,10 @@
 //   - precision = share of samples with D(ref, sample) <= radius(ref) for some ref,
 //     recall    = share of refs with D(ref, sample) <= radius(sample) for some sample.
 // Distances are formed block by block (rows x columns), never the whole N x N matrix.
-// The u.v products go through tf.matMul so a fast backend accelerates them; the rest is
-// float32 arithmetic done here, so results do not depend on the backend's elementwise ops.
+// The u.v products go through tf.matMul so a fast backend accelerates them (sgemm on the
+// native backend); the column side is transposed once per pass and sliced per block. The
+// rest is float32 arithmetic done here, so results do not depend on the backend's
+// elementwise ops.
 //
 // Note: ADM's DistanceBlock first tries the distances in float16 and uses float32 only
 // when a float16 block overflows; this module always uses the float32 formula.
@@ -17,7 +19,11 @@ import * as tf from '@tensorflow/tfjs-core';
 export interface ManifoldOptions {
   /** Neighbourhood size: the radius is the distance to the k-th nearest neighbour. Default 3. */
   k?: number;
-  /** Rows per distance block (ADM: 10000). The result does not depend on it. Default 4096. */
+  /**
+   * Rows per distance block (ADM: 10000). The result does not depend on it. Default 1024:
+   * with exploitSymmetry the radii compute each diagonal block whole, n^2 / 2 + n * rows / 2
+   * products in all, so small row blocks keep the radii near half of the full matrix.
+   */
   rowBatchSize?: number;
   /** Columns per distance block (ADM: 10000). Default 4096. */
   colBatchSize?: number;
@@ -62,10 +68,11 @@ export function featureMatrix(data: Float32Array, n: number, d: number, what = '
   return { data, n, d };
 }
 
-function resolve(opts: ManifoldOptions): Required<ManifoldOptions> {
+/** The options with their defaults filled in (checked). */
+export function manifoldOptions(opts: ManifoldOptions = {}): Required<ManifoldOptions> {
   const o = {
     k: opts.k ?? 3,
-    rowBatchSize: opts.rowBatchSize ?? 4096,
+    rowBatchSize: opts.rowBatchSize ?? 1024,
     colBatchSize: opts.colBatchSize ?? 4096,
     exploitSymmetry: opts.exploitSymmetry ?? true,
   };
@@ -116,11 +123,13 @@ function rows(x: FeatureMatrix, r0: number, r1: number): tf.Tensor2D {
   return tf.tensor2d(x.data.subarray(r0 * x.d, r1 * x.d), [r1 - r0, x.d], 'float32');
 }
 
-/** u.v for rows [r0, r1) of x against rows [c0, c1) of y: a (r1-r0) x (c1-c0) float32 block. */
-async function dotBlock(xRows: tf.Tensor2D, y: FeatureMatrix, c0: number, c1: number): Promise<Float32Array> {
-  const yt = transposedRows(y, c0, c1);
-  const mm = tf.tidy(() => tf.matMul(xRows, yt));
-  yt.dispose();
+/**
+ * u.v of the rows xRows against columns [c0, c1) of yt (a whole set transposed, d x n):
+ * a rows x (c1 - c0) float32 block. The column slice is a contiguous copy per row of yt,
+ * far cheaper than transposing the block each time.
+ */
+async function dotBlock(xRows: tf.Tensor2D, yt: tf.Tensor2D, c0: number, c1: number): Promise<Float32Array> {
+  const mm = tf.tidy(() => tf.matMul(xRows, c0 === 0 && c1 === yt.shape[1] ? yt : tf.slice(yt, [0, c0], [yt.shape[0], c1 - c0])));
   try {
     return (await mm.data()) as Float32Array;
   } finally {
@@ -141,16 +150,16 @@ function dist(nu: number, uv: number, nv: number): number {
 export async function pairwiseDistances(x: FeatureMatrix, y: FeatureMatrix): Promise<Float32Array> {
   if (x.d !== y.d) throw new Error(`pairwiseDistances: feature sizes differ: ${x.d} vs ${y.d}`);
   const nx = squaredNorms(x), ny = squaredNorms(y);
-  const xr = rows(x, 0, x.n);
+  const xr = rows(x, 0, x.n), yt = transposedRows(y, 0, y.n);
   try {
-    const uv = await dotBlock(xr, y, 0, y.n);
+    const uv = await dotBlock(xr, yt, 0, y.n);
     const out = new Float32Array(x.n * y.n);
     for (let i = 0; i < x.n; i++) {
       for (let j = 0; j < y.n; j++) out[i * y.n + j] = dist(nx[i], uv[i * y.n + j], ny[j]);
     }
     return out;
   } finally {
-    xr.dispose();
+    tf.dispose([xr, yt]);
   }
 }
 
@@ -185,37 +194,53 @@ class SmallestK {
  * k-th nearest neighbour in the same set (the k-th smallest after its own self-distance).
  */
 export async function manifoldRadii(x: FeatureMatrix, opts: ManifoldOptions = {}): Promise<Float32Array> {
-  const o = resolve(opts);
+  const o = manifoldOptions(opts);
   if (x.n < o.k + 1) throw new Error(`manifoldRadii: k=${o.k} needs at least ${o.k + 1} feature vectors, got ${x.n}`);
   const norms = squaredNorms(x);
   const top = new SmallestK(x.n, o.k + 1);
   const worst = top.worst;
-  for (let r0 = 0; r0 < x.n; r0 += o.rowBatchSize) {
-    const r1 = Math.min(x.n, r0 + o.rowBatchSize);
-    const xr = rows(x, r0, r1);
-    try {
-      // With symmetry, blocks left of the diagonal were already read from their transposes.
-      for (let c0 = o.exploitSymmetry ? r0 : 0; c0 < x.n; c0 += o.colBatchSize) {
-        const c1 = Math.min(x.n, c0 + o.colBatchSize);
-        const uv = await dotBlock(xr, x, c0, c1);
-        const w = c1 - c0;
-        for (let i = r0; i < r1; i++) {
-          const ni = norms[i], base = (i - r0) * w;
-          for (let j = c0; j < c1; j++) {
-            const m = uv[base + j - c0];
-            const dij = dist(ni, m, norms[j]);
-            if (dij < worst[i]) top.insert(i, dij);
-            // The transposed entry, unless this block's (i, j) and (j, i) are both in it.
-            if (o.exploitSymmetry && !(j >= r0 && j < r1)) {
-              const dji = dist(norms[j], m, ni);
+  const xt = transposedRows(x, 0, x.n);
+  try {
+    for (let r0 = 0; r0 < x.n; r0 += o.rowBatchSize) {
+      const r1 = Math.min(x.n, r0 + o.rowBatchSize);
+      const xr = rows(x, r0, r1);
+      try {
+        // With symmetry, blocks left of the diagonal were already read from their transposes.
+        for (let c0 = o.exploitSymmetry ? r0 : 0; c0 < x.n; c0 += o.colBatchSize) {
+          const c1 = Math.min(x.n, c0 + o.colBatchSize);
+          const uv = await dotBlock(xr, xt, c0, c1);
+          const w = c1 - c0;
+          // Columns of this row block give (i, j) and (j, i) from their own entries; with
+          // symmetry, every later column also gives the transposed entry (j, i).
+          const mirrorFrom = o.exploitSymmetry ? Math.min(c1, Math.max(c0, r1)) : c1;
+          for (let i = r0; i < r1; i++) {
+            const ni = norms[i], base = (i - r0) * w - c0;
+            let wi = worst[i];
+            for (let j = c0; j < mirrorFrom; j++) {
+              const dij = dist(ni, uv[base + j], norms[j]);
+              if (dij < wi) {
+                top.insert(i, dij);
+                wi = worst[i];
+              }
+            }
+            for (let j = mirrorFrom; j < c1; j++) {
+              const m = uv[base + j], nj = norms[j];
+              const dij = dist(ni, m, nj);
+              if (dij < wi) {
+                top.insert(i, dij);
+                wi = worst[i];
+              }
+              const dji = dist(nj, m, ni);
               if (dji < worst[j]) top.insert(j, dji);
             }
           }
         }
+      } finally {
+        xr.dispose();
       }
-    } finally {
-      xr.dispose();
     }
+  } finally {
+    xt.dispose();
   }
   return top.radii();
 }
@@ -229,35 +254,47 @@ export async function evaluatePr(
   sample: FeatureMatrix, sampleRadii: Float32Array,
   opts: ManifoldOptions = {},
 ): Promise<{ precision: number; recall: number }> {
-  const o = resolve(opts);
+  const o = manifoldOptions(opts);
   if (ref.d !== sample.d) throw new Error(`evaluatePr: feature sizes differ: reference ${ref.d}, samples ${sample.d}`);
   if (refRadii.length !== ref.n) throw new Error(`evaluatePr: ${ref.n} reference features but ${refRadii.length} radii`);
   if (sampleRadii.length !== sample.n) throw new Error(`evaluatePr: ${sample.n} sample features but ${sampleRadii.length} radii`);
   const nr = squaredNorms(ref), ns = squaredNorms(sample);
   const refIn = new Uint8Array(ref.n), sampleIn = new Uint8Array(sample.n);
-  // Rows are references, columns samples, as ADM's less_thans(batch_1=ref, batch_2=sample).
-  for (let r0 = 0; r0 < ref.n; r0 += o.rowBatchSize) {
-    const r1 = Math.min(ref.n, r0 + o.rowBatchSize);
-    const xr = rows(ref, r0, r1);
-    try {
-      for (let c0 = 0; c0 < sample.n; c0 += o.colBatchSize) {
-        const c1 = Math.min(sample.n, c0 + o.colBatchSize);
-        const uv = await dotBlock(xr, sample, c0, c1);
-        const w = c1 - c0;
-        for (let i = r0; i < r1; i++) {
-          const ni = nr[i], ri = refRadii[i], base = (i - r0) * w;
-          let inside = refIn[i];
-          for (let j = c0; j < c1; j++) {
-            const dij = dist(ni, uv[base + j - c0], ns[j]);
-            if (dij <= ri) sampleIn[j] = 1;
-            if (dij <= sampleRadii[j]) inside = 1;
+  const st = transposedRows(sample, 0, sample.n);
+  try {
+    // Rows are references, columns samples, as ADM's less_thans(batch_1=ref, batch_2=sample).
+    // Column blocks outside: each is sliced from the transposed samples once.
+    for (let c0 = 0; c0 < sample.n; c0 += o.colBatchSize) {
+      const c1 = Math.min(sample.n, c0 + o.colBatchSize);
+      const cols = c0 === 0 && c1 === sample.n ? st : tf.slice(st, [0, c0], [sample.d, c1 - c0]);
+      try {
+        for (let r0 = 0; r0 < ref.n; r0 += o.rowBatchSize) {
+          const r1 = Math.min(ref.n, r0 + o.rowBatchSize);
+          const xr = rows(ref, r0, r1);
+          let uv: Float32Array;
+          try {
+            uv = await dotBlock(xr, cols, 0, c1 - c0);
+          } finally {
+            xr.dispose();
           }
-          refIn[i] = inside;
+          const w = c1 - c0;
+          for (let i = r0; i < r1; i++) {
+            const ni = nr[i], ri = refRadii[i], base = (i - r0) * w - c0;
+            let inside = refIn[i];
+            for (let j = c0; j < c1; j++) {
+              const dij = dist(ni, uv[base + j], ns[j]);
+              if (dij <= ri) sampleIn[j] = 1;
+              if (dij <= sampleRadii[j]) inside = 1;
+            }
+            refIn[i] = inside;
+          }
         }
+      } finally {
+        if (cols !== st) cols.dispose();
       }
-    } finally {
-      xr.dispose();
     }
+  } finally {
+    st.dispose();
   }
   return { precision: mean(sampleIn), recall: mean(refIn) };
 }
