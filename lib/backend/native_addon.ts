@@ -55,6 +55,15 @@ export interface NativeAddon {
    * resid[0..n-rank); returns the rank of S1. Absent from older builds.
    */
   traceSqrtProduct?(s1: Float64Array, s2: Float64Array, n: number, eig: Float64Array, resid: Float64Array): number;
+  /**
+   * Precision/recall's k-NN radii update of one distance block (lib/metrics/precision_recall.ts
+   * radiiBlock, value for value). Absent from older builds.
+   */
+  radiiBlock?(uv: Float32Array, rows: number, w: number, r0: number, c0: number, mirrorFrom: number, norms: Float32Array,
+    best: Float64Array, worst: Float64Array, k1: number): void;
+  /** evaluate_pr's comparisons of one distance block (precision_recall.ts prBlock). Absent from older builds. */
+  prBlock?(uv: Float32Array, rows: number, w: number, r0: number, c0: number, refNorms: Float32Array, sampleNorms: Float32Array,
+    refRadii: Float32Array, sampleRadii: Float32Array, refIn: Uint8Array, sampleIn: Uint8Array): void;
   setThreads(n: number): void;
   getThreads(): number;
   blasConfig(): string;

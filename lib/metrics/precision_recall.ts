@@ -9,12 +9,14 @@
 // Distances are formed block by block (rows x columns), never the whole N x N matrix.
 // The u.v products go through tf.matMul so a fast backend accelerates them (sgemm on the
 // native backend); the column side is transposed once per pass and sliced per block. The
-// rest is float32 arithmetic done here, so results do not depend on the backend's
-// elementwise ops.
+// rest is float32 arithmetic done on the host (the block loops in C when the native addon
+// has them, value for value the TypeScript ones), so results do not depend on the tfjs
+// backend's elementwise ops.
 //
 // Note: ADM's DistanceBlock first tries the distances in float16 and uses float32 only
 // when a float16 block overflows; this module always uses the float32 formula.
 import * as tf from '@tensorflow/tfjs-core';
+import { loadNativeAddon, NativeAddon } from '../backend/native_addon';
 
 export interface ManifoldOptions {
   /** Neighbourhood size: the radius is the distance to the k-th nearest neighbour. Default 3. */
@@ -163,6 +165,84 @@ export async function pairwiseDistances(x: FeatureMatrix, y: FeatureMatrix): Pro
   }
 }
 
+/**
+ * The loops over one distance block: in C when the native addon has them (manifold.c, the
+ * same float32 operations value for value), else these TypeScript ones.
+ */
+export interface ManifoldKernels {
+  name: 'native' | 'typescript';
+  /**
+   * k-NN radii, rows [r0, r0 + rows) against columns [c0, c0 + w) of one set (uv: their
+   * rows x w u.v block): D(i, j) into row i's k1 smallest (best: k1 per row, sorted; worst:
+   * the largest kept), and for columns j >= mirrorFrom also D(j, i) into row j's.
+   */
+  radiiBlock(uv: Float32Array, rows: number, w: number, r0: number, c0: number, mirrorFrom: number, norms: Float32Array,
+    best: Float64Array, worst: Float64Array, k1: number): void;
+  /** evaluate_pr: references [r0, r0 + rows) x samples [c0, c0 + w); sets the inside flags. */
+  prBlock(uv: Float32Array, rows: number, w: number, r0: number, c0: number, nr: Float32Array, ns: Float32Array,
+    refRadii: Float32Array, sampleRadii: Float32Array, refIn: Uint8Array, sampleIn: Uint8Array): void;
+}
+
+/** Inserts v (< worst[row]) into row's sorted k1 smallest. */
+function insertSmallest(best: Float64Array, worst: Float64Array, k1: number, row: number, v: number): void {
+  const base = row * k1;
+  let p = base + k1 - 1;
+  while (p > base && best[p - 1] > v) {
+    best[p] = best[p - 1];
+    p--;
+  }
+  best[p] = v;
+  worst[row] = best[base + k1 - 1];
+}
+
+export const TYPESCRIPT_MANIFOLD: ManifoldKernels = {
+  name: 'typescript',
+  radiiBlock(uv, rows, w, r0, c0, mirrorFrom, norms, best, worst, k1) {
+    const c1 = c0 + w;
+    for (let i = r0; i < r0 + rows; i++) {
+      const ni = norms[i], base = (i - r0) * w - c0;
+      let wi = worst[i];
+      for (let j = c0; j < mirrorFrom; j++) {
+        const dij = dist(ni, uv[base + j], norms[j]);
+        if (dij < wi) {
+          insertSmallest(best, worst, k1, i, dij);
+          wi = worst[i];
+        }
+      }
+      for (let j = mirrorFrom; j < c1; j++) {
+        const m = uv[base + j], nj = norms[j];
+        const dij = dist(ni, m, nj);
+        if (dij < wi) {
+          insertSmallest(best, worst, k1, i, dij);
+          wi = worst[i];
+        }
+        const dji = dist(nj, m, ni);
+        if (dji < worst[j]) insertSmallest(best, worst, k1, j, dji);
+      }
+    }
+  },
+  prBlock(uv, rows, w, r0, c0, nr, ns, refRadii, sampleRadii, refIn, sampleIn) {
+    const c1 = c0 + w;
+    for (let i = r0; i < r0 + rows; i++) {
+      const ni = nr[i], ri = refRadii[i], base = (i - r0) * w - c0;
+      let inside = refIn[i];
+      for (let j = c0; j < c1; j++) {
+        const dij = dist(ni, uv[base + j], ns[j]);
+        if (dij <= ri) sampleIn[j] = 1;
+        if (dij <= sampleRadii[j]) inside = 1;
+      }
+      refIn[i] = inside;
+    }
+  },
+};
+
+/** The addon's block loops when it has both, else the TypeScript ones. */
+export function manifoldKernels(addon: Partial<NativeAddon> | null = loadNativeAddon()): ManifoldKernels {
+  const radii = addon?.radiiBlock, pr = addon?.prBlock;
+  if (typeof radii !== 'function' || typeof pr !== 'function') return TYPESCRIPT_MANIFOLD;
+  return { name: 'native', radiiBlock: radii.bind(addon), prBlock: pr.bind(addon) };
+}
+
 /** Per-row (k+1) smallest values, kept sorted; index k is the radius. */
 class SmallestK {
   readonly best: Float64Array;
@@ -171,16 +251,6 @@ class SmallestK {
   constructor(n: number, readonly k1: number) {
     this.best = new Float64Array(n * k1).fill(Infinity);
     this.worst = new Float64Array(n).fill(Infinity);
-  }
-  insert(row: number, v: number): void {
-    const b = this.best, base = row * this.k1;
-    let p = base + this.k1 - 1;
-    while (p > base && b[p - 1] > v) {
-      b[p] = b[p - 1];
-      p--;
-    }
-    b[p] = v;
-    this.worst[row] = b[base + this.k1 - 1];
   }
   radii(): Float32Array {
     const n = this.worst.length, out = new Float32Array(n);
@@ -193,12 +263,11 @@ class SmallestK {
  * ManifoldEstimator.manifold_radii: for each feature vector, the squared distance to its
  * k-th nearest neighbour in the same set (the k-th smallest after its own self-distance).
  */
-export async function manifoldRadii(x: FeatureMatrix, opts: ManifoldOptions = {}): Promise<Float32Array> {
+export async function manifoldRadii(x: FeatureMatrix, opts: ManifoldOptions = {}, kernels: ManifoldKernels = manifoldKernels()): Promise<Float32Array> {
   const o = manifoldOptions(opts);
   if (x.n < o.k + 1) throw new Error(`manifoldRadii: k=${o.k} needs at least ${o.k + 1} feature vectors, got ${x.n}`);
   const norms = squaredNorms(x);
   const top = new SmallestK(x.n, o.k + 1);
-  const worst = top.worst;
   const xt = transposedRows(x, 0, x.n);
   try {
     for (let r0 = 0; r0 < x.n; r0 += o.rowBatchSize) {
@@ -209,31 +278,10 @@ export async function manifoldRadii(x: FeatureMatrix, opts: ManifoldOptions = {}
         for (let c0 = o.exploitSymmetry ? r0 : 0; c0 < x.n; c0 += o.colBatchSize) {
           const c1 = Math.min(x.n, c0 + o.colBatchSize);
           const uv = await dotBlock(xr, xt, c0, c1);
-          const w = c1 - c0;
           // Columns of this row block give (i, j) and (j, i) from their own entries; with
           // symmetry, every later column also gives the transposed entry (j, i).
           const mirrorFrom = o.exploitSymmetry ? Math.min(c1, Math.max(c0, r1)) : c1;
-          for (let i = r0; i < r1; i++) {
-            const ni = norms[i], base = (i - r0) * w - c0;
-            let wi = worst[i];
-            for (let j = c0; j < mirrorFrom; j++) {
-              const dij = dist(ni, uv[base + j], norms[j]);
-              if (dij < wi) {
-                top.insert(i, dij);
-                wi = worst[i];
-              }
-            }
-            for (let j = mirrorFrom; j < c1; j++) {
-              const m = uv[base + j], nj = norms[j];
-              const dij = dist(ni, m, nj);
-              if (dij < wi) {
-                top.insert(i, dij);
-                wi = worst[i];
-              }
-              const dji = dist(nj, m, ni);
-              if (dji < worst[j]) top.insert(j, dji);
-            }
-          }
+          kernels.radiiBlock(uv, r1 - r0, c1 - c0, r0, c0, mirrorFrom, norms, top.best, top.worst, top.k1);
         }
       } finally {
         xr.dispose();
@@ -252,7 +300,7 @@ export async function manifoldRadii(x: FeatureMatrix, opts: ManifoldOptions = {}
 export async function evaluatePr(
   ref: FeatureMatrix, refRadii: Float32Array,
   sample: FeatureMatrix, sampleRadii: Float32Array,
-  opts: ManifoldOptions = {},
+  opts: ManifoldOptions = {}, kernels: ManifoldKernels = manifoldKernels(),
 ): Promise<{ precision: number; recall: number }> {
   const o = manifoldOptions(opts);
   if (ref.d !== sample.d) throw new Error(`evaluatePr: feature sizes differ: reference ${ref.d}, samples ${sample.d}`);
@@ -277,17 +325,7 @@ export async function evaluatePr(
           } finally {
             xr.dispose();
           }
-          const w = c1 - c0;
-          for (let i = r0; i < r1; i++) {
-            const ni = nr[i], ri = refRadii[i], base = (i - r0) * w - c0;
-            let inside = refIn[i];
-            for (let j = c0; j < c1; j++) {
-              const dij = dist(ni, uv[base + j], ns[j]);
-              if (dij <= ri) sampleIn[j] = 1;
-              if (dij <= sampleRadii[j]) inside = 1;
-            }
-            refIn[i] = inside;
-          }
+          kernels.prBlock(uv, r1 - r0, c1 - c0, r0, c0, nr, ns, refRadii, sampleRadii, refIn, sampleIn);
         }
       } finally {
         if (cols !== st) cols.dispose();

@@ -14,6 +14,7 @@
 #include "conv.h"
 #include "fused.h"
 #include "linalg.h"
+#include "manifold.h"
 #include "optim.h"
 #include "vmath.h"
 
@@ -654,6 +655,62 @@ static napi_value trace_sqrt(napi_env env, napi_callback_info info) {
   return v;
 }
 
+// ---- precision/recall block loops (manifold.c) ------------------------------------------------
+
+static int u8(napi_env env, napi_value v, uint8_t **p, size_t *n) {
+  napi_typedarray_type t;
+  void *data;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &t, n, &data, &ab, &off) != napi_ok || t != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "ditnative: expected a Uint8Array");
+    return 0;
+  }
+  *p = (uint8_t *)data;
+  return 1;
+}
+
+// radiiBlock(uv, rows, w, r0, c0, mirrorFrom, norms, best, worst, k1)
+static napi_value radii_blk(napi_env env, napi_callback_info info) {
+  GET_ARGS(10);
+  float *uv, *norms;
+  double *best, *worst;
+  size_t nuv, nn, nb, nw;
+  long rows, w, r0, c0, mf, k1;
+  if (!f32(env, argv[0], &uv, &nuv) || !inum(env, argv[1], &rows) || !inum(env, argv[2], &w) || !inum(env, argv[3], &r0) ||
+      !inum(env, argv[4], &c0) || !inum(env, argv[5], &mf) || !f32(env, argv[6], &norms, &nn) ||
+      !f64(env, argv[7], &best, &nb) || !f64(env, argv[8], &worst, &nw) || !inum(env, argv[9], &k1))
+    return NULL;
+  if (rows < 0 || w < 0 || r0 < 0 || c0 < 0 || k1 < 1 || nuv < (size_t)(rows * w) || (size_t)(r0 + rows) > nn ||
+      (size_t)(c0 + w) > nn || nw != nn || nb != nn * (size_t)k1 || mf < c0 || mf > c0 + w) {
+    fail(env, "radiiBlock: block does not fit its arrays");
+    return NULL;
+  }
+  radii_block(uv, rows, w, r0, c0, mf, norms, best, worst, k1);
+  return NULL;
+}
+
+// prBlock(uv, rows, w, r0, c0, refNorms, sampleNorms, refRadii, sampleRadii, refIn, sampleIn)
+static napi_value pr_blk(napi_env env, napi_callback_info info) {
+  GET_ARGS(11);
+  float *uv, *nr, *ns, *rr, *rs;
+  uint8_t *ri, *si;
+  size_t nuv, nnr, nns, nrr, nrs, nri, nsi;
+  long rows, w, r0, c0;
+  if (!f32(env, argv[0], &uv, &nuv) || !inum(env, argv[1], &rows) || !inum(env, argv[2], &w) || !inum(env, argv[3], &r0) ||
+      !inum(env, argv[4], &c0) || !f32(env, argv[5], &nr, &nnr) || !f32(env, argv[6], &ns, &nns) ||
+      !f32(env, argv[7], &rr, &nrr) || !f32(env, argv[8], &rs, &nrs) || !u8(env, argv[9], &ri, &nri) ||
+      !u8(env, argv[10], &si, &nsi))
+    return NULL;
+  if (rows < 0 || w < 0 || r0 < 0 || c0 < 0 || nuv < (size_t)(rows * w) || (size_t)(r0 + rows) > nnr ||
+      (size_t)(c0 + w) > nns || nrr != nnr || nri != nnr || nrs != nns || nsi != nns) {
+    fail(env, "prBlock: block does not fit its arrays");
+    return NULL;
+  }
+  pr_block(uv, rows, w, r0, c0, nr, ns, rr, rs, ri, si);
+  return NULL;
+}
+
 // ---- setup -------------------------------------------------------------------------------
 
 static napi_value set_threads(napi_env env, napi_callback_info info) {
@@ -704,6 +761,8 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("conv2d", conv2d);
   EXPORT("featureCovariance", feature_cov);
   EXPORT("traceSqrtProduct", trace_sqrt);
+  EXPORT("radiiBlock", radii_blk);
+  EXPORT("prBlock", pr_blk);
   EXPORT("setThreads", set_threads);
   EXPORT("getThreads", get_threads);
   EXPORT("blasConfig", blas_config);
