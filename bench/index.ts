@@ -176,7 +176,7 @@ async function main(): Promise<void> {
   if (opts.metrics) {
     await initBackend({ quiet: true });
     note(`\nmetrics: FID and precision/recall, ${opts.metricsN} vs ${opts.metricsN} ${opts.metricsD}-d features, kit vs numpy/scipy (ADM's evaluator), ` +
-      `one BLAS thread each, ${opts.metricsReps} alternating repeats; medians (min-max)`);
+      `one BLAS thread each, alternating repeats: ${opts.metricsReps}; medians (min-max)`);
     const m = await benchMetrics({ n: opts.metricsN, d: opts.metricsD, reps: opts.metricsReps, log: note });
     const method = {
       kit: { fid_linalg: m.linalg, distances_backend: m.backend, blas: m.kit.blas, openblas_threads: m.kit.threads },
