@@ -1,38 +1,60 @@
-// `npm run bench`: how fast the kit's CPU backends are against PyTorch on this machine.
-//   1. matmul GFLOP/s of each CPU backend vs PyTorch on one thread, same shapes, same run;
-//   2. the reference mini DiT (bench/dit_step.ts): one step of the kit's trainer and one
-//      forward on each backend vs bench/torch_dit.py (PyTorch, one thread). Target: ratio <= 2.
+// `npm run bench`: how fast the kit's CPU backends are against PyTorch and numpy/scipy on
+// this machine, like for like: every Python reference runs with OPENBLAS_NUM_THREADS=1 (and
+// OMP/MKL), the kit's OpenBLAS on one thread, and each side reports the BLAS and thread
+// count it actually ran, read back from the library.
+//   1. matmul GFLOP/s of each CPU backend vs PyTorch, same shapes, same run;
+//   2. DiT (bench/dit_step.ts: the reference config, mini-XL/2, a 256-token config): the
+//      kit's training step (flips, label dropout, hybrid loss with vb, AdamW, EMA) and a
+//      forward vs bench/torch_dit.py doing the same step; 30 warm-up steps, then kit and
+//      PyTorch repeats alternating; medians with their spread, CPU and wall time; the
+//      share of the measured single-thread SGEMM peak a training step reaches;
 //   3. memory over 1000 steps of the kit's trainer (tensor count and RSS);
-//   4. FID + precision/recall for 10k vs 10k 2048-d features (target 60 s);
+//   4. FID, and FID + precision/recall, of 10k vs 10k 2048-d features vs numpy/scipy
+//      (bench/metrics.ts, bench/numpy_metrics.py), alternating repeats;
 //   5. feature-extraction throughput of the default feature network.
-// Options: --json (one JSON object per line), --backends native,wasm (default: the ones that
-// start; the DiT step runs on wasm/cpu only when named, they take tens of seconds a step),
-// --no-matmul, --no-dit, --no-soak / --soak N, --no-metrics, --no-features, --reps N.
-import { spawnSync } from 'child_process';
+// The load average is printed at the start and the end. Options: --json (one JSON object
+// per line: every ratio with its method), --backends native,wasm (default: the ones that
+// start; the DiT step runs on wasm/cpu only when named), --configs reference,mini-XL/2,256
+// (DiT configs by label, name or token count), --reps N (DiT repeats, 5), --steps N (steps
+// per repeat, 5), --warmup N (30), --metrics-reps N (3), --metrics-n N, --metrics-d N,
+// --no-matmul, --no-dit, --no-soak / --soak N, --no-metrics, --no-features.
 import * as path from 'path';
 import { initBackend } from '../lib/backend';
 import { nativeAddon, registerNativeBackend } from '../lib/backend/native';
 import { nativeLoadError } from '../lib/backend/native_addon';
 import { fusedOpsNative } from '../lib/ops';
 import { repoRoot } from '../lib/util/paths';
-import { LARGEST, REFERENCE, timeDiT } from './dit_step';
+import { BENCH_CONFIGS, BenchConfig, benchDiTConfig, describeConfig, openDiTSession, REFERENCE, TOKENS_256, trainStepFlops } from './dit_step';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as tf from '@tensorflow/tfjs-core';
 import { ditConfig } from '../lib/model/config';
+import { gflops } from '../lib/model/gflops';
 import { arraySource } from '../lib/train/source';
 import { closeRun, DEFAULT_TRAIN, train } from '../lib/train/trainer';
 import { Rng } from '../lib/util/rng';
 import { benchMetrics } from './metrics';
 import { benchFeatures } from './features';
-import { MATMUL_SHAPES, SMALL_SHAPES, tfMatmulGflops, torchMatmulGflops, torchPython } from './kernels';
+import { MATMUL_SHAPES, ONE_THREAD_ENV, SMALL_SHAPES, tfMatmulGflops, torchMatmulGflops, torchPython } from './kernels';
+import { fmtRatio, fmtSpread, loadAverage, ratio, Ratio, sides, Sides, timeCalls, Timing } from './measure';
+import { PyWorker } from './pyworker';
 
 interface Options {
   json: boolean;
   backends: string[] | null;
   matmul: boolean;
   dit: boolean;
+  /** DiT configs to time (labels, names or token counts); null: all. */
+  configs: string[] | null;
+  /** DiT repeats per side. */
   reps: number;
+  /** Consecutive steps (or forwards) per repeat. */
+  steps: number;
+  /** Warm-up steps (and forwards) per side before the repeats. */
+  warmup: number;
+  metricsReps: number;
+  metricsN: number;
+  metricsD: number;
   /** Training steps of the memory soak (0: skip). */
   soak: number;
   metrics: boolean;
@@ -40,21 +62,37 @@ interface Options {
 }
 
 function parse(argv: string[]): Options {
-  const o: Options = { json: false, backends: null, matmul: true, dit: true, reps: 5, soak: 1000, metrics: true, features: true };
+  const o: Options = {
+    json: false, backends: null, matmul: true, dit: true, configs: null, reps: 5, steps: 5, warmup: 30,
+    metricsReps: 3, metricsN: 10000, metricsD: 2048, soak: 1000, metrics: true, features: true,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') o.json = true;
     else if (a === '--no-matmul') o.matmul = false;
     else if (a === '--no-dit') o.dit = false;
     else if (a === '--backends') o.backends = (argv[++i] ?? '').split(',').filter(Boolean);
+    else if (a === '--configs') o.configs = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--reps') o.reps = Number(argv[++i]);
+    else if (a === '--steps') o.steps = Number(argv[++i]);
+    else if (a === '--warmup') o.warmup = Number(argv[++i]);
+    else if (a === '--metrics-reps') o.metricsReps = Number(argv[++i]);
+    else if (a === '--metrics-n') o.metricsN = Number(argv[++i]);
+    else if (a === '--metrics-d') o.metricsD = Number(argv[++i]);
     else if (a === '--soak') o.soak = Number(argv[++i]);
     else if (a === '--no-soak') o.soak = 0;
     else if (a === '--no-metrics') o.metrics = false;
     else if (a === '--no-features') o.features = false;
-    else throw new Error(`bench: unknown option '${a}' (use --json, --backends a,b, --no-matmul, --no-dit, --no-soak, --soak N, --no-metrics, --no-features, --reps N)`);
+    else {
+      throw new Error(`bench: unknown option '${a}' (use --json, --backends a,b, --configs a,b, --reps N, --steps N, --warmup N, ` +
+        '--metrics-reps N, --metrics-n N, --metrics-d N, --no-matmul, --no-dit, --no-soak, --soak N, --no-metrics, --no-features)');
+    }
   }
-  if (!(o.reps >= 1)) throw new Error('bench: --reps wants a positive number');
+  for (const k of ['reps', 'steps', 'metricsReps', 'metricsN', 'metricsD'] as const) {
+    if (!(Number.isInteger(o[k]) && o[k] >= 1)) throw new Error(`bench: --${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} wants a positive integer`);
+  }
+  if (!(Number.isInteger(o.warmup) && o.warmup >= 0)) throw new Error('bench: --warmup wants a non-negative integer');
+  if (o.metricsN < 4) throw new Error('bench: --metrics-n wants at least 4 features (k = 3 neighbours)');
   return o;
 }
 
@@ -76,9 +114,12 @@ async function tryBackend(name: string): Promise<boolean> {
 async function main(): Promise<void> {
   opts = parse(process.argv.slice(2));
   const py = torchPython();
-  if (!py) note('PyTorch not found (DIT_PYTHON, python3, /usr/bin/python3; Debian: apt-get install python3-torch): torch columns skipped');
+  if (!py) note('PyTorch not found (DIT_PYTHON, /usr/bin/python3, python3; Debian: apt-get install python3-torch): torch columns skipped');
   if (!registerNativeBackend()) note(`native backend unavailable: ${nativeLoadError()}`);
   const backends = opts.backends ?? ['native', 'wasm', 'cpu'];
+  const load0 = loadAverage();
+  emit({ bench: 'load', at: 'start', load_average: load0, cpus: os.cpus().length },
+    `load average at the start: ${load0.join(' ')} (${os.cpus().length} CPUs); timings taken while other work runs are not valid measurements`);
 
   if (opts.matmul) {
     note('\nmatmul GFLOP/s (float32, one thread): by wall time, and by process CPU time');
@@ -121,37 +162,7 @@ async function main(): Promise<void> {
     }
   }
 
-  if (opts.dit) {
-    for (const bc of [REFERENCE, LARGEST]) {
-      const config = `${bc.name} depth ${bc.depth} hidden ${bc.hiddenSize} heads ${bc.numHeads} batch ${bc.batch} (adaLN-Zero, 16x16x4, patch 2)`;
-      note(`\n${bc === REFERENCE ? 'reference' : 'largest mini'} DiT: ${config}`);
-      let torch: { torch_train_step_s: number; torch_forward_s: number; torch_train_step_cpu_s: number; torch_forward_cpu_s: number } | null = null;
-      if (py) {
-        const r = spawnSync(py, [path.join(repoRoot(), 'bench', 'torch_dit.py'), '--depth', String(bc.depth), '--hidden',
-          String(bc.hiddenSize), '--heads', String(bc.numHeads), '--batch', String(bc.batch), '--reps', String(opts.reps)],
-        { encoding: 'utf8' });
-        if (r.status === 0) torch = JSON.parse(r.stdout.trim().split('\n').pop()!);
-        else note(`  torch_dit.py failed: ${r.stderr.trim().split('\n').pop()}`);
-      }
-      // The slow backends run the DiT step only when asked for by name.
-      for (const b of opts.backends ?? ['native']) {
-        if (!(await tryBackend(b))) continue;
-        const r = await timeDiT({ config: bc, reps: opts.reps, warmup: 2 });
-        const tr = torch ? r.train_step_s / torch.torch_train_step_s : null;
-        const fr = torch ? r.forward_s / torch.torch_forward_s : null;
-        // CPU-time ratios as well: on a shared machine they wobble less than wall time.
-        const trc = torch ? r.train_step_cpu_s / torch.torch_train_step_cpu_s : null;
-        const frc = torch ? r.forward_cpu_s / torch.torch_forward_cpu_s : null;
-        emit({ bench: 'dit', config, reference: bc === REFERENCE, backend: b, fused_ops: fusedOpsNative(), train_step_s: r.train_step_s, forward_s: r.forward_s,
-          torch_train_step_s: torch?.torch_train_step_s ?? null, torch_forward_s: torch?.torch_forward_s ?? null,
-          train_ratio: tr, forward_ratio: fr, train_step_cpu_s: r.train_step_cpu_s, forward_cpu_s: r.forward_cpu_s,
-          torch_train_step_cpu_s: torch?.torch_train_step_cpu_s ?? null, torch_forward_cpu_s: torch?.torch_forward_cpu_s ?? null,
-          train_cpu_ratio: trc, forward_cpu_ratio: frc },
-        `  ${b.padEnd(7)} train step ${fmt(r.train_step_s, 3)} s (torch ${fmt(torch?.torch_train_step_s ?? null, 3)} s, ratio ${fmt(tr, 2)}; cpu-time ratio ${fmt(trc, 2)})` +
-          `   forward ${fmt(r.forward_s, 3)} s (torch ${fmt(torch?.torch_forward_s ?? null, 3)} s, ratio ${fmt(fr, 2)}; cpu-time ratio ${fmt(frc, 2)})`);
-      }
-    }
-  }
+  if (opts.dit) await benchDiT(py);
 
   if (opts.soak > 0) {
     await initBackend({ quiet: true });
@@ -164,12 +175,25 @@ async function main(): Promise<void> {
 
   if (opts.metrics) {
     await initBackend({ quiet: true });
-    note('\nmetrics: FID and precision/recall, 10k vs 10k 2048-d features (target: 60 s)');
-    const m = await benchMetrics({ log: () => {} });
-    const fidS = m.fid!.total.wall_s, prS = m.pr!.total.wall_s;
-    emit({ bench: 'metrics', backend: m.backend, n: m.n, d: m.d, fid_s: fidS, fid_cpu_s: m.fid!.total.cpu_s, pr_s: prS, pr_cpu_s: m.pr!.total.cpu_s,
-      total_s: fidS + prS, total_cpu_s: m.fid!.total.cpu_s + m.pr!.total.cpu_s, within_target: fidS + prS <= 60 },
-    `  FID ${fmt(fidS)} s, precision/recall ${fmt(prS)} s, total ${fmt(fidS + prS)} s wall (${fmt(m.fid!.total.cpu_s + m.pr!.total.cpu_s)} s CPU)`);
+    note(`\nmetrics: FID and precision/recall, ${opts.metricsN} vs ${opts.metricsN} ${opts.metricsD}-d features, kit vs numpy/scipy (ADM's evaluator), ` +
+      `one BLAS thread each, alternating repeats: ${opts.metricsReps}; medians (min-max)`);
+    const m = await benchMetrics({ n: opts.metricsN, d: opts.metricsD, reps: opts.metricsReps, log: note });
+    const method = {
+      kit: { fid_linalg: m.linalg, distances_backend: m.backend, blas: m.kit.blas, openblas_threads: m.kit.threads },
+      numpy: m.numpy?.info ?? null, repeats: m.reps,
+      order: 'alternating: kit FID, numpy FID, kit P/R, numpy P/R, per repeat',
+      statistic: 'median of repeats (min, max); ratio = kit median / numpy median; paired = ratios of the repeats taken side by side',
+      clocks: 'cpu_s: process CPU time (process.cpuUsage; time.process_time), wall_s: hrtime; perf_counter',
+      load_average: m.loadAverage, env: ONE_THREAD_ENV,
+    };
+    for (const [what, key] of [['fid', 'fid'], ['fid+pr', 'fidPr']] as const) {
+      if (opts.json) console.log(JSON.stringify({
+        bench: 'metrics', what, n: m.n, d: m.d, kit: m.kit[key], numpy: m.numpy?.[key] ?? null, ratio: m.ratio?.[key] ?? null,
+        kit_values: { fid: m.kit.fid_value, precision: m.kit.precision, recall: m.kit.recall },
+        numpy_values: m.numpy ? { fid: m.numpy.fid_value, precision: m.numpy.precision, recall: m.numpy.recall } : null,
+        target_cpu_ratio: key === 'fidPr' ? 0.5 : null, method,
+      }));
+    }
   }
 
   if (opts.features) {
@@ -180,6 +204,188 @@ async function main(): Promise<void> {
       emit({ bench: 'features', backend: f.backend, net: f.net, ...r },
         `  ${f.net} (${r.conv} conv): ${fmt(r.images_per_s, 0)} images/s (${fmt(r.images_per_cpu_s, 0)} per CPU-second)`);
     }
+  }
+  const load1 = loadAverage();
+  emit({ bench: 'load', at: 'end', load_average: load1 }, `\nload average at the end: ${load1.join(' ')}`);
+}
+
+// ---- DiT: the kit's training step and forward vs PyTorch's, alternating ------------------
+
+const SGEMM_N = 1024;
+
+interface Peak {
+  /** GFLOP/s of the best repeat of each side, by CPU and by wall time; peak = the larger side. */
+  kit: { cpu: number; wall: number } | null;
+  torch: { cpu: number; wall: number } | null;
+  peak: { cpu: number; wall: number };
+}
+
+/**
+ * The machine's single-thread SGEMM peak: 1024^3 products through the kit's OpenBLAS
+ * (the addon's matmul) and PyTorch's, three alternating repeats of 10 products each.
+ */
+async function sgemmPeak(worker: PyWorker | null): Promise<Peak | null> {
+  const addon = registerNativeBackend() ? nativeAddon() : null;
+  if (!addon && !worker) return null;
+  const n = SGEMM_N, flop = 2 * n ** 3;
+  const a = new Rng(1).fillNormal(new Float32Array(n * n)), b = new Rng(2).fillNormal(new Float32Array(n * n)), c = new Float32Array(n * n);
+  const mm = () => addon!.matmul(a, b, c, 1, 1, 1, n, n, n, 0, 0);
+  const kit: Timing[] = [], torch: Timing[] = [];
+  if (addon) mm();
+  for (let r = 0; r < 3; r++) {
+    if (addon) kit.push(timeCalls(mm, 10));
+    if (worker) torch.push(await worker.request({ op: 'sgemm', n, calls: 10 }) as unknown as Timing);
+  }
+  const best = (ts: Timing[]) => (ts.length ? { cpu: flop / Math.min(...ts.map((t) => t.cpu_s)) / 1e9, wall: flop / Math.min(...ts.map((t) => t.wall_s)) / 1e9 } : null);
+  const k = best(kit), t = best(torch);
+  return { kit: k, torch: t, peak: { cpu: Math.max(k?.cpu ?? 0, t?.cpu ?? 0), wall: Math.max(k?.wall ?? 0, t?.wall ?? 0) } };
+}
+
+function selectConfigs(names: string[] | null): BenchConfig[] {
+  if (!names) return [...BENCH_CONFIGS];
+  return names.map((n) => {
+    const c = BENCH_CONFIGS.find((b) => b.label === n || b.name === n || `${(b.inputSize / b.patch) ** 2}` === n || b.label === `${n} tokens`);
+    if (!c) throw new Error(`bench: unknown DiT config '${n}' (use ${BENCH_CONFIGS.map((b) => `'${b.label}'`).join(', ')})`);
+    return c;
+  });
+}
+
+/** Issue 15's targets, kit / PyTorch by CPU time: training <= 0.8 and forward <= 0.7 on the reference and 256-token configs. */
+function targetRatio(bc: BenchConfig, phase: 'train' | 'forward'): number | null {
+  if (bc !== REFERENCE && bc !== TOKENS_256) return null;
+  return phase === 'train' ? 0.8 : 0.7;
+}
+
+function torchArgs(bc: BenchConfig): string[] {
+  return ['--serve', '--depth', String(bc.depth), '--hidden', String(bc.hiddenSize), '--heads', String(bc.numHeads),
+    '--batch', String(bc.batch), '--input-size', String(bc.inputSize), '--patch', String(bc.patch)];
+}
+
+/** What the PyTorch side reported about itself, in one line. */
+function describeTorch(ready: Record<string, unknown>): string {
+  const b = ready.blas as { library: string; threads: number | null };
+  return `PyTorch ${String(ready.torch_version)} (BLAS_INFO ${String(ready.torch_blas_info)}): ${b.library}, ` +
+    `${b.threads ?? '?'} OpenBLAS thread(s), torch.get_num_threads() ${String(ready.torch_threads)}`;
+}
+
+async function benchDiT(py: string | null): Promise<void> {
+  const configs = selectConfigs(opts.configs);
+  const W = opts.warmup, reps = opts.reps, k = opts.steps;
+  note(`\nDiT: the kit's training step (lib/train trainStep: batch, flips, label dropout, timesteps, hybrid loss with the vb term, ` +
+    `backward, AdamW, EMA) and a forward pass, vs bench/torch_dit.py doing the same step (${py ? 'PyTorch' : 'PyTorch not found: kit only'})`);
+  note(`  method: ${W} warm-up steps (and forwards) each side, then ${reps} repeats of ${k} consecutive steps, kit and PyTorch alternating; ` +
+    'each figure the median of the repeats (min-max) per step; ratio = kit median / PyTorch median (range of the side-by-side repeat ratios)');
+  note('  step FLOPs = 2 x 3 x forward Gflops x batch (lib/model/gflops.ts: multiply-adds of the linear, matmul and conv layers; x3 for forward + backward)');
+  let peak: Peak | null = null;
+  for (const bc of configs) {
+    let torch: { worker: PyWorker; ready: Record<string, unknown> } | null = null;
+    if (py) {
+      try {
+        torch = await PyWorker.start(py, path.join(repoRoot(), 'bench', 'torch_dit.py'), torchArgs(bc));
+      } catch (err) {
+        note(`  torch_dit.py failed to start: ${(err as Error).message}`);
+      }
+    }
+    try {
+      if (!peak) {
+        peak = await sgemmPeak(torch?.worker ?? null);
+        if (peak) {
+          emit({ bench: 'sgemm_peak', n: SGEMM_N, threads: 1, kit_gflops: peak.kit, torch_gflops: peak.torch, peak_gflops: peak.peak },
+            `  single-thread SGEMM peak (${SGEMM_N}^3, best of 3 repeats): kit ${fmt(peak.kit?.cpu ?? null)}, PyTorch ${fmt(peak.torch?.cpu ?? null)} GFLOP/s ` +
+            `by CPU time (wall ${fmt(peak.kit?.wall ?? null)}, ${fmt(peak.torch?.wall ?? null)}): peak ${fmt(peak.peak.cpu)} (${fmt(peak.peak.wall)} by wall time)`);
+        }
+      }
+      const flops = trainStepFlops(bc);
+      note(`\n${bc.label} — ${describeConfig(bc)}; ${(flops / 1e9).toFixed(2)} GFLOP per training step ` +
+        `(2 x 3 x ${gflops(benchDiTConfig(bc)).toFixed(4)} Gflops x ${bc.batch})`);
+      if (torch) note(`  ${describeTorch(torch.ready)}`);
+      let torchWarm = false;
+      for (const b of opts.backends ?? ['native']) {
+        if (!(await tryBackend(b))) continue;
+        const kitInfo = b === 'native' ? { backend: b, blas: nativeAddon().blasConfig(), openblas_threads: nativeAddon().getThreads() } : { backend: b };
+        note(`  kit on ${b}${b === 'native' ? `: ${kitInfo.blas}, ${kitInfo.openblas_threads} OpenBLAS thread(s)` : ''}`);
+        const s = openDiTSession(bc);
+        try {
+          timeCalls(s.trainStep, W);
+          timeCalls(s.forward, W);
+          if (torch && !torchWarm) {
+            await torch.worker.request({ op: 'train', steps: W });
+            await torch.worker.request({ op: 'forward', steps: W });
+            torchWarm = true;
+          }
+          const start = loadAverage();
+          const kit = { train: [] as Timing[], forward: [] as Timing[] }, ref = { train: [] as Timing[], forward: [] as Timing[] };
+          for (let r = 0; r < reps; r++) {
+            for (const phase of ['train', 'forward'] as const) {
+              kit[phase].push(timeCalls(phase === 'train' ? s.trainStep : s.forward, k));
+              if (torch) ref[phase].push(await torch.worker.request({ op: phase, steps: k }) as unknown as Timing);
+            }
+          }
+          const end = loadAverage();
+          const method = {
+            kit: kitInfo,
+            torch: torch ? {
+              version: torch.ready.torch_version, torch_threads: torch.ready.torch_threads, blas_info: torch.ready.torch_blas_info,
+              blas: torch.ready.blas, env: torch.ready.env,
+            } : null,
+            warmup_steps: { kit: W, torch: torch ? W : null }, repeats: reps, steps_per_repeat: k,
+            order: 'interleaved: per repeat, kit train, PyTorch train, kit forward, PyTorch forward',
+            statistic: 'per-step seconds of each repeat; median of repeats (min, max); ratio = kit median / PyTorch median; paired = ratios of the repeats taken side by side',
+            clocks: 'cpu_s: process CPU time (process.cpuUsage; time.process_time), wall_s: hrtime; perf_counter',
+            load_average: { start, end },
+          };
+          for (const phase of ['train', 'forward'] as const) {
+            const ks = sides(kit[phase]), ts = torch ? sides(ref[phase]) : null;
+            const rt: Ratio | null = torch ? ratio(kit[phase], ref[phase]) : null;
+            const frac = phase === 'train' && peak ? {
+              peak_gflops: peak.peak,
+              kit_cpu: flops / ks.cpu_s.median / 1e9 / peak.peak.cpu, kit_wall: flops / ks.wall_s.median / 1e9 / peak.peak.wall,
+              torch_cpu: ts ? flops / ts.cpu_s.median / 1e9 / peak.peak.cpu : null, torch_wall: ts ? flops / ts.wall_s.median / 1e9 / peak.peak.wall : null,
+            } : null;
+            emitDiT({ bench: 'dit', config: bc.label, model: describeConfig(bc), backend: b, phase: phase === 'train' ? 'train_step' : 'forward',
+              fused_ops: fusedOpsNative(), kit: ks, torch: ts, ratio: rt, target_cpu_ratio: targetRatio(bc, phase),
+              ...(phase === 'train' ? { step_gflop: flops / 1e9, sgemm_peak_fraction: frac } : {}),
+              method: { ...method, ...(phase === 'train' ? { flops: 'forward Gflops (lib/model/gflops.ts, multiply-adds) x 2 x 3 (forward + backward) x batch' } : {}) } });
+          }
+          note(`  load average ${start.join(' ')} -> ${end.join(' ')}`);
+        } finally {
+          s.close();
+        }
+      }
+    } finally {
+      torch?.worker.close();
+    }
+  }
+}
+
+interface DiTRecord {
+  bench: 'dit';
+  backend: string;
+  phase: 'train_step' | 'forward';
+  kit: Sides;
+  torch: Sides | null;
+  ratio: Ratio | null;
+  sgemm_peak_fraction?: { kit_cpu: number; kit_wall: number; torch_cpu: number | null; torch_wall: number | null } | null;
+  [key: string]: unknown;
+}
+
+function emitDiT(r: DiTRecord): void {
+  if (opts.json) {
+    console.log(JSON.stringify(r));
+    return;
+  }
+  const what = `${r.backend} ${r.phase === 'train_step' ? 'train step' : 'forward'}`.padEnd(18);
+  for (const clock of ['cpu_s', 'wall_s'] as const) {
+    const torch = r.torch ? `  PyTorch ${fmtSpread(r.torch[clock])}` : '';
+    const target = clock === 'cpu_s' && typeof r.target_cpu_ratio === 'number' ? ` (target <= ${r.target_cpu_ratio})` : '';
+    const rt = r.ratio ? `  ratio ${clock === 'cpu_s' ? fmtRatio(r.ratio.cpu, r.ratio.paired_cpu) : fmtRatio(r.ratio.wall, r.ratio.paired_wall)}${target}` : '';
+    console.log(`  ${clock === 'cpu_s' ? what : ''.padEnd(18)} ${clock === 'cpu_s' ? 'CPU ' : 'wall'}  kit ${fmtSpread(r.kit[clock])}${torch}${rt}`);
+  }
+  const f = r.sgemm_peak_fraction;
+  if (f) {
+    const pct = (x: number | null) => (x == null ? '-' : `${(100 * x).toFixed(0)}%`);
+    console.log(`  SGEMM peak reached by a training step: kit ${pct(f.kit_cpu)} by CPU time (${pct(f.kit_wall)} wall), ` +
+      `PyTorch ${pct(f.torch_cpu)} (${pct(f.torch_wall)} wall)`);
   }
 }
 

@@ -1,5 +1,6 @@
 // Matmul throughput of the tfjs backends, and of PyTorch on one thread (the machine's
-// single-core float32 reference), on the shapes a DiT training step produces.
+// single-core float32 reference), on the shapes a DiT training step produces; and the
+// environment every Python reference of the bench runs in.
 import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { median } from '../lib/figures/stats';
@@ -72,15 +73,33 @@ export function tfMatmulGflops(s: MatmulShape, minSeconds = 0.3): { wall: number
   return { wall: flops(s) / median(times) / 1e9, cpu: cpu > 0 ? flops(s) / cpu / 1e9 : NaN };
 }
 
-/** A python3 that imports torch (DIT_PYTHON, python3, /usr/bin/python3), or null. */
-export function torchPython(): string | null {
-  for (const py of [process.env.DIT_PYTHON, 'python3', '/usr/bin/python3']) {
+/**
+ * The environment of the Python references: one BLAS thread. torch.set_num_threads(1) does
+ * not limit Debian's OpenBLAS (it starts one thread per core); OPENBLAS_NUM_THREADS does.
+ * The kit runs OpenBLAS on one thread too (DIT_NATIVE_THREADS, default 1).
+ */
+export const ONE_THREAD_ENV = { OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1' } as const;
+
+export function referenceEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, ...ONE_THREAD_ENV };
+}
+
+/**
+ * A python3 that imports `modules` (DIT_PYTHON, /usr/bin/python3, python3), or null. The
+ * system Python first: Debian's numpy, scipy and torch link the system OpenBLAS, the
+ * library the kit's addon links, where pip wheels bring copies of their own.
+ */
+export function pythonWith(modules: string): string | null {
+  for (const py of [process.env.DIT_PYTHON, '/usr/bin/python3', 'python3']) {
     if (!py) continue;
-    const r = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' });
+    const r = spawnSync(py, ['-c', `import ${modules}`], { encoding: 'utf8' });
     if (r.status === 0) return py;
   }
   return null;
 }
+
+/** A python3 that imports torch (Debian: python3-torch), or null. */
+export const torchPython = (): string | null => pythonWith('torch');
 
 const TORCH_MATMUL = `
 import json, statistics, sys, time, torch
@@ -102,7 +121,7 @@ print(json.dumps(out))
 
 /** PyTorch's single-thread GFLOP/s on the same shapes, by wall and by CPU time. */
 export function torchMatmulGflops(py: string, shapes: MatmulShape[]): Array<{ wall: number; cpu: number | null }> {
-  const r = spawnSync(py, ['-c', TORCH_MATMUL, JSON.stringify(shapes)], { encoding: 'utf8' });
+  const r = spawnSync(py, ['-c', TORCH_MATMUL, JSON.stringify(shapes)], { encoding: 'utf8', env: referenceEnv() });
   if (r.status !== 0) throw new Error(`torch matmul benchmark failed: ${r.stderr.trim().split('\n').pop()}`);
   return JSON.parse(r.stdout) as Array<{ wall: number; cpu: number | null }>;
 }

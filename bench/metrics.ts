@@ -1,73 +1,60 @@
-// Times the sample-quality metrics on random features, 10k vs 10k 2048-d by default:
-//   FID = featureStats of both sets (float64 covariance, pure TypeScript) + frechetDistance
-//         (pivoted Cholesky, L^T S2 L, tridiagonal QL: ~3 d^3 flops); also the FID with
-//         featureStatsOnBackend (covariance products in float32 on the tfjs backend);
-//   P/R = k-NN radii of both sets + evaluate_pr (float32 distances; the u.v products,
+// The sample-quality metrics of the kit against numpy/scipy (bench/numpy_metrics.py: ADM's
+// evaluator), on the same random features, 10k vs 10k 2048-d by default, one BLAS thread each:
+//   FID = featureStats of both sets (float64 mean and covariance: dsyrk through the native
+//         addon, else TypeScript) + frechetDetails (tr sqrtm(S1 S2): dpstrf, dtrmm, dsyevd
+//         through the addon's LAPACK, else TypeScript);
+//   P/R = k-NN radii of both sets + evaluate_pr (float32 distances whose u.v products,
 //         ~2 n^2 d flops per pass, go through tf.matMul on the active backend).
-// Wall and process CPU seconds are both printed: the machine may be shared.
-// Run: node dist/bench/metrics.js [n] [d] [fid|pr]
+// Kit and numpy repeats alternate (kit FID, numpy FID, kit P/R, numpy P/R, then again);
+// each figure is the median of the repeats with its spread, by CPU and by wall time.
+// Run on its own: node dist/bench/metrics.js [n] [d] [reps]
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { backendInfo, initBackend } from '../lib/backend';
+import { loadNativeAddon } from '../lib/backend/native_addon';
+import { encodeNpy } from '../lib/io/npy';
 import { featureStats, frechetDetails } from '../lib/metrics/fid';
-import { evaluatePr, featureMatrix, FeatureMatrix, manifoldRadii, ManifoldOptions } from '../lib/metrics/precision_recall';
-import { featureStatsOnBackend } from '../lib/metrics/stats_backend';
+import { fidLinalg } from '../lib/metrics/fid_linalg';
+import { evaluatePr, featureMatrix, FeatureMatrix, manifoldOptions, manifoldRadii, ManifoldOptions } from '../lib/metrics/precision_recall';
+import { repoRoot } from '../lib/util/paths';
 import { Rng } from '../lib/util/rng';
+import { addTimings, fmtRatio, fmtSpread, loadAverage, ratio, Ratio, sides, Sides, timed, Timing } from './measure';
+import { ONE_THREAD_ENV, pythonWith } from './kernels';
+import { PyWorker } from './pyworker';
 
 export interface MetricsBenchOptions extends ManifoldOptions {
   n?: number;
   d?: number;
-  /** Time the FID part (default true). */
-  fid?: boolean;
-  /** Time the precision/recall part (default true). */
-  pr?: boolean;
+  /** Repeats of each side (default 3). */
+  reps?: number;
+  /** A Python with numpy and scipy (default: found by pythonWith); null: kit only. */
+  python?: string | null;
   /** Where lines go (default: console.log). */
   log?: (line: string) => void;
 }
 
-export interface Timing {
-  wall_s: number;
-  cpu_s: number;
-}
-
-export interface FidBench {
-  /** featureStats x2 (float64), frechetDistance, and their sum. */
-  stats: Timing;
-  frechet: Timing;
-  total: Timing;
-  /** featureStatsOnBackend x2, and the FID with it (stats + frechetDistance). */
-  statsOnBackend: Timing;
-  totalOnBackend: Timing;
-  fid: number;
-  fidOnBackend: number;
-}
-
-export interface PrBench {
-  radii: Timing;
-  evaluatePr: Timing;
-  total: Timing;
-  /** tf.matMul work of the three distance passes (GFLOP). */
-  matmulGflop: number;
-  precision: number;
-  recall: number;
+export interface MetricsSide {
+  fid: Sides;
+  fidPr: Sides;
+  pr: Sides;
 }
 
 export interface MetricsBenchResult {
   backend: string;
+  /** Which linear algebra the kit's FID ran on (fid_linalg.ts). */
+  linalg: string;
   n: number;
   d: number;
-  fid?: FidBench;
-  pr?: PrBench;
+  kit: MetricsSide & { fid_value: number; precision: number; recall: number; blas: string; threads: number | null };
+  numpy: (MetricsSide & { fid_value: number; precision: number; recall: number; info: Record<string, unknown> }) | null;
+  /** kit / numpy: FID alone, and FID + precision/recall. */
+  ratio: { fid: Ratio; fidPr: Ratio } | null;
+  reps: number;
+  loadAverage: { start: number[]; end: number[] };
+  /** tf.matMul work of the kit's three distance passes (GFLOP). */
+  prMatmulGflop: number;
 }
-
-async function timed<T>(f: () => T | Promise<T>): Promise<[T, Timing]> {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  const v = await f();
-  const cu = process.cpuUsage(c0);
-  return [v, { wall_s: (performance.now() - t0) / 1000, cpu_s: (cu.user + cu.system) / 1e6 }];
-}
-
-const add = (a: Timing, b: Timing): Timing => ({ wall_s: a.wall_s + b.wall_s, cpu_s: a.cpu_s + b.cpu_s });
-const fmt = (t: Timing) => `${t.wall_s.toFixed(1)} s wall, ${t.cpu_s.toFixed(1)} s cpu`;
 
 /** u.v pairs the radii pass evaluates: blocks on and right of the diagonal when symmetric. */
 function radiiPairs(n: number, rows: number, symmetric: boolean): number {
@@ -77,59 +64,120 @@ function radiiPairs(n: number, rows: number, symmetric: boolean): number {
   return pairs;
 }
 
-export async function benchMetrics(opts: MetricsBenchOptions = {}): Promise<MetricsBenchResult> {
-  const { n = 10000, d = 2048, fid = true, pr = true, log = (s: string) => console.log(s), ...manifold } = opts;
-  await initBackend({ quiet: true });
-  const backend = backendInfo()?.name ?? 'unknown';
-  log(`[metrics bench] ${n} vs ${n} features of ${d} dims, backend ${backend}`);
+const fmt = (t: Timing) => `${t.cpu_s.toFixed(1)} s cpu, ${t.wall_s.toFixed(1)} s wall`;
+
+/** Reference and sample sets from slightly different distributions, non-negative like pool_3. */
+function benchFeatures(n: number, d: number): [Float32Array, Float32Array] {
   const rng = new Rng(2024);
-  // Reference and sample sets from slightly different distributions, non-negative like pool_3.
   const ref = rng.fillNormal(new Float32Array(n * d));
   const sample = rng.fillNormal(new Float32Array(n * d), 0.01, 1.02);
   for (let i = 0; i < ref.length; i++) {
     ref[i] = Math.abs(ref[i]);
     sample[i] = Math.abs(sample[i]);
   }
-  const out: MetricsBenchResult = { backend, n, d };
-  if (fid) out.fid = await benchFid(ref, sample, n, d, log);
-  if (pr) out.pr = await benchPr(featureMatrix(ref, n, d), featureMatrix(sample, n, d), manifold, log);
-  if (out.fid && out.pr) log(`  FID + P/R           ${fmt(add(out.fid.total, out.pr.total))}`);
-  return out;
+  return [ref, sample];
 }
 
-async function benchFid(ref: Float32Array, sample: Float32Array, n: number, d: number, log: (s: string) => void): Promise<FidBench> {
-  const [[a, b], stats] = await timed(() => [featureStats(ref, n, d), featureStats(sample, n, d)] as const);
-  log(`  featureStats x2     ${fmt(stats)}`);
-  const [det, frechet] = await timed(() => frechetDetails(a.mu, a.sigma, b.mu, b.sigma));
-  log(`  frechetDistance     ${fmt(frechet)}  (FID ${det.fid.toFixed(4)})`);
-  const total = add(stats, frechet);
-  log(`  FID total           ${fmt(total)}`);
-  const [[a2, b2], statsOnBackend] = await timed(async () => [await featureStatsOnBackend(ref, n, d), await featureStatsOnBackend(sample, n, d)] as const);
-  const [det2, frechet2] = await timed(() => frechetDetails(a2.mu, a2.sigma, b2.mu, b2.sigma));
-  const totalOnBackend = add(statsOnBackend, frechet2);
-  log(`  featureStatsOnBackend x2 ${fmt(statsOnBackend)}; FID total ${fmt(totalOnBackend)}` +
-    ` (FID ${det2.fid.toFixed(4)}, ${((det2.fid - det.fid) / det.fid).toExponential(1)} relative to float64 stats)`);
-  return { stats, frechet, total, statsOnBackend, totalOnBackend, fid: det.fid, fidOnBackend: det2.fid };
+/** Starts bench/numpy_metrics.py on the features (written as .npy to a temporary folder), or null with the reason logged. */
+async function startNumpy(py: string | null, ref: Float32Array, sample: Float32Array, n: number, d: number, log: (s: string) => void) {
+  if (!py) {
+    log('  (numpy/scipy side skipped: no python3 with numpy and scipy; set DIT_PYTHON, or apt-get install python3-scipy)');
+    return null;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-metrics-bench-'));
+  const files = ['ref.npy', 'sample.npy'].map((f) => path.join(dir, f));
+  fs.writeFileSync(files[0], encodeNpy({ dtype: 'float32', shape: [n, d], data: ref }));
+  fs.writeFileSync(files[1], encodeNpy({ dtype: 'float32', shape: [n, d], data: sample }));
+  try {
+    const { worker, ready } = await PyWorker.start(py, path.join(repoRoot(), 'bench', 'numpy_metrics.py'), ['--ref', files[0], '--sample', files[1], '--serve']);
+    return { worker, ready, dir };
+  } catch (err) {
+    log(`  (numpy/scipy side skipped: ${(err as Error).message})`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    return null;
+  }
 }
 
-async function benchPr(R: FeatureMatrix, S: FeatureMatrix, manifold: ManifoldOptions, log: (s: string) => void): Promise<PrBench> {
-  const [[rr, rs], radii] = await timed(async () => [await manifoldRadii(R, manifold), await manifoldRadii(S, manifold)] as const);
-  log(`  radii x2            ${fmt(radii)}`);
-  const [pr, evalPr] = await timed(() => evaluatePr(R, rr, S, rs, manifold));
-  log(`  evaluate_pr         ${fmt(evalPr)}  (precision ${pr.precision}, recall ${pr.recall})`);
-  const total = add(radii, evalPr);
-  const rows = manifold.rowBatchSize ?? 4096;
-  const pairs = radiiPairs(R.n, rows, manifold.exploitSymmetry ?? true) + radiiPairs(S.n, rows, manifold.exploitSymmetry ?? true) + R.n * S.n;
-  const matmulGflop = (2 * R.d * pairs) / 1e9;
-  log(`  P/R total           ${fmt(total)}  (${matmulGflop.toFixed(0)} GFLOP of u.v: ` +
-    `${(matmulGflop / total.wall_s).toFixed(1)} GFLOP/s wall, ${(matmulGflop / total.cpu_s).toFixed(1)} per cpu second)`);
-  return { radii, evaluatePr: evalPr, total, matmulGflop, precision: pr.precision, recall: pr.recall };
+export async function benchMetrics(opts: MetricsBenchOptions = {}): Promise<MetricsBenchResult> {
+  const { n = 10000, d = 2048, reps = 3, log = (s: string) => console.log(s), python, ...manifold } = opts;
+  await initBackend({ quiet: true });
+  const backend = backendInfo()?.name ?? 'unknown';
+  const addon = loadNativeAddon();
+  const linalg = fidLinalg(addon);
+  const [ref, sample] = benchFeatures(n, d);
+  const R: FeatureMatrix = featureMatrix(ref, n, d), S: FeatureMatrix = featureMatrix(sample, n, d);
+  const np = await startNumpy(python === undefined ? pythonWith('numpy, scipy.linalg') : python, ref, sample, n, d, log);
+  const kitBlas = addon ? `${addon.blasConfig()}, ${addon.getThreads()} thread(s)` : 'none (no native addon)';
+  log(`  ${n} vs ${n} features of ${d} dims; kit: FID linear algebra ${linalg.name}, distances on ${backend}, BLAS ${kitBlas}`);
+  if (np) {
+    const b = np.ready.blas as { library: string; threads: number | null };
+    log(`  numpy ${String(np.ready.numpy_version)}, scipy ${String(np.ready.scipy_version)}: BLAS ${b.library}, ${b.threads ?? '?'} thread(s) ` +
+      `(${Object.entries(ONE_THREAD_ENV).map(([k, v]) => `${k}=${v}`).join(' ')})`);
+  }
+  const start = loadAverage();
+  const kit = { fid: [] as Timing[], pr: [] as Timing[] }, ref2 = { fid: [] as Timing[], pr: [] as Timing[] };
+  let kitValues = { fid: NaN, precision: NaN, recall: NaN }, npValues = { fid: NaN, precision: NaN, recall: NaN };
+  try {
+    for (let r = 0; r < reps; r++) {
+      const [[a, b], stats] = await timed(() => [featureStats(ref, n, d, linalg), featureStats(sample, n, d, linalg)] as const);
+      const [det, frechet] = await timed(() => frechetDetails(a.mu, a.sigma, b.mu, b.sigma, 1e-6, linalg));
+      kit.fid.push(addTimings(stats, frechet));
+      let npFid = '';
+      if (np) {
+        const o = await np.worker.request({ op: 'fid' });
+        ref2.fid.push({ wall_s: o.wall_s as number, cpu_s: o.cpu_s as number });
+        npValues.fid = o.fid as number;
+        npFid = `; numpy/scipy ${fmt(ref2.fid[r])}`;
+      }
+      log(`  repeat ${r + 1}: kit FID ${fmt(kit.fid[r])} (statistics ${stats.cpu_s.toFixed(1)} s, frechet ${frechet.cpu_s.toFixed(1)} s cpu)${npFid}`);
+      const [[rr, rs], radii] = await timed(async () => [await manifoldRadii(R, manifold), await manifoldRadii(S, manifold)] as const);
+      const [pr, evalPr] = await timed(() => evaluatePr(R, rr, S, rs, manifold));
+      kit.pr.push(addTimings(radii, evalPr));
+      kitValues = { fid: det.fid, precision: pr.precision, recall: pr.recall };
+      let npPr = '';
+      if (np) {
+        const o = await np.worker.request({ op: 'pr' });
+        ref2.pr.push({ wall_s: o.wall_s as number, cpu_s: o.cpu_s as number });
+        npValues = { ...npValues, precision: o.precision as number, recall: o.recall as number };
+        npPr = `; numpy ${fmt(ref2.pr[r])}`;
+      }
+      log(`  repeat ${r + 1}: kit P/R ${fmt(kit.pr[r])} (radii ${radii.cpu_s.toFixed(1)} s, evaluate_pr ${evalPr.cpu_s.toFixed(1)} s cpu)${npPr}`);
+    }
+  } finally {
+    if (np) {
+      np.worker.close();
+      fs.rmSync(np.dir, { recursive: true, force: true });
+    }
+  }
+  const end = loadAverage();
+  const both = (s: { fid: Timing[]; pr: Timing[] }) => s.fid.map((t, i) => addTimings(t, s.pr[i]));
+  const side = (s: { fid: Timing[]; pr: Timing[] }): MetricsSide => ({ fid: sides(s.fid), pr: sides(s.pr), fidPr: sides(both(s)) });
+  const mo = manifoldOptions(manifold);
+  const pairs = radiiPairs(n, mo.rowBatchSize, mo.exploitSymmetry) * 2 + n * n;
+  const result: MetricsBenchResult = {
+    backend, linalg: linalg.name, n, d, reps,
+    kit: { ...side(kit), fid_value: kitValues.fid, precision: kitValues.precision, recall: kitValues.recall, blas: addon?.blasConfig() ?? 'none', threads: addon?.getThreads() ?? null },
+    numpy: np ? { ...side(ref2), fid_value: npValues.fid, precision: npValues.precision, recall: npValues.recall, info: np.ready } : null,
+    ratio: np ? { fid: ratio(kit.fid, ref2.fid), fidPr: ratio(both(kit), both(ref2)) } : null,
+    loadAverage: { start, end },
+    prMatmulGflop: (2 * d * pairs) / 1e9,
+  };
+  const k = result.kit, p = result.numpy;
+  log(`  values: kit FID ${k.fid_value.toFixed(6)}, precision ${k.precision}, recall ${k.recall}` +
+    (p ? `; numpy/scipy FID ${p.fid_value.toFixed(6)} (kit ${((k.fid_value - p.fid_value) / p.fid_value).toExponential(1)} relative), precision ${p.precision}, recall ${p.recall}` : ''));
+  for (const [what, key] of [['FID', 'fid'], ['FID + P/R', 'fidPr']] as const) {
+    const r = result.ratio?.[key];
+    log(`  ${what.padEnd(10)} CPU  kit ${fmtSpread(k[key].cpu_s, 1)}${p ? `  numpy ${fmtSpread(p[key].cpu_s, 1)}  ratio ${fmtRatio(r!.cpu, r!.paired_cpu)}${key === 'fidPr' ? ' (target <= 0.5)' : ''}` : ''}`);
+    log(`  ${''.padEnd(10)} wall kit ${fmtSpread(k[key].wall_s, 1)}${p ? `  numpy ${fmtSpread(p[key].wall_s, 1)}  ratio ${fmtRatio(r!.wall, r!.paired_wall)}` : ''}`);
+  }
+  log(`  (kit P/R: ${result.prMatmulGflop.toFixed(0)} GFLOP of u.v products, ${(result.prMatmulGflop / k.pr.cpu_s.median).toFixed(1)} GFLOP per CPU second; ` +
+    `load average ${start.join(' ')} -> ${end.join(' ')})`);
+  return result;
 }
 
 if (require.main === module) {
-  const [n, d] = process.argv.slice(2, 4).map(Number);
-  const only = process.argv[4];
-  benchMetrics({ n: n || undefined, d: d || undefined, fid: only !== 'pr', pr: only !== 'fid' }).catch((err) => {
+  const [n, d, reps] = process.argv.slice(2, 5).map(Number);
+  benchMetrics({ n: n || undefined, d: d || undefined, reps: reps || undefined }).catch((err) => {
     console.error(err);
     process.exit(1);
   });

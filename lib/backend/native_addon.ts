@@ -44,6 +44,26 @@ export interface NativeAddon {
    * dilationH, dilationW, padTop, padLeft].
    */
   conv2d(mode: 0 | 1 | 2 | 3 | 4, a: Float32Array, b: Float32Array, out: Float32Array, geom: number[]): void;
+  /**
+   * Float64 mean (mu, d) and unbiased covariance (sigma, d x d) of n x d row-major features,
+   * as np.mean / np.cov(rowvar=False) (dsyrk). Absent from builds older than the FID linear algebra.
+   */
+  featureCovariance?(x: Float32Array | Float64Array, n: number, d: number, mu: Float64Array, sigma: Float64Array): void;
+  /**
+   * tr sqrtm(S1 S2) pieces through LAPACK (dpstrf, dtrmm, dsyevd): writes the eigenvalues of
+   * L^T S2[P, P] L (S1[P, P] = L L^T) to eig[0..rank) and the left-out diagonal of S1 to
+   * resid[0..n-rank); returns the rank of S1. Absent from older builds.
+   */
+  traceSqrtProduct?(s1: Float64Array, s2: Float64Array, n: number, eig: Float64Array, resid: Float64Array): number;
+  /**
+   * Precision/recall's k-NN radii update of one distance block (lib/metrics/precision_recall.ts
+   * radiiBlock, value for value). Absent from older builds.
+   */
+  radiiBlock?(uv: Float32Array, rows: number, w: number, r0: number, c0: number, mirrorFrom: number, norms: Float32Array,
+    best: Float64Array, worst: Float64Array, k1: number): void;
+  /** evaluate_pr's comparisons of one distance block (precision_recall.ts prBlock). Absent from older builds. */
+  prBlock?(uv: Float32Array, rows: number, w: number, r0: number, c0: number, refNorms: Float32Array, sampleNorms: Float32Array,
+    refRadii: Float32Array, sampleRadii: Float32Array, refIn: Uint8Array, sampleIn: Uint8Array): void;
   setThreads(n: number): void;
   getThreads(): number;
   blasConfig(): string;

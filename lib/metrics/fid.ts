@@ -3,7 +3,8 @@
 //   mu = mean(features), sigma = np.cov(features, rowvar=False)   (unbiased, float64)
 //   FID = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr sqrtm(S1 S2)
 // sFID is the same distance on the spatial features (mixed_6/conv, first 7 channels).
-import { gemmNT, mirrorLower, traceSqrtProduct } from './linalg';
+import { FidLinalg, fidLinalg } from './fid_linalg';
+import { TraceSqrtProduct } from './linalg';
 
 /** Gaussian statistics of a feature set: mean (d) and covariance (d x d, row-major). */
 export interface FidStatistics {
@@ -11,14 +12,12 @@ export interface FidStatistics {
   sigma: Float64Array;
 }
 
-/** Rows of the centred features transposed per chunk; the covariance is summed chunk by chunk. */
-const CHUNK = 256;
-
 /**
  * Mean and unbiased covariance (np.cov(features, rowvar=False)) of n feature vectors of
- * dimension d stored row-major, accumulated in float64.
+ * dimension d stored row-major, accumulated in float64: through the native addon's BLAS
+ * when it has it, else in TypeScript (see fid_linalg.ts).
  */
-export function featureStats(features: Float32Array | Float64Array, n: number, d: number): FidStatistics {
+export function featureStats(features: Float32Array | Float64Array, n: number, d: number, linalg: FidLinalg = fidLinalg()): FidStatistics {
   if (!Number.isInteger(n) || !Number.isInteger(d) || n < 0 || d < 1) {
     throw new Error(`featureStats: n and d must be non-negative integers (d >= 1), got n=${n}, d=${d}`);
   }
@@ -26,29 +25,10 @@ export function featureStats(features: Float32Array | Float64Array, n: number, d
     throw new Error(`featureStats: ${n} x ${d} features need ${n * d} values, got ${features.length}`);
   }
   if (n < 2) throw new Error(`featureStats: a covariance needs at least 2 samples, got ${n}`);
-  const mu = new Float64Array(d);
-  for (let i = 0; i < n; i++) {
-    const ri = i * d;
-    for (let a = 0; a < d; a++) mu[a] += features[ri + a];
-  }
-  for (let a = 0; a < d; a++) mu[a] /= n;
+  const { mu, sigma } = linalg.meanCovariance(features, n, d);
   for (let a = 0; a < d; a++) {
     if (!Number.isFinite(mu[a])) throw new Error(`featureStats: feature ${a} has non-finite values`);
   }
-  // sigma = Xc^T Xc / (n - 1), Xc = X - mu (centred first, as np.cov does).
-  const sigma = new Float64Array(d * d);
-  const t = new Float64Array(d * CHUNK);
-  for (let r0 = 0; r0 < n; r0 += CHUNK) {
-    const rows = Math.min(CHUNK, n - r0);
-    for (let r = 0; r < rows; r++) {
-      const src = (r0 + r) * d;
-      for (let a = 0; a < d; a++) t[a * CHUNK + r] = features[src + a] - mu[a];
-    }
-    gemmNT(d, d, rows, 1, t, 0, CHUNK, t, 0, CHUNK, sigma, 0, d, { lowerOnly: true });
-  }
-  mirrorLower(sigma, d);
-  const scale = 1 / (n - 1); // np.cov multiplies by 1/fact
-  for (let i = 0; i < sigma.length; i++) sigma[i] *= scale;
   return { mu, sigma };
 }
 
@@ -80,6 +60,8 @@ export interface FrechetDetails {
   usedEpsilon: boolean;
   /** Numerical rank of sigma1. */
   rank1: number;
+  /** Which linear algebra computed tr sqrtm(S1 S2) (fid_linalg.ts). */
+  linalg: FidLinalg['name'];
 }
 
 /**
@@ -88,14 +70,15 @@ export interface FrechetDetails {
  * finite, eps is added to both diagonals and it is retried; an imaginary part of sqrtm
  * above 1e-3 is an error ("Imaginary component").
  *
- * tr sqrtm(S1 S2) is computed in float64 from the eigenvalues of S1 S2 (see linalg.ts),
+ * tr sqrtm(S1 S2) is computed in float64 from the eigenvalues of S1 S2 (see linalg.ts;
+ * LAPACK does the same through the native addon when it is built, fid_linalg.ts),
  * whose negative rounding residue is dropped exactly as taking `covmean.real` drops it.
  * The imaginary check uses the mean imaginary diagonal entry, sum sqrt(-lambda) / d for
  * negative eigenvalues lambda: when it exceeds 1e-3, some diagonal entry of
  * Im sqrtm(S1 S2) exceeds the reference's atol too. sigma1 must be positive
  * semi-definite (a covariance) up to rounding; a clearly indefinite sigma1 is an error.
  */
-export function frechetDetails(mu1: Vector, sigma1: Vector, mu2: Vector, sigma2: Vector, eps = 1e-6): FrechetDetails {
+export function frechetDetails(mu1: Vector, sigma1: Vector, mu2: Vector, sigma2: Vector, eps = 1e-6, linalg: FidLinalg = fidLinalg()): FrechetDetails {
   const m1 = toF64(mu1), m2 = toF64(mu2);
   const d = m1.length;
   if (m2.length !== d) {
@@ -120,13 +103,13 @@ export function frechetDetails(mu1: Vector, sigma1: Vector, mu2: Vector, sigma2:
     tr2 += s2[i * d + i];
   }
 
-  let res = traceSqrtProduct(s1, s2, d);
+  let res = linalg.traceSqrtProduct(s1, s2, d);
   let usedEpsilon = false;
   if (!Number.isFinite(res.trace)) {
     process.emitWarning(`fid calculation produces singular product; adding ${eps} to diagonal of cov estimates`);
     s1 = addToDiagonal(s1, d, eps);
     s2 = addToDiagonal(s2, d, eps);
-    res = traceSqrtProduct(s1, s2, d);
+    res = linalg.traceSqrtProduct(s1, s2, d);
     usedEpsilon = true;
     if (!Number.isFinite(res.trace)) throw new Error('frechetDistance: tr sqrtm(sigma1 sigma2) is not finite even with eps added');
   }
@@ -141,6 +124,7 @@ export function frechetDetails(mu1: Vector, sigma1: Vector, mu2: Vector, sigma2:
     traceCovmean: res.trace,
     usedEpsilon,
     rank1: res.rank1,
+    linalg: linalg.name,
   };
 }
 
@@ -168,7 +152,7 @@ function addToDiagonal(s: Float64Array, d: number, v: number): Float64Array {
  * seen for float32-accumulated statistics), so only a remainder negative by 1% of sigma1's
  * largest variance counts as an indefinite matrix, whose sqrtm product would be complex.
  */
-function checkPsdResidual(res: ReturnType<typeof traceSqrtProduct>, s1: Float64Array, d: number): void {
+function checkPsdResidual(res: TraceSqrtProduct, s1: Float64Array, d: number): void {
   let max1 = 0;
   for (let i = 0; i < d; i++) max1 = Math.max(max1, s1[i * d + i]);
   let neg = 0;

@@ -6,3 +6,4 @@ export * from './precision_recall';
 export * from './reference_stats';
 export * from './stats_backend';
 export { traceSqrtProduct, pivotedCholesky, symmetricEigenvalues } from './linalg';
+export { fidLinalg, FidLinalg, TYPESCRIPT_LINALG } from './fid_linalg';

@@ -110,6 +110,39 @@ export function mirrorLower(a: Float64Array, n: number): void {
   }
 }
 
+// ---- mean and covariance -------------------------------------------------------------
+
+/** Rows of the centred features transposed per chunk; the covariance is summed chunk by chunk. */
+const COV_CHUNK = 256;
+
+/**
+ * Mean and unbiased covariance (np.cov(features, rowvar=False): centred first, 1 / (n - 1))
+ * of n >= 2 row-major feature vectors of dimension d, accumulated in float64. The means are
+ * summed in row order (the native path sums in the same order).
+ */
+export function meanCovariance(features: Float32Array | Float64Array, n: number, d: number): { mu: Float64Array; sigma: Float64Array } {
+  const mu = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    const ri = i * d;
+    for (let a = 0; a < d; a++) mu[a] += features[ri + a];
+  }
+  for (let a = 0; a < d; a++) mu[a] /= n;
+  const sigma = new Float64Array(d * d);
+  const t = new Float64Array(d * COV_CHUNK);
+  for (let r0 = 0; r0 < n; r0 += COV_CHUNK) {
+    const rows = Math.min(COV_CHUNK, n - r0);
+    for (let r = 0; r < rows; r++) {
+      const src = (r0 + r) * d;
+      for (let a = 0; a < d; a++) t[a * COV_CHUNK + r] = features[src + a] - mu[a];
+    }
+    gemmNT(d, d, rows, 1, t, 0, COV_CHUNK, t, 0, COV_CHUNK, sigma, 0, d, { lowerOnly: true });
+  }
+  mirrorLower(sigma, d);
+  const scale = 1 / (n - 1); // np.cov multiplies by 1/fact
+  for (let i = 0; i < sigma.length; i++) sigma[i] *= scale;
+  return { mu, sigma };
+}
+
 // ---- pivoted Cholesky ----------------------------------------------------------------
 
 export interface PivotedCholesky {
@@ -395,7 +428,7 @@ export interface TraceSqrtProduct {
  */
 export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, n: number): TraceSqrtProduct {
   const { L, perm, rank: r, residualDiagonal } = pivotedCholesky(s1, n);
-  if (r === 0) return { trace: 0, imaginary: 0, rank1: 0, eigenvalues: new Float64Array(0), residualDiagonal };
+  if (r === 0) return sqrtTrace(new Float64Array(0), residualDiagonal);
   // Lt = L^T (r x n, row c zero before column c); S2p = S2[P, P].
   const Lt = new Float64Array(r * n);
   for (let i = 0; i < n; i++) {
@@ -412,14 +445,21 @@ export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, n: number):
   gemmNT(r, n, n, 1, Lt, 0, n, s2p, 0, n, W, 0, n, { aTrapezoid: true });
   const B = new Float64Array(r * r);
   gemmNT(r, r, n, 1, W, 0, n, Lt, 0, n, B, 0, r, { lowerOnly: true, bTrapezoid: true });
-  const lambda = symmetricEigenvalues(B, r);
+  return sqrtTrace(symmetricEigenvalues(B, r), residualDiagonal);
+}
+
+/**
+ * The TraceSqrtProduct of the eigenvalues of L^T S2 L (ascending; one per kept pivot of
+ * S1) and the diagonal the factorisation left out: shared by this file and LAPACK's path.
+ */
+export function sqrtTrace(lambda: Float64Array, residualDiagonal: Float64Array): TraceSqrtProduct {
   let trace = 0, imaginary = 0;
-  for (let i = 0; i < r; i++) {
+  for (let i = 0; i < lambda.length; i++) {
     const v = lambda[i];
     if (v >= 0) trace += Math.sqrt(v);
     else if (v < 0) imaginary += Math.sqrt(-v);
   }
   // NaN eigenvalues (non-finite input) fall through both branches: make them visible.
   if (lambda.some((v) => Number.isNaN(v))) trace = NaN;
-  return { trace, imaginary, rank1: r, eigenvalues: lambda, residualDiagonal };
+  return { trace, imaginary, rank1: lambda.length, eigenvalues: lambda, residualDiagonal };
 }

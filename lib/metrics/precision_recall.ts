@@ -7,17 +7,25 @@
 //   - precision = share of samples with D(ref, sample) <= radius(ref) for some ref,
 //     recall    = share of refs with D(ref, sample) <= radius(sample) for some sample.
 // Distances are formed block by block (rows x columns), never the whole N x N matrix.
-// The u.v products go through tf.matMul so a fast backend accelerates them; the rest is
-// float32 arithmetic done here, so results do not depend on the backend's elementwise ops.
+// The u.v products go through tf.matMul so a fast backend accelerates them (sgemm on the
+// native backend); the column side is transposed once per pass and sliced per block. The
+// rest is float32 arithmetic done on the host (the block loops in C when the native addon
+// has them, value for value the TypeScript ones), so results do not depend on the tfjs
+// backend's elementwise ops.
 //
 // Note: ADM's DistanceBlock first tries the distances in float16 and uses float32 only
 // when a float16 block overflows; this module always uses the float32 formula.
 import * as tf from '@tensorflow/tfjs-core';
+import { loadNativeAddon, NativeAddon } from '../backend/native_addon';
 
 export interface ManifoldOptions {
   /** Neighbourhood size: the radius is the distance to the k-th nearest neighbour. Default 3. */
   k?: number;
-  /** Rows per distance block (ADM: 10000). The result does not depend on it. Default 4096. */
+  /**
+   * Rows per distance block (ADM: 10000). The result does not depend on it. Default 1024:
+   * with exploitSymmetry the radii compute each diagonal block whole, n^2 / 2 + n * rows / 2
+   * products in all, so small row blocks keep the radii near half of the full matrix.
+   */
   rowBatchSize?: number;
   /** Columns per distance block (ADM: 10000). Default 4096. */
   colBatchSize?: number;
@@ -62,10 +70,11 @@ export function featureMatrix(data: Float32Array, n: number, d: number, what = '
   return { data, n, d };
 }
 
-function resolve(opts: ManifoldOptions): Required<ManifoldOptions> {
+/** The options with their defaults filled in (checked). */
+export function manifoldOptions(opts: ManifoldOptions = {}): Required<ManifoldOptions> {
   const o = {
     k: opts.k ?? 3,
-    rowBatchSize: opts.rowBatchSize ?? 4096,
+    rowBatchSize: opts.rowBatchSize ?? 1024,
     colBatchSize: opts.colBatchSize ?? 4096,
     exploitSymmetry: opts.exploitSymmetry ?? true,
   };
@@ -116,11 +125,13 @@ function rows(x: FeatureMatrix, r0: number, r1: number): tf.Tensor2D {
   return tf.tensor2d(x.data.subarray(r0 * x.d, r1 * x.d), [r1 - r0, x.d], 'float32');
 }
 
-/** u.v for rows [r0, r1) of x against rows [c0, c1) of y: a (r1-r0) x (c1-c0) float32 block. */
-async function dotBlock(xRows: tf.Tensor2D, y: FeatureMatrix, c0: number, c1: number): Promise<Float32Array> {
-  const yt = transposedRows(y, c0, c1);
-  const mm = tf.tidy(() => tf.matMul(xRows, yt));
-  yt.dispose();
+/**
+ * u.v of the rows xRows against columns [c0, c1) of yt (a whole set transposed, d x n):
+ * a rows x (c1 - c0) float32 block. The column slice is a contiguous copy per row of yt,
+ * far cheaper than transposing the block each time.
+ */
+async function dotBlock(xRows: tf.Tensor2D, yt: tf.Tensor2D, c0: number, c1: number): Promise<Float32Array> {
+  const mm = tf.tidy(() => tf.matMul(xRows, c0 === 0 && c1 === yt.shape[1] ? yt : tf.slice(yt, [0, c0], [yt.shape[0], c1 - c0])));
   try {
     return (await mm.data()) as Float32Array;
   } finally {
@@ -141,17 +152,95 @@ function dist(nu: number, uv: number, nv: number): number {
 export async function pairwiseDistances(x: FeatureMatrix, y: FeatureMatrix): Promise<Float32Array> {
   if (x.d !== y.d) throw new Error(`pairwiseDistances: feature sizes differ: ${x.d} vs ${y.d}`);
   const nx = squaredNorms(x), ny = squaredNorms(y);
-  const xr = rows(x, 0, x.n);
+  const xr = rows(x, 0, x.n), yt = transposedRows(y, 0, y.n);
   try {
-    const uv = await dotBlock(xr, y, 0, y.n);
+    const uv = await dotBlock(xr, yt, 0, y.n);
     const out = new Float32Array(x.n * y.n);
     for (let i = 0; i < x.n; i++) {
       for (let j = 0; j < y.n; j++) out[i * y.n + j] = dist(nx[i], uv[i * y.n + j], ny[j]);
     }
     return out;
   } finally {
-    xr.dispose();
+    tf.dispose([xr, yt]);
   }
+}
+
+/**
+ * The loops over one distance block: in C when the native addon has them (manifold.c, the
+ * same float32 operations value for value), else these TypeScript ones.
+ */
+export interface ManifoldKernels {
+  name: 'native' | 'typescript';
+  /**
+   * k-NN radii, rows [r0, r0 + rows) against columns [c0, c0 + w) of one set (uv: their
+   * rows x w u.v block): D(i, j) into row i's k1 smallest (best: k1 per row, sorted; worst:
+   * the largest kept), and for columns j >= mirrorFrom also D(j, i) into row j's.
+   */
+  radiiBlock(uv: Float32Array, rows: number, w: number, r0: number, c0: number, mirrorFrom: number, norms: Float32Array,
+    best: Float64Array, worst: Float64Array, k1: number): void;
+  /** evaluate_pr: references [r0, r0 + rows) x samples [c0, c0 + w); sets the inside flags. */
+  prBlock(uv: Float32Array, rows: number, w: number, r0: number, c0: number, nr: Float32Array, ns: Float32Array,
+    refRadii: Float32Array, sampleRadii: Float32Array, refIn: Uint8Array, sampleIn: Uint8Array): void;
+}
+
+/** Inserts v (< worst[row]) into row's sorted k1 smallest. */
+function insertSmallest(best: Float64Array, worst: Float64Array, k1: number, row: number, v: number): void {
+  const base = row * k1;
+  let p = base + k1 - 1;
+  while (p > base && best[p - 1] > v) {
+    best[p] = best[p - 1];
+    p--;
+  }
+  best[p] = v;
+  worst[row] = best[base + k1 - 1];
+}
+
+export const TYPESCRIPT_MANIFOLD: ManifoldKernels = {
+  name: 'typescript',
+  radiiBlock(uv, rows, w, r0, c0, mirrorFrom, norms, best, worst, k1) {
+    const c1 = c0 + w;
+    for (let i = r0; i < r0 + rows; i++) {
+      const ni = norms[i], base = (i - r0) * w - c0;
+      let wi = worst[i];
+      for (let j = c0; j < mirrorFrom; j++) {
+        const dij = dist(ni, uv[base + j], norms[j]);
+        if (dij < wi) {
+          insertSmallest(best, worst, k1, i, dij);
+          wi = worst[i];
+        }
+      }
+      for (let j = mirrorFrom; j < c1; j++) {
+        const m = uv[base + j], nj = norms[j];
+        const dij = dist(ni, m, nj);
+        if (dij < wi) {
+          insertSmallest(best, worst, k1, i, dij);
+          wi = worst[i];
+        }
+        const dji = dist(nj, m, ni);
+        if (dji < worst[j]) insertSmallest(best, worst, k1, j, dji);
+      }
+    }
+  },
+  prBlock(uv, rows, w, r0, c0, nr, ns, refRadii, sampleRadii, refIn, sampleIn) {
+    const c1 = c0 + w;
+    for (let i = r0; i < r0 + rows; i++) {
+      const ni = nr[i], ri = refRadii[i], base = (i - r0) * w - c0;
+      let inside = refIn[i];
+      for (let j = c0; j < c1; j++) {
+        const dij = dist(ni, uv[base + j], ns[j]);
+        if (dij <= ri) sampleIn[j] = 1;
+        if (dij <= sampleRadii[j]) inside = 1;
+      }
+      refIn[i] = inside;
+    }
+  },
+};
+
+/** The addon's block loops when it has both, else the TypeScript ones. */
+export function manifoldKernels(addon: Partial<NativeAddon> | null = loadNativeAddon()): ManifoldKernels {
+  const radii = addon?.radiiBlock, pr = addon?.prBlock;
+  if (typeof radii !== 'function' || typeof pr !== 'function') return TYPESCRIPT_MANIFOLD;
+  return { name: 'native', radiiBlock: radii.bind(addon), prBlock: pr.bind(addon) };
 }
 
 /** Per-row (k+1) smallest values, kept sorted; index k is the radius. */
@@ -162,16 +251,6 @@ class SmallestK {
   constructor(n: number, readonly k1: number) {
     this.best = new Float64Array(n * k1).fill(Infinity);
     this.worst = new Float64Array(n).fill(Infinity);
-  }
-  insert(row: number, v: number): void {
-    const b = this.best, base = row * this.k1;
-    let p = base + this.k1 - 1;
-    while (p > base && b[p - 1] > v) {
-      b[p] = b[p - 1];
-      p--;
-    }
-    b[p] = v;
-    this.worst[row] = b[base + this.k1 - 1];
   }
   radii(): Float32Array {
     const n = this.worst.length, out = new Float32Array(n);
@@ -184,38 +263,32 @@ class SmallestK {
  * ManifoldEstimator.manifold_radii: for each feature vector, the squared distance to its
  * k-th nearest neighbour in the same set (the k-th smallest after its own self-distance).
  */
-export async function manifoldRadii(x: FeatureMatrix, opts: ManifoldOptions = {}): Promise<Float32Array> {
-  const o = resolve(opts);
+export async function manifoldRadii(x: FeatureMatrix, opts: ManifoldOptions = {}, kernels: ManifoldKernels = manifoldKernels()): Promise<Float32Array> {
+  const o = manifoldOptions(opts);
   if (x.n < o.k + 1) throw new Error(`manifoldRadii: k=${o.k} needs at least ${o.k + 1} feature vectors, got ${x.n}`);
   const norms = squaredNorms(x);
   const top = new SmallestK(x.n, o.k + 1);
-  const worst = top.worst;
-  for (let r0 = 0; r0 < x.n; r0 += o.rowBatchSize) {
-    const r1 = Math.min(x.n, r0 + o.rowBatchSize);
-    const xr = rows(x, r0, r1);
-    try {
-      // With symmetry, blocks left of the diagonal were already read from their transposes.
-      for (let c0 = o.exploitSymmetry ? r0 : 0; c0 < x.n; c0 += o.colBatchSize) {
-        const c1 = Math.min(x.n, c0 + o.colBatchSize);
-        const uv = await dotBlock(xr, x, c0, c1);
-        const w = c1 - c0;
-        for (let i = r0; i < r1; i++) {
-          const ni = norms[i], base = (i - r0) * w;
-          for (let j = c0; j < c1; j++) {
-            const m = uv[base + j - c0];
-            const dij = dist(ni, m, norms[j]);
-            if (dij < worst[i]) top.insert(i, dij);
-            // The transposed entry, unless this block's (i, j) and (j, i) are both in it.
-            if (o.exploitSymmetry && !(j >= r0 && j < r1)) {
-              const dji = dist(norms[j], m, ni);
-              if (dji < worst[j]) top.insert(j, dji);
-            }
-          }
+  const xt = transposedRows(x, 0, x.n);
+  try {
+    for (let r0 = 0; r0 < x.n; r0 += o.rowBatchSize) {
+      const r1 = Math.min(x.n, r0 + o.rowBatchSize);
+      const xr = rows(x, r0, r1);
+      try {
+        // With symmetry, blocks left of the diagonal were already read from their transposes.
+        for (let c0 = o.exploitSymmetry ? r0 : 0; c0 < x.n; c0 += o.colBatchSize) {
+          const c1 = Math.min(x.n, c0 + o.colBatchSize);
+          const uv = await dotBlock(xr, xt, c0, c1);
+          // Columns of this row block give (i, j) and (j, i) from their own entries; with
+          // symmetry, every later column also gives the transposed entry (j, i).
+          const mirrorFrom = o.exploitSymmetry ? Math.min(c1, Math.max(c0, r1)) : c1;
+          kernels.radiiBlock(uv, r1 - r0, c1 - c0, r0, c0, mirrorFrom, norms, top.best, top.worst, top.k1);
         }
+      } finally {
+        xr.dispose();
       }
-    } finally {
-      xr.dispose();
     }
+  } finally {
+    xt.dispose();
   }
   return top.radii();
 }
@@ -227,37 +300,39 @@ export async function manifoldRadii(x: FeatureMatrix, opts: ManifoldOptions = {}
 export async function evaluatePr(
   ref: FeatureMatrix, refRadii: Float32Array,
   sample: FeatureMatrix, sampleRadii: Float32Array,
-  opts: ManifoldOptions = {},
+  opts: ManifoldOptions = {}, kernels: ManifoldKernels = manifoldKernels(),
 ): Promise<{ precision: number; recall: number }> {
-  const o = resolve(opts);
+  const o = manifoldOptions(opts);
   if (ref.d !== sample.d) throw new Error(`evaluatePr: feature sizes differ: reference ${ref.d}, samples ${sample.d}`);
   if (refRadii.length !== ref.n) throw new Error(`evaluatePr: ${ref.n} reference features but ${refRadii.length} radii`);
   if (sampleRadii.length !== sample.n) throw new Error(`evaluatePr: ${sample.n} sample features but ${sampleRadii.length} radii`);
   const nr = squaredNorms(ref), ns = squaredNorms(sample);
   const refIn = new Uint8Array(ref.n), sampleIn = new Uint8Array(sample.n);
-  // Rows are references, columns samples, as ADM's less_thans(batch_1=ref, batch_2=sample).
-  for (let r0 = 0; r0 < ref.n; r0 += o.rowBatchSize) {
-    const r1 = Math.min(ref.n, r0 + o.rowBatchSize);
-    const xr = rows(ref, r0, r1);
-    try {
-      for (let c0 = 0; c0 < sample.n; c0 += o.colBatchSize) {
-        const c1 = Math.min(sample.n, c0 + o.colBatchSize);
-        const uv = await dotBlock(xr, sample, c0, c1);
-        const w = c1 - c0;
-        for (let i = r0; i < r1; i++) {
-          const ni = nr[i], ri = refRadii[i], base = (i - r0) * w;
-          let inside = refIn[i];
-          for (let j = c0; j < c1; j++) {
-            const dij = dist(ni, uv[base + j - c0], ns[j]);
-            if (dij <= ri) sampleIn[j] = 1;
-            if (dij <= sampleRadii[j]) inside = 1;
+  const st = transposedRows(sample, 0, sample.n);
+  try {
+    // Rows are references, columns samples, as ADM's less_thans(batch_1=ref, batch_2=sample).
+    // Column blocks outside: each is sliced from the transposed samples once.
+    for (let c0 = 0; c0 < sample.n; c0 += o.colBatchSize) {
+      const c1 = Math.min(sample.n, c0 + o.colBatchSize);
+      const cols = c0 === 0 && c1 === sample.n ? st : tf.slice(st, [0, c0], [sample.d, c1 - c0]);
+      try {
+        for (let r0 = 0; r0 < ref.n; r0 += o.rowBatchSize) {
+          const r1 = Math.min(ref.n, r0 + o.rowBatchSize);
+          const xr = rows(ref, r0, r1);
+          let uv: Float32Array;
+          try {
+            uv = await dotBlock(xr, cols, 0, c1 - c0);
+          } finally {
+            xr.dispose();
           }
-          refIn[i] = inside;
+          kernels.prBlock(uv, r1 - r0, c1 - c0, r0, c0, nr, ns, refRadii, sampleRadii, refIn, sampleIn);
         }
+      } finally {
+        if (cols !== st) cols.dispose();
       }
-    } finally {
-      xr.dispose();
     }
+  } finally {
+    st.dispose();
   }
   return { precision: mean(sampleIn), recall: mean(refIn) };
 }

@@ -13,6 +13,8 @@
 
 #include "conv.h"
 #include "fused.h"
+#include "linalg.h"
+#include "manifold.h"
 #include "optim.h"
 #include "vmath.h"
 
@@ -580,6 +582,135 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---- float64 linear algebra for the FID (linalg.c) ------------------------------------------
+
+static int f64(napi_env env, napi_value v, double **p, size_t *n) {
+  napi_typedarray_type t;
+  size_t len;
+  void *data;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &t, &len, &data, &ab, &off) != napi_ok || t != napi_float64_array) {
+    napi_throw_type_error(env, NULL, "ditnative: expected a Float64Array");
+    return 0;
+  }
+  *p = (double *)data;
+  *n = len;
+  return 1;
+}
+
+// featureCovariance(x: Float32Array | Float64Array, n, d, mu: Float64Array(d), sigma: Float64Array(d*d))
+static napi_value feature_cov(napi_env env, napi_callback_info info) {
+  GET_ARGS(5);
+  napi_typedarray_type t;
+  size_t nx;
+  void *x;
+  napi_value ab;
+  size_t off;
+  long n, d;
+  double *mu, *sigma;
+  size_t nmu, nsigma;
+  if (napi_get_typedarray_info(env, argv[0], &t, &nx, &x, &ab, &off) != napi_ok ||
+      (t != napi_float32_array && t != napi_float64_array)) {
+    napi_throw_type_error(env, NULL, "featureCovariance: expected a Float32Array or Float64Array of features");
+    return NULL;
+  }
+  if (!inum(env, argv[1], &n) || !inum(env, argv[2], &d) || !f64(env, argv[3], &mu, &nmu) ||
+      !f64(env, argv[4], &sigma, &nsigma))
+    return NULL;
+  if (n < 2 || d < 1 || nx != (size_t)(n * d) || nmu != (size_t)d || nsigma != (size_t)(d * d)) {
+    fail(env, "featureCovariance: arrays do not match n x d (n >= 2)");
+    return NULL;
+  }
+  int rc = t == napi_float32_array ? feature_covariance((const float *)x, NULL, n, d, mu, sigma)
+                                   : feature_covariance(NULL, (const double *)x, n, d, mu, sigma);
+  if (rc != 0) fail(env, "featureCovariance: out of memory");
+  return NULL;
+}
+
+// traceSqrtProduct(s1, s2, n, eig: Float64Array(n), resid: Float64Array(n)) -> rank of s1
+static napi_value trace_sqrt(napi_env env, napi_callback_info info) {
+  GET_ARGS(5);
+  double *s1, *s2, *eig, *resid;
+  size_t n1, n2, ne, nr;
+  long n;
+  if (!f64(env, argv[0], &s1, &n1) || !f64(env, argv[1], &s2, &n2) || !inum(env, argv[2], &n) ||
+      !f64(env, argv[3], &eig, &ne) || !f64(env, argv[4], &resid, &nr))
+    return NULL;
+  if (n < 1 || n1 != (size_t)(n * n) || n2 != n1 || ne < (size_t)n || nr < (size_t)n) {
+    fail(env, "traceSqrtProduct: arrays do not match n x n");
+    return NULL;
+  }
+  long rank = trace_sqrt_product(s1, s2, n, eig, resid);
+  if (rank == -1) {
+    fail(env, "traceSqrtProduct: out of memory");
+    return NULL;
+  }
+  if (rank < 0) {
+    fail(env, "traceSqrtProduct: LAPACK (dpstrf/dsyevd) failed");
+    return NULL;
+  }
+  napi_value v;
+  napi_create_int32(env, (int32_t)rank, &v);
+  return v;
+}
+
+// ---- precision/recall block loops (manifold.c) ------------------------------------------------
+
+static int u8(napi_env env, napi_value v, uint8_t **p, size_t *n) {
+  napi_typedarray_type t;
+  void *data;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &t, n, &data, &ab, &off) != napi_ok || t != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "ditnative: expected a Uint8Array");
+    return 0;
+  }
+  *p = (uint8_t *)data;
+  return 1;
+}
+
+// radiiBlock(uv, rows, w, r0, c0, mirrorFrom, norms, best, worst, k1)
+static napi_value radii_blk(napi_env env, napi_callback_info info) {
+  GET_ARGS(10);
+  float *uv, *norms;
+  double *best, *worst;
+  size_t nuv, nn, nb, nw;
+  long rows, w, r0, c0, mf, k1;
+  if (!f32(env, argv[0], &uv, &nuv) || !inum(env, argv[1], &rows) || !inum(env, argv[2], &w) || !inum(env, argv[3], &r0) ||
+      !inum(env, argv[4], &c0) || !inum(env, argv[5], &mf) || !f32(env, argv[6], &norms, &nn) ||
+      !f64(env, argv[7], &best, &nb) || !f64(env, argv[8], &worst, &nw) || !inum(env, argv[9], &k1))
+    return NULL;
+  if (rows < 0 || w < 0 || r0 < 0 || c0 < 0 || k1 < 1 || nuv < (size_t)(rows * w) || (size_t)(r0 + rows) > nn ||
+      (size_t)(c0 + w) > nn || nw != nn || nb != nn * (size_t)k1 || mf < c0 || mf > c0 + w) {
+    fail(env, "radiiBlock: block does not fit its arrays");
+    return NULL;
+  }
+  radii_block(uv, rows, w, r0, c0, mf, norms, best, worst, k1);
+  return NULL;
+}
+
+// prBlock(uv, rows, w, r0, c0, refNorms, sampleNorms, refRadii, sampleRadii, refIn, sampleIn)
+static napi_value pr_blk(napi_env env, napi_callback_info info) {
+  GET_ARGS(11);
+  float *uv, *nr, *ns, *rr, *rs;
+  uint8_t *ri, *si;
+  size_t nuv, nnr, nns, nrr, nrs, nri, nsi;
+  long rows, w, r0, c0;
+  if (!f32(env, argv[0], &uv, &nuv) || !inum(env, argv[1], &rows) || !inum(env, argv[2], &w) || !inum(env, argv[3], &r0) ||
+      !inum(env, argv[4], &c0) || !f32(env, argv[5], &nr, &nnr) || !f32(env, argv[6], &ns, &nns) ||
+      !f32(env, argv[7], &rr, &nrr) || !f32(env, argv[8], &rs, &nrs) || !u8(env, argv[9], &ri, &nri) ||
+      !u8(env, argv[10], &si, &nsi))
+    return NULL;
+  if (rows < 0 || w < 0 || r0 < 0 || c0 < 0 || nuv < (size_t)(rows * w) || (size_t)(r0 + rows) > nnr ||
+      (size_t)(c0 + w) > nns || nrr != nnr || nri != nnr || nrs != nns || nsi != nns) {
+    fail(env, "prBlock: block does not fit its arrays");
+    return NULL;
+  }
+  pr_block(uv, rows, w, r0, c0, nr, ns, rr, rs, ri, si);
+  return NULL;
+}
+
 // ---- setup -------------------------------------------------------------------------------
 
 static napi_value set_threads(napi_env env, napi_callback_info info) {
@@ -628,6 +759,10 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("attnBackward", attn_bwd);
   EXPORT("adamw", adamw);
   EXPORT("conv2d", conv2d);
+  EXPORT("featureCovariance", feature_cov);
+  EXPORT("traceSqrtProduct", trace_sqrt);
+  EXPORT("radiiBlock", radii_blk);
+  EXPORT("prBlock", pr_blk);
   EXPORT("setThreads", set_threads);
   EXPORT("getThreads", get_threads);
   EXPORT("blasConfig", blas_config);
