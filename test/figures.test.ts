@@ -200,6 +200,15 @@ describe('figure specs from results rows', () => {
     const f6 = fig6Scaling(rows).data.filter((t) => String(t.legendgroup ?? '').startsWith('calibration-'));
     assert.equal(f6.length, 2 * 7);
     assert.equal(f6.filter((t) => t.showlegend).length, 2);
+    // Its shared FID axis fits the models' curves, not the reference lines; a line outside it says so.
+    const s6 = fig6Scaling(rows);
+    const curveFids = s6.data.filter((t) => !String(t.legendgroup ?? '').startsWith('calibration-')).flatMap((t) => nums(t.y));
+    const [lo, hi] = (s6.layout.yaxis as { range: [number, number] }).range;
+    assert.ok(lo <= Math.min(...curveFids) && hi >= Math.max(...curveFids) && hi - lo < 1.2 * (Math.max(...curveFids) - Math.min(...curveFids)), `${lo}..${hi}`);
+    for (const t of f6.filter((x) => x.showlegend)) {
+      const y = nums(t.y)[0];
+      assert.equal(/off the axis/.test(String(t.name)), y < lo || y > hi, String(t.name));
+    }
     // Without calibration rows the figures are as before.
     assert.equal(fig8GflopsVsFid(ALL).data.filter((t) => String(t.legendgroup ?? '').startsWith('calibration-')).length, 0);
   });

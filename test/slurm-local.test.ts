@@ -83,6 +83,16 @@ async function untilDone(jobs: string[]): Promise<void> {
   }
 }
 
+/** Resolves once a cell of the runs folder has logged 3+ steps of loss (and, when asked, saved a checkpoint). */
+async function untilTraining(runs: string, o: { checkpointed?: boolean } = {}): Promise<void> {
+  const going = () => fs.existsSync(runs) && fs.readdirSync(runs).some((c) => {
+    const f = path.join(runs, c, 'loss.csv');
+    if (o.checkpointed && !fs.existsSync(path.join(runs, c, 'checkpoint.safetensors'))) return false;
+    return fs.existsSync(f) && fs.readFileSync(f, 'utf8').trim().split('\n').length >= 4;
+  });
+  while (!going()) await sleep(100);
+}
+
 const logsOf = (runs: string) => fs.readdirSync(path.join(runs, 'slurm', 'logs')).map((f) => `--- ${f}\n${fs.readFileSync(path.join(runs, 'slurm', 'logs', f), 'utf8')}`).join('\n');
 
 function checkRegistry(s: { runs: string; results: string }): void {
@@ -113,11 +123,7 @@ test('a task requeued mid-training (scontrol requeue: SIGTERM, then back in the 
   const s = submit('requeued', 1);
   const task = `${s.arrayJob}_0`;
   // Requeue it once training is under way in some cell.
-  const trainingNow = () => fs.existsSync(s.runs) && fs.readdirSync(s.runs).some((c) => {
-    const f = path.join(s.runs, c, 'loss.csv');
-    return fs.existsSync(f) && fs.readFileSync(f, 'utf8').trim().split('\n').length >= 4;
-  });
-  while (!trainingNow()) await sleep(100);
+  await untilTraining(s.runs);
   const rq = spawnSync('scontrol', ['requeue', task], { encoding: 'utf8' });
   assert.equal(rq.status, 0, rq.stderr);
   await untilDone([s.sharedJob, s.arrayJob]);
@@ -143,11 +149,7 @@ test('a task killed with kill -9 mid-training and requeued by hand resumes from 
   const s = submit('killed', 1);
   const task = `${s.arrayJob}_0`;
   // Kill it once a cell has saved a checkpoint and trains on past it.
-  const pastCheckpoint = () => fs.existsSync(s.runs) && fs.readdirSync(s.runs).some((c) => {
-    const f = path.join(s.runs, c, 'loss.csv');
-    return fs.existsSync(path.join(s.runs, c, 'checkpoint.safetensors')) && fs.existsSync(f) && fs.readFileSync(f, 'utf8').trim().split('\n').length >= 4;
-  });
-  while (!pastCheckpoint()) await sleep(100);
+  await untilTraining(s.runs, { checkpointed: true });
   const pid = taskPid(s.runs);
   assert.ok(pid, 'no process of the array task found');
   process.kill(pid, 'SIGKILL');

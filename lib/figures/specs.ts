@@ -387,7 +387,7 @@ export function fig6Scaling(rows: readonly ResultRow[], opts: FigureOptions = {}
   const data: PlotlyTrace[] = [];
   const layout = baseLayout('Fig. 6: scaling the DiT model (top: patch size fixed; bottom: model size fixed)', subtitle(sel, [...curves.values()].flat()), 1400, 820, opts.headline);
   // 10 more at the top for the panel titles.
-  layout.margin = { l: 70, r: 150, t: (layout.margin as { t: number }).t + 10, b: 60 };
+  layout.margin = { l: 70, r: 150, t: (layout.margin as { t: number }).t + 10, b: 100 };
   const annotations: Record<string, unknown>[] = [];
   const gap = 0.04;
   const rowsY = [[0.56, 1], [0, 0.44]];
@@ -427,7 +427,13 @@ export function fig6Scaling(rows: readonly ResultRow[], opts: FigureOptions = {}
   patches.forEach((p, i) => panel(0, i, Math.max(patches.length, 3), `Patch size ${p}`, cells.filter((c) => c.patch === p), false));
   sizes.forEach((s, i) => panel(1, i, Math.max(sizes.length, 4), `${family}-${s}`, cells.filter((c) => c.size === s), true));
   // The experiment's FID floor and ceiling in every panel (one legend entry each).
-  const cal = calibrationFids(rows, sel);
+  // The FID axis fits the curves (the panels share it), so that the differences the figure
+  // is about are not squeezed by a far reference line; lines outside it say so in the legend.
+  const fids = [...curves.values()].flat().map((r) => num(r, 'fid')).filter((v): v is number => v !== null);
+  const pad = 0.06 * (Math.max(...fids) - Math.min(...fids) || 1);
+  const range: [number, number] = [Math.min(...fids) - pad, Math.max(...fids) + pad];
+  (layout.yaxis as Record<string, unknown>).range = range;
+  const cal = calibrationFids(rows, sel).map((c) => (c.fid < range[0] || c.fid > range[1] ? { ...c, label: `${c.label} (off the axis)` } : c));
   const steps = [...curves.values()].flat().map((r) => num(r, 'train_step')!);
   for (let k = 1; k <= axisIndex && cal.length; k++) {
     const suffix = k === 1 ? '' : String(k);
@@ -438,12 +444,12 @@ export function fig6Scaling(rows: readonly ResultRow[], opts: FigureOptions = {}
   const flagged = cells.filter((c) => offScale(c, opts) !== null);
   if (flagged.length) {
     annotations.push({ text: `dotted: samples off the data's scale (std ratio outside ${STD_RATIO_GATE.join('-')}x): ${flagged.map((c) => `${c.model}${offTag(c, opts)}`).join(', ')}`,
-      xref: 'paper', yref: 'paper', x: 0, y: -0.13, xanchor: 'left', yanchor: 'top', showarrow: false, font: { size: 12, color: '#c00' } });
+      xref: 'paper', yref: 'paper', x: 0, y: -0.2, xanchor: 'left', yanchor: 'top', showarrow: false, font: { size: 12, color: '#c00' } });
   }
   layout.annotations = annotations;
   layout.legend = { title: { text: 'model size' }, x: 1.01, xanchor: 'left', y: 1, yanchor: 'top' };
   layout.legend2 = { title: { text: 'patch size' }, x: 1.01, xanchor: 'left', y: 0.44, yanchor: 'top' };
-  if (cal.length) layout.legend3 = { title: { text: 'FID of (same evaluation)' }, orientation: 'h', x: 0, xanchor: 'left', y: -0.08, yanchor: 'top' };
+  if (cal.length) layout.legend3 = { title: { text: 'FID of (same evaluation)' }, orientation: 'h', x: 0, xanchor: 'left', y: -0.12, yanchor: 'top' };
   return { data, layout };
 }
 
