@@ -80,6 +80,18 @@ test('layerNorm and layerNormModulate', { skip }, () => {
   assert.throws(() => ops.layerNormModulate(tf.zeros([2, 3, 4]), tf.zeros([2, 4]), tf.zeros([3, 4])), /scale \[N, D\]/);
 });
 
+test('gatedResidual', { skip }, () => {
+  check('gatedResidual', (x, h, g) => ops.gatedResidual(x as tf.Tensor3D, h as tf.Tensor3D, g as tf.Tensor2D),
+    [[rand(3 * 5 * 16), [3, 5, 16]], [rand(3 * 5 * 16), [3, 5, 16]], [rand(3 * 16), [3, 16]]], [3, 5, 16]);
+  // The forward pass rounds as the composite ops do (product, then sum): equal bit for bit.
+  const inputs: Input[] = [[rand(2 * 7 * 9, -3, 3), [2, 7, 9]], [rand(2 * 7 * 9, -3, 3), [2, 7, 9]], [rand(2 * 9, -3, 3), [2, 9]]];
+  const f = (x: tf.Tensor, h: tf.Tensor, g: tf.Tensor) => ops.gatedResidual(x as tf.Tensor3D, h as tf.Tensor3D, g as tf.Tensor2D);
+  const w = rand(2 * 7 * 9);
+  assert.deepEqual(evaluate('native', f, inputs, w)[0], evaluate('cpu', f, inputs, w)[0]);
+  assert.throws(() => ops.gatedResidual(tf.zeros([2, 3, 4]), tf.zeros([2, 3, 4]), tf.zeros([3, 4])), /g \[N, D\]/);
+  assert.throws(() => ops.gatedResidual(tf.zeros([2, 3, 4]), tf.zeros([2, 4, 4]), tf.zeros([2, 4])), /want x and h \[N, T, D\]/);
+});
+
 test('attention and qkvAttention', { skip }, () => {
   const [N, T, Tk, D, H] = [2, 6, 4, 8, 2];
   check('attention', (q, k, v) => ops.attention(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, H),

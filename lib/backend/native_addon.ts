@@ -25,6 +25,10 @@ export interface NativeAddon {
     N: number, T: number, D: number, eps: number): void;
   lnModBackward(x: Float32Array, scale: Float32Array | null, dy: Float32Array, dx: Float32Array,
     dshift: Float32Array | null, dscale: Float32Array | null, N: number, T: number, D: number, eps: number): void;
+  /** out = x + g[:, None] * h; x, h, out [N, T, D], g [N, D]. */
+  gatedResidual(x: Float32Array, h: Float32Array, g: Float32Array, out: Float32Array, N: number, T: number, D: number): void;
+  /** dh = g[:, None] * dy, dg = sum over T of h * dy. */
+  gatedResidualGrad(h: Float32Array, g: Float32Array, dy: Float32Array, dh: Float32Array, dg: Float32Array, N: number, T: number, D: number): void;
   /** q/k/v given as (array, offset, row stride); out [N, Tq, H*hd], probs [N, H, Tq, Tk]. */
   attnForward(q: Float32Array, qOff: number, qStride: number, k: Float32Array, kOff: number, kStride: number,
     v: Float32Array, vOff: number, vStride: number, out: Float32Array, probs: Float32Array,

@@ -57,6 +57,20 @@ export function registerFusedKernels(addon: NativeAddon): void {
     return [output(backend, x.shape.slice(), dx), output(backend, [N, D], dshift), output(backend, [N, D], dscale)];
   });
 
+  // adaLN-Zero's gated residual: x, h [N, T, D], g [N, D].
+  reg(K.GATED_RESIDUAL, ({ inputs: { x, h, g }, backend }) => {
+    const [N, T, D] = x.shape;
+    const out = alloc(backend, N * T * D);
+    addon.gatedResidual(mustF32(backend, x, 'x'), mustF32(backend, h, 'h'), mustF32(backend, g, 'g'), out, N, T, D);
+    return output(backend, x.shape.slice(), out);
+  });
+  reg(K.GATED_RESIDUAL_GRAD, ({ inputs: { h, g, dy }, backend }) => {
+    const [N, T, D] = h.shape;
+    const dh = alloc(backend, N * T * D), dg = alloc(backend, N * D);
+    addon.gatedResidualGrad(mustF32(backend, h, 'h'), mustF32(backend, g, 'g'), mustF32(backend, dy, 'dy'), dh, dg, N, T, D);
+    return [output(backend, h.shape.slice(), dh), output(backend, [N, D], dg)];
+  });
+
   // Attention. Outputs [out [N, Tq, D], probs [N, H, Tq, Tk]]; probs is kept for the gradient.
   type Layout = [Float32Array, number, number]; // array, offset, row stride
   const forward = (backend: unknown, q: Layout, k: Layout, v: Layout, N: number, Tq: number, Tk: number, D: number, heads: number) => {

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DiTConfig, hasNullClass, numTokens, outChannels, validateConfig } from './config';
 import { sincos2dPosEmbed, timestepEmbedding } from './embed';
-import { gate, geluTanh, layerNorm, layerNormModulate, linear, multiHeadAttention, patchify, selfAttention, silu, unpatchify } from './layers';
+import { gatedResidual, geluTanh, layerNorm, layerNormModulate, linear, multiHeadAttention, patchify, selfAttention, silu, unpatchify } from './layers';
 import { adaLNChunks, Init, ParamSpec, paramSpecs, usesAdaLN } from './params';
 import { checkLabels } from './labels';
 import { Rng } from '../util/rng';
@@ -116,8 +116,8 @@ export function adaLNBlock(P: Record<string, tf.Tensor>, c: DiTConfig, i: number
   const mod = tf.split(linear(siluC, P[`${b}.adaLN_modulation.1.weight`], P[`${b}.adaLN_modulation.1.bias`]), k, 1) as tf.Tensor2D[];
   if (k === 6) {
     const [shiftMsa, scaleMsa, gateMsa, shiftMlp, scaleMlp, gateMlp] = mod;
-    x = tf.add(x, gate(attn(P, b, layerNormModulate(x, shiftMsa, scaleMsa), c.numHeads), gateMsa));
-    return tf.add(x, gate(mlp(P, b, layerNormModulate(x, shiftMlp, scaleMlp)), gateMlp));
+    x = gatedResidual(x, attn(P, b, layerNormModulate(x, shiftMsa, scaleMsa), c.numHeads), gateMsa);
+    return gatedResidual(x, mlp(P, b, layerNormModulate(x, shiftMlp, scaleMlp)), gateMlp);
   }
   const [shiftMsa, scaleMsa, shiftMlp, scaleMlp] = mod;
   x = tf.add(x, attn(P, b, layerNormModulate(x, shiftMsa, scaleMsa), c.numHeads));

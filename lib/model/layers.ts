@@ -22,10 +22,9 @@ export function layerNormModulate(x: tf.Tensor3D, shift: tf.Tensor2D, scale: tf.
   return ops.layerNormModulate(x, shift, scale, 1e-6);
 }
 
-/** Per-sample gate broadcast over tokens: gate[:, None] * x. */
-export function gate(x: tf.Tensor3D, g: tf.Tensor2D): tf.Tensor3D {
-  const [n, , d] = x.shape;
-  return tf.mul(x, tf.reshape(g, [n, 1, d])) as tf.Tensor3D;
+/** adaLN-Zero's gated residual x + gate[:, None] * h: one fused op (lib/ops). */
+export function gatedResidual(x: tf.Tensor3D, h: tf.Tensor3D, g: tf.Tensor2D): tf.Tensor3D {
+  return ops.gatedResidual(x, h, g);
 }
 
 /** timm Attention: fused qkv projection ([N, T, 3D] ordered q | k | v), attention, output projection. */

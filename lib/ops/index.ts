@@ -7,6 +7,8 @@
 //   layerNorm(x, eps = 1e-6)             LayerNorm over the last axis, no affine
 //   layerNormModulate(x, shift, scale)   LN(x) * (1 + scale[:, None]) + shift[:, None] (adaLN);
 //                                        x [N, T, D], shift/scale [N, D]
+//   gatedResidual(x, h, g)               x + g[:, None] * h (adaLN-Zero's gated residual);
+//                                        x, h [N, T, D], g [N, D]
 //   attention(q, k, v, heads)            softmax(q k^T / sqrt(hd)) v per head; q [N, Tq, D],
 //                                        k/v [N, Tk, D] -> [N, Tq, D]
 //   qkvAttention(qkv, heads)             self-attention on a fused projection [N, T, 3D]
@@ -102,6 +104,27 @@ tf.registerGradient({
     const [x, scale] = saved;
     const [dx, dshift, dscale] = run(K.LAYER_NORM_MODULATE_GRAD, { x, scale, dy: dy as tf.Tensor }, { eps: attrs.eps as number }) as tf.Tensor[];
     return { x: () => dx, shift: () => dshift, scale: () => dscale };
+  },
+});
+
+// ---- gated residual ----------------------------------------------------------------------
+
+export function gatedResidual(x: tf.Tensor3D, h: tf.Tensor3D, g: tf.Tensor2D): tf.Tensor3D {
+  const [n, t, d] = x.shape;
+  if (x.rank !== 3 || !tf.util.arraysEqual(h.shape, x.shape) || g.rank !== 2 || g.shape[0] !== n || g.shape[1] !== d) {
+    throw new Error(`gatedResidual: want x and h [N, T, D], g [N, D]; got x [${x.shape}], h [${h.shape}], g [${g.shape}]`);
+  }
+  if (useKernel(K.GATED_RESIDUAL, [x, h, g]) && n * t * d > 0) return run(K.GATED_RESIDUAL, { x, h, g }) as tf.Tensor3D;
+  return tf.tidy(() => tf.add(x, tf.mul(h, tf.reshape(g, [n, 1, d]))) as tf.Tensor3D);
+}
+
+tf.registerGradient({
+  kernelName: K.GATED_RESIDUAL,
+  inputsToSave: ['h', 'g'],
+  gradFunc: (dy, saved) => {
+    const [h, g] = saved;
+    const [dh, dg] = run(K.GATED_RESIDUAL_GRAD, { h, g, dy: dy as tf.Tensor }) as tf.Tensor[];
+    return { x: () => (dy as tf.Tensor).clone(), h: () => dh, g: () => dg };
   },
 });
 

@@ -416,6 +416,43 @@ static napi_value ln_mod_fwd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// gatedResidual(x, h, g, out, N, T, D): out = x + g[:, None] * h; x, h, out [N, T, D], g [N, D].
+static napi_value gated_res_fwd(napi_env env, napi_callback_info info) {
+  GET_ARGS(7);
+  float *x, *h, *g, *out;
+  size_t nx, nh, ng, no;
+  long N, T, D;
+  if (!f32(env, argv[0], &x, &nx) || !f32(env, argv[1], &h, &nh) || !f32(env, argv[2], &g, &ng) ||
+      !f32(env, argv[3], &out, &no) || !inum(env, argv[4], &N) || !inum(env, argv[5], &T) || !inum(env, argv[6], &D))
+    return NULL;
+  size_t all = (size_t)(N * T * D), mod = (size_t)(N * D);
+  if (N < 0 || T < 0 || D < 0 || nx < all || nh < all || no < all || ng < mod) {
+    fail(env, "gatedResidual: arrays do not match [N, T, D] and g [N, D]");
+    return NULL;
+  }
+  gated_residual_forward(x, h, g, out, N, T, D);
+  return NULL;
+}
+
+// gatedResidualGrad(h, g, dy, dh, dg, N, T, D): dh = g[:, None] * dy, dg = sum_t h * dy.
+static napi_value gated_res_bwd(napi_env env, napi_callback_info info) {
+  GET_ARGS(8);
+  float *h, *g, *dy, *dh, *dg;
+  size_t nh, ng, ndy, ndh, ndg;
+  long N, T, D;
+  if (!f32(env, argv[0], &h, &nh) || !f32(env, argv[1], &g, &ng) || !f32(env, argv[2], &dy, &ndy) ||
+      !f32(env, argv[3], &dh, &ndh) || !f32(env, argv[4], &dg, &ndg) || !inum(env, argv[5], &N) ||
+      !inum(env, argv[6], &T) || !inum(env, argv[7], &D))
+    return NULL;
+  size_t all = (size_t)(N * T * D), mod = (size_t)(N * D);
+  if (N < 0 || T < 0 || D < 0 || nh < all || ndy < all || ndh < all || ng < mod || ndg < mod) {
+    fail(env, "gatedResidualGrad: arrays do not match [N, T, D] and g [N, D]");
+    return NULL;
+  }
+  gated_residual_backward(h, g, dy, dh, dg, N, T, D);
+  return NULL;
+}
+
 // lnModBackward(x, scale|null, dy, dx, dshift|null, dscale|null, N, T, D, eps)
 static napi_value ln_mod_bwd(napi_env env, napi_callback_info info) {
   GET_ARGS(10);
@@ -755,6 +792,8 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("geluTanhGrad", gelu_tanh_grad);
   EXPORT("lnModForward", ln_mod_fwd);
   EXPORT("lnModBackward", ln_mod_bwd);
+  EXPORT("gatedResidual", gated_res_fwd);
+  EXPORT("gatedResidualGrad", gated_res_bwd);
   EXPORT("attnForward", attn_fwd);
   EXPORT("attnBackward", attn_bwd);
   EXPORT("adamw", adamw);

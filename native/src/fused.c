@@ -134,3 +134,31 @@ void attn_backward(const struct attn_args *a, const float *probs, const float *d
   }
   free(dS);
 }
+
+// out = x + g[n] * h per token of D: adaLN-Zero's gated residual (DiT Sec. 3.2) in one pass.
+// Each value rounds as the composite tf ops round it (the product, then the sum; no FMA).
+void gated_residual_forward(const float *x, const float *h, const float *g, float *out, long N, long T, long D) {
+  for (long n = 0; n < N; n++) {
+    const float *gn = g + n * D;
+    for (long t = 0; t < T; t++) {
+      const long o = (n * T + t) * D;
+      for (long d = 0; d < D; d++) out[o + d] = x[o + d] + h[o + d] * gn[d];
+    }
+  }
+}
+
+// Its gradient: dh = g[n] * dy and dg[n] = sum over tokens of h * dy (dx = dy needs no kernel).
+void gated_residual_backward(const float *h, const float *g, const float *dy, float *dh, float *dg, long N, long T, long D) {
+  for (long n = 0; n < N; n++) {
+    const float *gn = g + n * D;
+    float *dgn = dg + n * D;
+    for (long d = 0; d < D; d++) dgn[d] = 0.0f;
+    for (long t = 0; t < T; t++) {
+      const long o = (n * T + t) * D;
+      for (long d = 0; d < D; d++) {
+        dh[o + d] = dy[o + d] * gn[d];
+        dgn[d] += h[o + d] * dy[o + d];
+      }
+    }
+  }
+}

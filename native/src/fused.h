@@ -5,6 +5,8 @@ void ln_mod_forward(const float *x, const float *shift, const float *scale, floa
                     float eps);
 void ln_mod_backward(const float *x, const float *scale, const float *dy, float *dx, float *dshift, float *dscale,
                      long N, long T, long D, float eps);
+void gated_residual_forward(const float *x, const float *h, const float *g, float *out, long N, long T, long D);
+void gated_residual_backward(const float *h, const float *g, const float *dy, float *dh, float *dg, long N, long T, long D);
 
 // Where multi-head attention finds its operands: q/k/v start at the given pointers (offsets
 // already applied) and step qs/ks/vs floats from one token to the next.
