@@ -7,6 +7,7 @@ import { ditConfig } from '../lib/model/config';
 import { gflops as modelGflops } from '../lib/model/gflops';
 import { appendResults, RESULT_COLUMNS, ResultRow } from '../lib/results/registry';
 import {
+  baseLayout,
   fidAxisTitle,
   fig10SamplingCompute,
   fig5Conditioning,
@@ -16,6 +17,8 @@ import {
   FigureSpec,
   formatGflops,
   MissingDataError,
+  titleMargin,
+  wrapWords,
 } from '../lib/figures/specs';
 import { pearson, spearman } from '../lib/figures/stats';
 import { figureHtml, notebookPlot, plotlyPath, plotlySrcFor, resetNotebookPlot, writeFigureHtml } from '../lib/figures/html';
@@ -443,4 +446,19 @@ describe('figures in headless Chromium', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+test('figure titles wrap to the figure width, the subtitle in <sup> lines, and the top margin holds them', () => {
+  const long = 'word '.repeat(80).trim();
+  const layout = baseLayout('t', `sub ${'x'.repeat(20)} `.repeat(20).trim(), 900, 500, long);
+  const text = (layout.title as { text: string }).text;
+  const lines = text.split('<br>');
+  const head = lines.filter((l) => !l.startsWith('<sup>'));
+  const sub = lines.filter((l) => l.startsWith('<sup>'));
+  assert.ok(head.length >= 4 && head.every((l) => l.length <= (900 - 40) / 9.5), head.join(' | '));
+  assert.ok(sub.length >= 2 && sub.every((l) => /^<sup>.*<\/sup>$/.test(l) && l.length - 11 <= (900 - 40) / 7));
+  assert.equal(head.join(' '), long);
+  assert.equal((layout.margin as { t: number }).t, titleMargin(text));
+  assert.ok(titleMargin(text) > titleMargin('one<br><sup>two</sup>'));
+  assert.deepEqual(wrapWords('aa bb cc', 5), ['aa bb', 'cc']);
 });

@@ -279,16 +279,41 @@ function subtitle(sel: Selection, rows: ResultRow[]): string {
   return parts.join(' · ');
 }
 
+/** Breaks text at word boundaries into lines of at most `chars` characters (Plotly titles do not wrap). */
+export function wrapWords(text: string, chars: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const w of text.split(' ')) {
+    if (line && line.length + w.length + 1 > chars) {
+      lines.push(line);
+      line = w;
+    } else line = line ? `${line} ${w}` : w;
+  }
+  lines.push(line);
+  return lines;
+}
+
+/**
+ * A figure's title and subtitle wrapped to its width: the title at about 9.5 px per
+ * character (17 px font), the subtitle at about 7 px (its smaller font).
+ */
+export function fitTitle(title: string, sub: string, width: number): string {
+  const head = wrapWords(title.split('<br>').join(' '), Math.max(40, Math.floor((width - 40) / 9.5)));
+  const subs = wrapWords(sub, Math.max(50, Math.floor((width - 40) / 7)));
+  return [...head, ...subs.map((l) => `<sup>${l}</sup>`)].join('<br>');
+}
+
 /** The top margin that holds a title of this many lines (the subtitle included). */
 export function titleMargin(text: string): number {
-  return 42 + 19 * text.split('<br>').length;
+  return 44 + 23 * text.split('<br>').length;
 }
 
 /** A figure's layout; specs that set their own margins keep its top one (titleMargin). */
 export function baseLayout(title: string, sub: string, width: number, height: number, headline?: string): Record<string, unknown> {
-  const text = `${headline ?? title}<br><sup>${sub}</sup>`;
+  const text = fitTitle(headline ?? title, sub, width);
   return {
-    title: { text, x: 0.02, xanchor: 'left' },
+    // Hung from the top of the page, so that a longer title grows into the margin made for it.
+    title: { text, x: 0.02, xanchor: 'left', yref: 'container', y: 1, yanchor: 'top', pad: { t: 30 } },
     width,
     height,
     font: { family: 'DejaVu Sans, Arial, sans-serif', size: 13 },

@@ -4,7 +4,7 @@
 import {
   calibrationFids, Cell, FigureOptions, MissingDataError, studyLastStep, fig5Conditioning, fig6Scaling, fig9TrainingCompute, fig10SamplingCompute,
   PATCH_ORDER, SIZE_ORDER, VARIANT_ORDER, fidAxisTitle, fig8GflopsVsFid,
-  formatGflops, samplingGflopsPerImage, selectRows, trainGflops, trainingCurve, variantLabel,
+  formatGflops, samplingGflopsPerImage, selectRows, trainGflops, trainingCurve, variantLabel, wrapWords,
 } from '../figures/specs';
 import type { ResultRow } from '../results/registry';
 import { Comparison, compareFid, onScale, Resolution, SeedSpread, seedSpread, STD_RATIO_GATE, stdRatio, tally } from '../figures/resolution';
@@ -626,18 +626,8 @@ export function measuredHeadline(make: unknown, rows: readonly ResultRow[], opts
 
 /** A figure's title from its finding: the verdict and its reason, as measured. */
 export function figureHeadline(f: Finding, width = 110): string {
-  const text = `${f.figure.split(':')[0]}: ${f.verdict} at this scale: ${f.reason}`;
-  // Plotly titles do not wrap: break at word boundaries.
-  const lines: string[] = [];
-  let line = '';
-  for (const w of text.split(' ')) {
-    if (line && line.length + w.length + 1 > width) {
-      lines.push(line);
-      line = w;
-    } else line = line ? `${line} ${w}` : w;
-  }
-  lines.push(line);
-  return lines.join('<br>');
+  // (baseLayout wraps it again to the figure's own width.)
+  return wrapWords(`${f.figure.split(':')[0]}: ${f.verdict} at this scale: ${f.reason}`, width).join('<br>');
 }
 
 // ---- tables ------------------------------------------------------------------------------------------
