@@ -10,11 +10,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend';
 import { sdVaeConfig } from '../lib/autoencoder/sd';
 import { createKL, disposeKL, klDecode } from '../lib/autoencoder/kl';
-import { median } from '../lib/figures/stats';
 import { ditConfig } from '../lib/model/config';
 import { createDiT, disposeDiT, modelParamCount } from '../lib/model/dit';
 import { gflops as ditGflops } from '../lib/model/gflops';
 import { sampleDiT } from '../lib/sample/sample';
+import { sides, timeCalls } from './measure';
 
 interface Options { backend: string; images: number[]; steps: number; reps: number; json: boolean }
 
@@ -34,20 +34,11 @@ function parse(argv: string[]): Options {
   return o;
 }
 
-/** Wall and process CPU seconds of f, each the median of reps runs after one warm-up run. */
+/** Wall and process-CPU seconds of f (bench/measure.ts), each the median of reps runs after one warm-up run. */
 function timed(f: () => void, reps: number): { wall: number; cpu: number; wallRange: [number, number] } {
   f();
-  const wall: number[] = [];
-  const cpu: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const c0 = process.cpuUsage();
-    const t0 = process.hrtime.bigint();
-    f();
-    wall.push(Number(process.hrtime.bigint() - t0) / 1e9);
-    const c = process.cpuUsage(c0);
-    cpu.push((c.user + c.system) / 1e6);
-  }
-  return { wall: median(wall), cpu: median(cpu), wallRange: [Math.min(...wall), Math.max(...wall)] };
+  const s = sides(Array.from({ length: reps }, () => timeCalls(f)));
+  return { wall: s.wall_s.median, cpu: s.cpu_s.median, wallRange: [s.wall_s.min, s.wall_s.max] };
 }
 
 async function main(): Promise<void> {

@@ -3,11 +3,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as ops from '../ops';
 
-// linear, geluTanh, layerNormModulate and attention come from lib/ops: one kernel each
-// (forward and backward) on the native CPU backend, plain tf ops elsewhere.
+// linear, geluTanh, layerNormModulate, attention and adaLN-Zero's gated residual
+// (x + gate[:, None] * h) come from lib/ops: one kernel each (forward and backward) on the
+// native CPU backend, plain tf ops elsewhere.
 export const linear = ops.linear;
 export const geluTanh = ops.geluTanh;
 export const multiHeadAttention = ops.attention;
+export const gatedResidual = ops.gatedResidual;
 
 /** LayerNorm over the last axis; affine only when weight/bias are given. eps 1e-6 as in DiT. */
 export function layerNorm(x: tf.Tensor, weight?: tf.Tensor, bias?: tf.Tensor, eps = 1e-6): tf.Tensor {
@@ -20,11 +22,6 @@ export function layerNorm(x: tf.Tensor, weight?: tf.Tensor, bias?: tf.Tensor, ep
 /** modulate(LN(x), shift, scale) = LN(x) * (1 + scale) + shift: adaLN with per-sample [N, D] shift/scale. */
 export function layerNormModulate(x: tf.Tensor3D, shift: tf.Tensor2D, scale: tf.Tensor2D): tf.Tensor3D {
   return ops.layerNormModulate(x, shift, scale, 1e-6);
-}
-
-/** adaLN-Zero's gated residual x + gate[:, None] * h: one fused op (lib/ops). */
-export function gatedResidual(x: tf.Tensor3D, h: tf.Tensor3D, g: tf.Tensor2D): tf.Tensor3D {
-  return ops.gatedResidual(x, h, g);
 }
 
 /** timm Attention: fused qkv projection ([N, T, 3D] ordered q | k | v), attention, output projection. */
