@@ -226,6 +226,27 @@ describe('training losses (hybrid: mse + vb, bits per dim)', () => {
     assert.notEqual(c.nll_all[2], c.kl_all[2]);
   });
 
+
+  test('host timesteps skip the unused vb term: same values and gradients as computing both', () => {
+    const d = diffusionFor('', 'epsilon', 'learned_range', 'mse');
+    const out0 = T(FX.losses[0].model_output, [SHAPE[0], 2 * C, SHAPE[2], SHAPE[3]]);
+    for (const t of [[1, 500, 999], [0, 0, 0]]) {
+      // A tensor t takes the general path (both terms, then a select).
+      const run = (tt: number[] | tf.Tensor) => tf.tidy(() => {
+        const f = (o: tf.Tensor) => tf.sum(d.trainingLosses(() => o, T(FX.x0), tt, { noise: T(FX.noise) }).vb!);
+        const vb = d.trainingLosses(() => out0, T(FX.x0), tt, { noise: T(FX.noise) }).vb!;
+        return [Array.from(vb.dataSync()), Array.from(tf.grad(f)(out0).dataSync())];
+      });
+      const tt = tf.tensor1d(t, 'int32');
+      const [vbT, gT] = run(tt);
+      const [vbH, gH] = run(t);
+      tt.dispose();
+      assert.deepEqual(vbH, vbT, `vb, t = ${t}`);
+      assert.deepEqual(gH, gT, `gradient, t = ${t}`);
+      assert.ok(gH.some((v) => v !== 0), `the vb gradient is not trivially zero, t = ${t}`);
+    }
+    out0.dispose();
+  });
   test('vb has no gradient into the mean channels; mse none into the variance channels', () => {
     const d = diffusionFor('', 'epsilon', 'learned_range', 'mse');
     const out0 = T(FX.losses[0].model_output, [SHAPE[0], 2 * C, SHAPE[2], SHAPE[3]]);

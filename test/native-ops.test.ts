@@ -121,6 +121,32 @@ test('the fused ops do not leak tensors', { skip }, () => {
   y.dispose();
 });
 
+test('the attention backward makes no zero-filled gradient for the saved probabilities', { skip }, () => {
+  // tfjs feeds zeros for each unused output of a kernel on the tape; the probs [N, H, T, T]
+  // must not be one (48 MB a step at 256 tokens).
+  tf.setBackend('native');
+  const [N, T, D, H] = [2, 5, 8, 2];
+  const qkv = tf.tensor(rand(N * T * 3 * D), [N, T, 3 * D]);
+  const q = tf.tensor(rand(N * T * D), [N, T, D]);
+  const engine = tf.engine() as unknown as { makeTensor: (...a: unknown[]) => tf.Tensor };
+  const made: number[][] = [];
+  const orig = engine.makeTensor;
+  engine.makeTensor = function (this: unknown, ...a: unknown[]) {
+    made.push((a[1] as number[]).slice());
+    return orig.apply(this, a);
+  };
+  try {
+    const g = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.add(tf.sum(ops.qkvAttention(x as tf.Tensor3D, H)),
+      tf.sum(ops.attention(y as tf.Tensor3D, y as tf.Tensor3D, y as tf.Tensor3D, H))))([qkv, q]);
+    tf.dispose(g);
+  } finally {
+    engine.makeTensor = orig;
+  }
+  assert.ok(made.length > 0, 'the spy sees the tensors the engine makes');
+  assert.deepEqual(made.filter((s) => s.length === 4 && s[0] === N && s[1] === H && s[2] === T && s[3] === T), []);
+  tf.dispose([qkv, q]);
+});
+
 test('adamWUpdate: native kernel equals the composite version bit for bit', { skip }, () => {
   const n = 5000;
   const [p, g, m, v] = [rand(n), rand(n, -0.1, 0.1), rand(n, -0.01, 0.01), rand(n, 0, 1e-3)];

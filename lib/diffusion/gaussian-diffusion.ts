@@ -339,11 +339,17 @@ export class GaussianDiffusion {
     return tf.tidy(() => {
       const truth = this.qPosteriorMeanVariance(xStart, xT, t);
       const out = this.pMeanVarianceFromOutput(output, xT, t, { clipDenoised: opts.clipDenoised ?? true });
-      const kl = meanFlat(normalKl(truth.mean, truth.logVarianceClipped, out.mean, out.logVariance)).div(LN2);
-      const decoderNll = meanFlat(discretizedGaussianLogLikelihood(xStart, out.mean, out.logVariance.mul(0.5)))
+      const kl = () => meanFlat(normalKl(truth.mean, truth.logVarianceClipped, out.mean, out.logVariance)).div(LN2) as tf.Tensor1D;
+      const decoderNll = () => meanFlat(discretizedGaussianLogLikelihood(xStart, out.mean, out.logVariance.mul(0.5)))
         .neg()
-        .div(LN2);
-      return { output: tf.where(isZero(t), decoderNll, kl) as tf.Tensor1D, predXstart: out.predXstart };
+        .div(LN2) as tf.Tensor1D;
+      // Host timesteps say which term each example takes: a batch without t == 0 (the usual
+      // training batch) skips the decoder NLL, one with only t == 0 skips the KL. Same values
+      // and gradients as computing both and selecting.
+      const host = isHost(t) ? Array.from(t) : null;
+      const zeros = host ? host.filter((v) => v === 0).length : -1;
+      const vb = zeros === 0 ? kl() : zeros === host?.length ? decoderNll() : tf.where(isZero(t), decoderNll(), kl()) as tf.Tensor1D;
+      return { output: vb, predXstart: out.predXstart };
     });
   }
 

@@ -159,22 +159,34 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads:
   }
   checkHeads('attention', d, heads);
   if (!useKernel(K.ATTENTION, [q, k, v])) return compositeAttention(q, k, v, heads);
-  const [out, probs] = run(K.ATTENTION, { q, k, v }, { heads }) as tf.Tensor[];
-  probs.dispose(); // the tape keeps its own reference for the gradient
-  return out as tf.Tensor3D;
+  return withSavedProbs(K.ATTENTION, K.ATTENTION_GRAD, { q, k, v }, heads) as tf.Tensor3D;
 }
 
-tf.registerGradient({
-  kernelName: K.ATTENTION,
-  inputsToSave: ['q', 'k', 'v'],
-  outputsToSave: [false, true],
-  gradFunc: (dys, saved, attrs) => {
-    const [q, k, v, probs] = saved;
-    const dy = (dys as tf.Tensor[])[0];
-    const [dq, dk, dv] = run(K.ATTENTION_GRAD, { q, k, v, probs, dy }, { heads: attrs.heads as number }) as tf.Tensor[];
-    return { q: () => dq, k: () => dk, v: () => dv };
-  },
-});
+/**
+ * A fused attention kernel returns [out, probs]; the backward needs probs. Registering the
+ * kernel's own gradient would make tfjs feed a zero-filled dy for the unused probs output
+ * (an [N, H, T, T] allocation per layer per step: 48 MB at 256 tokens, measured), so the op
+ * is a customGrad whose only output is `out` and which saves probs for its backward.
+ */
+function withSavedProbs(kernel: string, gradKernel: string, inputs: Record<string, tf.Tensor>, heads: number): tf.Tensor {
+  const names = Object.keys(inputs);
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const xs = args.slice(0, names.length) as tf.Tensor[];
+    const save = args[names.length] as tf.GradSaveFunc;
+    const named = Object.fromEntries(names.map((n, i) => [n, xs[i]]));
+    const [out, probs] = run(kernel, named, { heads }) as tf.Tensor[];
+    save([...xs, probs]);
+    return {
+      value: out,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const s = Object.fromEntries(names.map((n, i) => [n, saved[i]]));
+        const g = run(gradKernel, { ...s, probs: saved[names.length], dy }, { heads });
+        return Array.isArray(g) ? g : [g];
+      },
+    };
+  });
+  return op(...names.map((n) => inputs[n]));
+}
 
 export function qkvAttention(qkv: tf.Tensor3D, heads: number): tf.Tensor3D {
   if (qkv.rank !== 3 || qkv.shape[2] % 3 !== 0) throw new Error(`qkvAttention: want qkv [N, T, 3D], got [${qkv.shape}]`);
@@ -186,21 +198,8 @@ export function qkvAttention(qkv: tf.Tensor3D, heads: number): tf.Tensor3D {
       return compositeAttention(q, k, v, heads);
     });
   }
-  const [out, probs] = run(K.QKV_ATTENTION, { qkv }, { heads }) as tf.Tensor[];
-  probs.dispose();
-  return out as tf.Tensor3D;
+  return withSavedProbs(K.QKV_ATTENTION, K.QKV_ATTENTION_GRAD, { qkv }, heads) as tf.Tensor3D;
 }
-
-tf.registerGradient({
-  kernelName: K.QKV_ATTENTION,
-  inputsToSave: ['qkv'],
-  outputsToSave: [false, true],
-  gradFunc: (dys, saved, attrs) => {
-    const [qkv, probs] = saved;
-    const dy = (dys as tf.Tensor[])[0];
-    return { qkv: () => run(K.QKV_ATTENTION_GRAD, { qkv, probs, dy }, { heads: attrs.heads as number }) as tf.Tensor };
-  },
-});
 
 // ---- linear ------------------------------------------------------------------------------
 

@@ -181,7 +181,7 @@ export function trainStep(state: TrainState, source: TrainingSource, order: Epoc
     const x = tf.tensor4d(batch.x, [B, c, h, w]);
     const yy = tf.tensor1d(y, 'int32');
     const modelFn = (xt: tf.Tensor, ts: tf.Tensor) => ditForward(state.model, xt, ts, yy);
-    const l = state.diffusion.trainingLosses(modelFn, x, tf.tensor1d(t, 'int32'), { noise: tf.tensor4d(noise, [B, c, h, w]) });
+    const l = state.diffusion.trainingLosses(modelFn, x, t, { noise: tf.tensor4d(noise, [B, c, h, w]) });
     return { loss: tf.mean(l.loss) as tf.Scalar, terms: { mse: l.mse && tf.mean(l.mse), vb: l.vb && tf.mean(l.vb) } };
   }, {
     params: state.model.params, opt: state.opt, step: state.step + 1, lr: lrAt(o, state.step), gradClip: o.gradClip,
