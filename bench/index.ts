@@ -229,7 +229,7 @@ async function sgemmPeak(worker: PyWorker | null): Promise<Peak | null> {
   if (!addon && !worker) return null;
   const n = SGEMM_N, flop = 2 * n ** 3;
   const a = new Rng(1).fillNormal(new Float32Array(n * n)), b = new Rng(2).fillNormal(new Float32Array(n * n)), c = new Float32Array(n * n);
-  const mm = () => addon!.matmul(a, b, c, 1, 1, 1, n, n, n, 0, 0);
+  const mm = () => addon!.matmul(a, b, c, 1, 1, 1, n, n, n, 0, 0, null);
   const kit: Timing[] = [], torch: Timing[] = [];
   if (addon) mm();
   for (let r = 0; r < 3; r++) {

@@ -147,6 +147,19 @@ test('the attention backward makes no zero-filled gradient for the saved probabi
   tf.dispose([qkv, q]);
 });
 
+test('emaUpdate: native kernel equals the composite version bit for bit', { skip }, () => {
+  const n = 5000;
+  const [e, p] = [rand(n), rand(n, -3, 3)];
+  for (const decay of [0, 0.5, 0.9, 0.982, 0.999, 0.9999, 1]) {
+    const [want, got] = ['cpu', 'native'].map((backend) => {
+      tf.setBackend(backend);
+      return tf.tidy(() => Float32Array.from(ops.emaUpdate(tf.tensor(e), tf.tensor(p), decay).dataSync() as Float32Array));
+    });
+    assert.deepEqual(got, want, `ema, decay ${decay}`);
+  }
+  assert.throws(() => ops.emaUpdate(tf.zeros([2]), tf.zeros([3]), 0.9), /does not match/);
+});
+
 test('adamWUpdate: native kernel equals the composite version bit for bit', { skip }, () => {
   const n = 5000;
   const [p, g, m, v] = [rand(n), rand(n, -0.1, 0.1), rand(n, -0.01, 0.01), rand(n, 0, 1e-3)];

@@ -6,9 +6,9 @@ import { repoRoot } from '../util/paths';
 
 /** The addon's functions. All arrays are float32 and are read/written in place (zero copy). */
 export interface NativeAddon {
-  /** out[i] = op(a[i % batchA]) @ op(b[i % batchB]); out is [batchOut, M, N]; trans* are 0/1. */
+  /** out[i] = op(a[i % batchA]) @ op(b[i % batchB]) (+ bias [N] on every row); out is [batchOut, M, N]; trans* are 0/1. */
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, batchA: number, batchB: number,
-    batchOut: number, M: number, N: number, K: number, transA: number, transB: number): void;
+    batchOut: number, M: number, N: number, K: number, transA: number, transB: number, bias: Float32Array | null): void;
   /** dst[dOff + sum i_k dStrides_k] = src[sOff + sum i_k sStrides_k] over all i < shape. */
   copy(src: Float32Array, srcOffset: number, srcStrides: number[], dst: Float32Array,
     dstOffset: number, dstStrides: number[], shape: number[]): void;
@@ -29,9 +29,9 @@ export interface NativeAddon {
   gatedResidual(x: Float32Array, h: Float32Array, g: Float32Array, out: Float32Array, N: number, T: number, D: number): void;
   /** dh = g[:, None] * dy, dg = sum over T of h * dy. */
   gatedResidualGrad(h: Float32Array, g: Float32Array, dy: Float32Array, dh: Float32Array, dg: Float32Array, N: number, T: number, D: number): void;
-  /** q/k/v given as (array, offset, row stride); out [N, Tq, H*hd], probs [N, H, Tq, Tk]. */
+  /** q/k/v given as (array, offset, row stride); out [N, Tq, H*hd], probs [N, H, Tq, Tk] or null (not kept). */
   attnForward(q: Float32Array, qOff: number, qStride: number, k: Float32Array, kOff: number, kStride: number,
-    v: Float32Array, vOff: number, vStride: number, out: Float32Array, probs: Float32Array,
+    v: Float32Array, vOff: number, vStride: number, out: Float32Array, probs: Float32Array | null,
     N: number, Tq: number, Tk: number, H: number, hd: number, scale: number): void;
   /** dq/dk/dv share the layout of q/k/v. */
   attnBackward(q: Float32Array, qOff: number, qStride: number, k: Float32Array, kOff: number, kStride: number,
@@ -41,6 +41,8 @@ export interface NativeAddon {
   /** One AdamW step over equal-length arrays; consts = [b1, 1-b1, b2, 1-b2, sqrtBc2, eps, keep, stepSize, decay]. */
   adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, p1: Float32Array, m1: Float32Array,
     v1: Float32Array, consts: number[]): void;
+  /** e1 = e decay + p oneMinusDecay (float32 constants, the tf ops' rounding). */
+  ema(e: Float32Array, p: Float32Array, e1: Float32Array, decay: number, oneMinusDecay: number): void;
   /**
    * NHWC convolution, filter [FH, FW, C, OC]. mode 0: out = conv(a = x, b = w); 1: out = dx from
    * (a = dy, b = w); 2: out = dw from (a = x, b = dy); 3/4: out = max/avg pool of a over FHxFW

@@ -71,13 +71,16 @@ export function registerFusedKernels(addon: NativeAddon): void {
     return [output(backend, h.shape.slice(), dh), output(backend, [N, D], dg)];
   });
 
-  // Attention. Outputs [out [N, Tq, D], probs [N, H, Tq, Tk]]; probs is kept for the gradient.
+  // Attention. Outputs [out [N, Tq, D], probs [N, H, Tq, Tk]] (probs kept for the gradient);
+  // with attrs.saveProbs false only out.
   type Layout = [Float32Array, number, number]; // array, offset, row stride
-  const forward = (backend: unknown, q: Layout, k: Layout, v: Layout, N: number, Tq: number, Tk: number, D: number, heads: number) => {
-    const hd = D / heads;
-    const out = alloc(backend, N * Tq * D), probs = alloc(backend, N * heads * Tq * Tk);
+  const forward = (backend: unknown, q: Layout, k: Layout, v: Layout, N: number, Tq: number, Tk: number, D: number,
+    attrs: tf.NamedAttrMap | undefined) => {
+    const heads = Number(attrs!.heads), hd = D / heads;
+    const out = alloc(backend, N * Tq * D), probs = attrs!.saveProbs === false ? null : alloc(backend, N * heads * Tq * Tk);
     addon.attnForward(...q, ...k, ...v, out, probs, N, Tq, Tk, heads, hd, 1 / Math.sqrt(hd));
-    return [output(backend, [N, Tq, D], out), output(backend, [N, heads, Tq, Tk], probs)];
+    const o = output(backend, [N, Tq, D], out);
+    return probs ? [o, output(backend, [N, heads, Tq, Tk], probs)] : o;
   };
   const backward = (q: Layout, k: Layout, v: Layout, probs: Float32Array, dy: Float32Array, grads: Float32Array[],
     N: number, Tq: number, Tk: number, D: number, heads: number) => {
@@ -87,7 +90,7 @@ export function registerFusedKernels(addon: NativeAddon): void {
   reg(K.QKV_ATTENTION, ({ inputs: { qkv }, backend, attrs }) => {
     const [N, T, D3] = qkv.shape;
     const a = mustF32(backend, qkv, 'qkv'), D = D3 / 3;
-    return forward(backend, [a, 0, D3], [a, D, D3], [a, 2 * D, D3], N, T, T, D, Number(attrs!.heads));
+    return forward(backend, [a, 0, D3], [a, D, D3], [a, 2 * D, D3], N, T, T, D, attrs);
   });
   reg(K.QKV_ATTENTION_GRAD, ({ inputs: { qkv, probs, dy }, backend, attrs }) => {
     const [N, T, D3] = qkv.shape;
@@ -100,7 +103,7 @@ export function registerFusedKernels(addon: NativeAddon): void {
   reg(K.ATTENTION, ({ inputs: { q, k, v }, backend, attrs }) => {
     const [N, Tq, D] = q.shape, Tk = k.shape[1];
     return forward(backend, [mustF32(backend, q, 'q'), 0, D], [mustF32(backend, k, 'k'), 0, D], [mustF32(backend, v, 'v'), 0, D],
-      N, Tq, Tk, D, Number(attrs!.heads));
+      N, Tq, Tk, D, attrs);
   });
   reg(K.ATTENTION_GRAD, ({ inputs: { q, k, v, probs, dy }, backend, attrs }) => {
     const [N, Tq, D] = q.shape, Tk = k.shape[1];
@@ -117,5 +120,13 @@ export function registerFusedKernels(addon: NativeAddon): void {
     addon.adamw(mustF32(backend, p, 'p'), mustF32(backend, g, 'g'), mustF32(backend, m, 'm'), mustF32(backend, v, 'v'),
       outs[0], outs[1], outs[2], attrs!.consts as number[]);
     return outs.map((o) => output(backend, p.shape.slice(), o));
+  });
+
+  // Weight EMA: e1 from e, p in one pass; attrs.consts = [decay, 1 - decay] as float32.
+  reg(K.EMA, ({ inputs: { e, p }, backend, attrs }) => {
+    const out = alloc(backend, size(e.shape));
+    const [d, omd] = attrs!.consts as number[];
+    addon.ema(mustF32(backend, e, 'e'), mustF32(backend, p, 'p'), out, d, omd);
+    return output(backend, e.shape.slice(), out);
   });
 }

@@ -16,6 +16,7 @@
 //   linear(x, w, b?)                     x @ w + b, w [in, out], any rank of x (fused bias)
 //   adamWUpdate(p, g, m, v, config, step) one AdamW step (torch's order of operations) ->
 //                                        new { p, m, v }; no gradient
+//   emaUpdate(e, p, decay)               e * decay + p * (1 - decay), the weight EMA; no gradient
 //
 // conv2d (./conv.ts), for the feature networks and the autoencoder, picks the backend's
 // conv kernels or an im2col + matMul formulation of its own.
@@ -167,8 +168,10 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads:
  * kernel's own gradient would make tfjs feed a zero-filled dy for the unused probs output
  * (an [N, H, T, T] allocation per layer per step: 48 MB at 256 tokens, measured), so the op
  * is a customGrad whose only output is `out` and which saves probs for its backward.
+ * Without a tape (sampling, evaluation) nothing is saved and the kernel keeps no probs.
  */
 function withSavedProbs(kernel: string, gradKernel: string, inputs: Record<string, tf.Tensor>, heads: number): tf.Tensor {
+  if (!tf.engine().isTapeOn()) return run(kernel, inputs, { heads, saveProbs: false }) as tf.Tensor;
   const names = Object.keys(inputs);
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const xs = args.slice(0, names.length) as tf.Tensor[];
@@ -251,4 +254,16 @@ export function adamWUpdate(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tens
     const decayed = c.weightDecay ? tf.mul(p, keep) : p;
     return { p: tf.sub(decayed, tf.mul(tf.div(m1, denom), stepSize)), m: m1, v: v1 };
   });
+}
+
+// ---- weight EMA --------------------------------------------------------------------------
+
+/**
+ * e * decay + p * (1 - decay) as a new tensor (DiT's update_ema). The native kernel does it
+ * in one pass and rounds exactly like the composite version (two products, then the sum).
+ */
+export function emaUpdate(e: tf.Tensor, p: tf.Tensor, decay: number): tf.Tensor {
+  if (!tf.util.arraysEqual(e.shape, p.shape)) throw new Error(`emaUpdate: ema [${e.shape}] does not match param [${p.shape}]`);
+  if (useKernel(K.EMA, [e, p])) return run(K.EMA, { e, p }, { consts: [Math.fround(decay), Math.fround(1 - decay)] }) as tf.Tensor;
+  return tf.tidy(() => tf.add(tf.mul(e, decay), tf.mul(p, 1 - decay)));
 }

@@ -13,3 +13,4 @@ export const ATTENTION_GRAD = 'DitAttentionGrad';
 export const QKV_ATTENTION = 'DitQkvAttention';
 export const QKV_ATTENTION_GRAD = 'DitQkvAttentionGrad';
 export const ADAMW = 'DitAdamW';
+export const EMA = 'DitEma';

@@ -86,38 +86,47 @@ static int fail(napi_env env, const char *msg) {
 
 // ---- matmul ------------------------------------------------------------------------------
 
-// matmul(a, b, out, batchA, batchB, batchOut, M, N, K, transA, transB)
-// out[i] = op(a[i % batchA]) @ op(b[i % batchB]), all row-major, out is [batchOut, M, N].
+// matmul(a, b, out, batchA, batchB, batchOut, M, N, K, transA, transB, bias)
+// out[i] = op(a[i % batchA]) @ op(b[i % batchB]) (+ bias), all row-major, out is [batchOut, M, N].
 // Transposes are sgemm flags, never copies. When b is shared and a is not transposed, the
-// whole batch is one [batch*M, K] @ [K, N] product (the usual linear layer).
+// whole batch is one [batch*M, K] @ [K, N] product (the usual linear layer). A bias [N]
+// (or null) is written into every row of out first and the product added with beta = 1:
+// the pass that sgemm's beta = 0 would spend zeroing out adds the bias instead.
 static napi_value matmul(napi_env env, napi_callback_info info) {
-  GET_ARGS(11);
-  float *a, *b, *c;
-  size_t na, nb, nc;
+  GET_ARGS(12);
+  float *a, *b, *c, *bias = NULL;
+  size_t na, nb, nc, nbias = 0;
   long batchA, batchB, batchOut, M, N, K, ta, tb;
+  napi_valuetype bt;
   if (!f32(env, argv[0], &a, &na) || !f32(env, argv[1], &b, &nb) || !f32(env, argv[2], &c, &nc)) return NULL;
   if (!inum(env, argv[3], &batchA) || !inum(env, argv[4], &batchB) || !inum(env, argv[5], &batchOut) ||
       !inum(env, argv[6], &M) || !inum(env, argv[7], &N) || !inum(env, argv[8], &K) ||
-      !inum(env, argv[9], &ta) || !inum(env, argv[10], &tb))
+      !inum(env, argv[9], &ta) || !inum(env, argv[10], &tb) || napi_typeof(env, argv[11], &bt) != napi_ok)
     return NULL;
-  if ((size_t)(batchA * M * K) > na || (size_t)(batchB * K * N) > nb || (size_t)(batchOut * M * N) > nc) {
-    fail(env, "matmul: array too small for the given shape");
+  if (bt != napi_null && bt != napi_undefined && !f32(env, argv[11], &bias, &nbias)) return NULL;
+  if ((size_t)(batchA * M * K) > na || (size_t)(batchB * K * N) > nb || (size_t)(batchOut * M * N) > nc ||
+      (bias && nbias != (size_t)N)) {
+    fail(env, "matmul: array too small for the given shape (or bias not of length N)");
     return NULL;
   }
   if (M == 0 || N == 0) return NULL;
-  if (K == 0) {
-    memset(c, 0, sizeof(float) * batchOut * M * N);
-    return NULL;
+  const long rows = batchOut * M;
+  if (bias) {
+    for (long r = 0; r < rows; r++) memcpy(c + r * N, bias, sizeof(float) * N);
+  } else if (K == 0) {
+    memset(c, 0, sizeof(float) * rows * N);
   }
+  if (K == 0) return NULL;
+  const float beta = bias ? 1.0f : 0.0f;
   CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
   int lda = ta ? M : K, ldb = tb ? K : N;
   if (batchB == 1 && !ta && batchA == batchOut) {
-    cblas_sgemm(CblasRowMajor, TA, TB, batchOut * M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, N);
+    cblas_sgemm(CblasRowMajor, TA, TB, rows, N, K, 1.0f, a, lda, b, ldb, beta, c, N);
     return NULL;
   }
   for (long i = 0; i < batchOut; i++) {
     const float *ai = a + (i % batchA) * M * K, *bi = b + (i % batchB) * K * N;
-    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, ai, lda, bi, ldb, 0.0f, c + i * M * N, N);
+    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, ai, lda, bi, ldb, beta, c + i * M * N, N);
   }
   return NULL;
 }
@@ -502,15 +511,19 @@ static int attn_parse(napi_env env, napi_value *argv, int i, int j, struct attn_
 }
 
 // attnForward(q, qOff, qStride, k, kOff, kStride, v, vOff, vStride, out, probs, N, Tq, Tk, H, hd, scale)
+// probs may be null: nothing kept for a backward pass.
 static napi_value attn_fwd(napi_env env, napi_callback_info info) {
   GET_ARGS(17);
   struct attn_args a;
-  size_t lens[3], nout, np;
+  size_t lens[3], nout, np = 0;
   long off[3];
-  float *out, *probs;
-  if (!attn_parse(env, argv, 0, 11, &a, lens, off) || !f32(env, argv[9], &out, &nout) || !f32(env, argv[10], &probs, &np))
+  float *out, *probs = NULL;
+  napi_valuetype pt;
+  if (napi_typeof(env, argv[10], &pt) != napi_ok) return NULL;
+  int keep = pt != napi_null && pt != napi_undefined;
+  if (!attn_parse(env, argv, 0, 11, &a, lens, off) || !f32(env, argv[9], &out, &nout) || (keep && !f32(env, argv[10], &probs, &np)))
     return NULL;
-  if (nout < (size_t)(a.N * a.Tq * a.H * a.hd) || np < (size_t)(a.N * a.H * a.Tq * a.Tk)) {
+  if (nout < (size_t)(a.N * a.Tq * a.H * a.hd) || (keep && np < (size_t)(a.N * a.H * a.Tq * a.Tk))) {
     fail(env, "attnForward: out or probs too small");
     return NULL;
   }
@@ -563,6 +576,23 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
   struct adamw_consts c = {(float)k[0], (float)k[1], (float)k[2], (float)k[3], (float)k[4],
                            (float)k[5], (float)k[6], (float)k[7], k[8] != 0};
   adamw_update(a[0], a[1], a[2], a[3], a[4], a[5], a[6], (long)n[0], &c);
+  return NULL;
+}
+
+// ema(e, p, e1, decay, oneMinusDecay): e1 = e decay + p (1 - decay), float32 constants.
+static napi_value ema(napi_env env, napi_callback_info info) {
+  GET_ARGS(5);
+  float *a[3];
+  size_t n[3];
+  double d, omd;
+  for (int i = 0; i < 3; i++)
+    if (!f32(env, argv[i], &a[i], &n[i])) return NULL;
+  if (n[1] != n[0] || n[2] != n[0]) {
+    fail(env, "ema: arrays differ in length");
+    return NULL;
+  }
+  if (!num(env, argv[3], &d) || !num(env, argv[4], &omd)) return NULL;
+  ema_update(a[0], a[1], a[2], (long)n[0], (float)d, (float)omd);
   return NULL;
 }
 
@@ -797,6 +827,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("attnForward", attn_fwd);
   EXPORT("attnBackward", attn_bwd);
   EXPORT("adamw", adamw);
+  EXPORT("ema", ema);
   EXPORT("conv2d", conv2d);
   EXPORT("featureCovariance", feature_cov);
   EXPORT("traceSqrtProduct", trace_sqrt);

@@ -80,15 +80,18 @@ void ln_mod_backward(const float *x, const float *scale, const float *dy, float 
 // Softmax attention for every (sample n, head h). Token i of sample n, head h reads
 // q[qo + n*Tq*qs + i*qs + h*hd .. +hd] (qs = row stride, so a fused [N, T, 3D] qkv tensor
 // is read in place); same for k and v. out is [N, Tq, H*hd]; probs [N, H, Tq, Tk] is kept
-// for the backward pass.
+// for the backward pass. With probs NULL (no gradient needed) every head reuses one
+// [Tq, Tk] scratch that stays in cache instead of streaming [N, H, Tq, Tk] through memory.
 void attn_forward(const struct attn_args *a, float *out, float *probs) {
   const long D = a->H * a->hd;
+  float *scratch = probs ? NULL : malloc(sizeof(float) * a->Tq * a->Tk);
+  if (!probs && !scratch) abort();
   for (long n = 0; n < a->N; n++) {
     for (long h = 0; h < a->H; h++) {
       const float *Q = a->q + n * a->Tq * a->qs + h * a->hd;
       const float *K = a->k + n * a->Tk * a->ks + h * a->hd;
       const float *V = a->v + n * a->Tk * a->vs + h * a->hd;
-      float *P = probs + (n * a->H + h) * a->Tq * a->Tk;
+      float *P = probs ? probs + (n * a->H + h) * a->Tq * a->Tk : scratch;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a->Tq, a->Tk, a->hd, a->scale, Q, a->qs, K, a->ks, 0.0f,
                   P, a->Tk);
       vm_softmax(P, P, a->Tq, a->Tk);
@@ -96,6 +99,7 @@ void attn_forward(const struct attn_args *a, float *out, float *probs) {
                   out + n * a->Tq * D + h * a->hd, D);
     }
   }
+  free(scratch);
 }
 
 // Gradients of attn_forward given dout [N, Tq, D]; dq/dk/dv use the same layout (offsets,

@@ -16,3 +16,7 @@ void adamw_update(const float *p, const float *g, const float *m, const float *v
     p1[i] = pd - (mi / denom) * c->step_size;
   }
 }
+
+void ema_update(const float *e, const float *p, float *e1, long n, float decay, float one_minus_decay) {
+  for (long i = 0; i < n; i++) e1[i] = e[i] * decay + p[i] * one_minus_decay;
+}

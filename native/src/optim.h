@@ -12,3 +12,6 @@ struct adamw_consts {
 // p1 = p keep - (m1 / (sqrt(v1) / sqrt_bc2 + eps)) step_size.
 void adamw_update(const float *p, const float *g, const float *m, const float *v, float *p1, float *m1, float *v1,
                   long n, const struct adamw_consts *c);
+
+// e1 = e decay + p (1 - decay): the weight EMA's update, rounded like the tf ops (two products, one sum).
+void ema_update(const float *e, const float *p, float *e1, long n, float decay, float one_minus_decay);
