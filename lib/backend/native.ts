@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { NativeAddon, loadNativeAddon } from './native_addon';
 import { registerFusedKernels } from './native_ops';
 import { NativeBackend } from './native_backend';
-import { alloc, f32, output, size, stridesOf } from './native_util';
+import { REDUCE, alloc, f32, output, size, stridesOf } from './native_util';
 
 type TensorInfo = tf.TensorInfo;
 // Kernel arguments as tfjs passes them (inputs by name; a list for AddN and Concat).
@@ -25,7 +25,6 @@ const UNARY: Record<string, number> = {
   Erf: 20, Elu: 21,
 };
 const UNARY_CUBE = 10; // (22 is the tanh GELU, used by native_ops.ts)
-const REDUCE = { Sum: 0, Mean: 1, Max: 2, Min: 3 } as const;
 
 let addon: NativeAddon;
 let cpuKernels: Map<string, tf.KernelConfig>;

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as K from '../ops/kernel_names';
 import { NativeAddon } from './native_addon';
-import { alloc, mustF32, output, size } from './native_util';
+import { REDUCE, alloc, mustF32, output, size } from './native_util';
 
 type TensorInfo = tf.TensorInfo;
 type Args = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: tf.NamedAttrMap };
@@ -111,6 +111,37 @@ export function registerFusedKernels(addon: NativeAddon): void {
     backward([mustF32(backend, q, 'q'), 0, D], [mustF32(backend, k, 'k'), 0, D], [mustF32(backend, v, 'v'), 0, D],
       mustF32(backend, probs, 'probs'), mustF32(backend, dy, 'dy'), grads, N, Tq, Tk, D, Number(attrs!.heads));
     return [q, k, v].map((t, i) => output(backend, t.shape.slice(), grads[i]));
+  });
+
+  // Linear layer: x [..., in] @ w [in, out] (+ b [out]) -> [..., out], one sgemm with the bias
+  // in C. Its gradient is one kernel: dx = dy w^T, dw = x^T dy, db = column sums of dy (the
+  // same sgemm calls and reduction as tfjs' fused-matMul gradient, so the same values).
+  reg(K.LINEAR, ({ inputs: { x, w, b }, backend }) => {
+    const [fin, fout] = w.shape, rows = size(x.shape) / fin;
+    const out = alloc(backend, rows * fout);
+    if (out.length > 0) {
+      addon.matmul(mustF32(backend, x, 'x'), mustF32(backend, w, 'w'), out, 1, 1, 1, rows, fout, fin, 0, 0, b ? mustF32(backend, b, 'b') : null);
+    }
+    return output(backend, [...x.shape.slice(0, -1), fout], out);
+  });
+  reg(K.LINEAR_GRAD, ({ inputs: { x, w, dy }, backend, attrs }) => {
+    const [fin, fout] = w.shape, rows = size(x.shape) / fin;
+    const xv = mustF32(backend, x, 'x'), wv = mustF32(backend, w, 'w'), dyv = mustF32(backend, dy, 'dy');
+    const dx = alloc(backend, rows * fin), dw = alloc(backend, fin * fout);
+    if (rows > 0) {
+      addon.matmul(dyv, wv, dx, 1, 1, 1, rows, fin, fout, 0, 1, null);
+      addon.matmul(xv, dyv, dw, 1, 1, 1, fin, fout, rows, 1, 0, null);
+    } else {
+      dw.fill(0);
+    }
+    const outs = [output(backend, x.shape.slice(), dx), output(backend, [fin, fout], dw)];
+    if (attrs!.hasBias) {
+      const db = alloc(backend, fout);
+      if (rows > 0) addon.reduce(REDUCE.Sum, dyv, db, 1, rows, fout);
+      else db.fill(0);
+      outs.push(output(backend, [fout], db));
+    }
+    return outs;
   });
 
   // AdamW: [p1, m1, v1] from p, g, m, v in one pass; attrs are the float32 constants.

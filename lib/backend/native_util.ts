@@ -3,6 +3,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { NativeBackend } from './native_backend';
 
+/** Reduction op codes of native/src/ditnative.c. */
+export const REDUCE = { Sum: 0, Mean: 1, Max: 2, Min: 3 } as const;
+
 /** The float32 values behind a tensor of the (cpu-derived) native backend, or null. */
 export function f32(backend: unknown, t: tf.TensorInfo): Float32Array | null {
   if (t.dtype !== 'float32') return null;

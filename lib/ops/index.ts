@@ -206,15 +206,31 @@ export function qkvAttention(qkv: tf.Tensor3D, heads: number): tf.Tensor3D {
 
 // ---- linear ------------------------------------------------------------------------------
 
-/** x @ w (+ b) with w stored [in, out]; the bias is fused into the matmul kernel. */
+/**
+ * x @ w (+ b) with w stored [in, out], any rank of x. On a backend with the fused kernel it
+ * is one kernel forward and one backward (about 15 fewer engine calls per layer and step
+ * than reshapes around tf.fused.matMul); elsewhere the bias is fused into tf.fused.matMul.
+ */
 export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
   const fin = x.shape[x.rank - 1];
   if (w.rank !== 2 || w.shape[0] !== fin) throw new Error(`linear: x [${x.shape}] does not fit w [${w.shape}]`);
+  if (b && (b.rank !== 1 || b.shape[0] !== w.shape[1])) throw new Error(`linear: bias [${b.shape}] does not fit w [${w.shape}]`);
+  if (x.rank >= 2 && useKernel(K.LINEAR, b ? [x, w, b] : [x, w])) return run(K.LINEAR, b ? { x, w, b } : { x, w }, { hasBias: b !== undefined }) as tf.Tensor;
   return tf.tidy(() => {
     const y = tf.fused.matMul({ a: tf.reshape(x, [-1, fin]) as tf.Tensor2D, b: w as tf.Tensor2D, bias: b });
     return tf.reshape(y, [...x.shape.slice(0, -1), w.shape[1] as number]);
   });
 }
+
+tf.registerGradient({
+  kernelName: K.LINEAR,
+  inputsToSave: ['x', 'w'],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, w] = saved;
+    const grads = run(K.LINEAR_GRAD, { x, w, dy: dy as tf.Tensor }, { hasBias: attrs.hasBias as boolean }) as tf.Tensor[];
+    return { x: () => grads[0], w: () => grads[1], b: () => grads[2] };
+  },
+});
 
 // ---- AdamW -------------------------------------------------------------------------------
 

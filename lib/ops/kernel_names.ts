@@ -12,5 +12,7 @@ export const ATTENTION = 'DitAttention';
 export const ATTENTION_GRAD = 'DitAttentionGrad';
 export const QKV_ATTENTION = 'DitQkvAttention';
 export const QKV_ATTENTION_GRAD = 'DitQkvAttentionGrad';
+export const LINEAR = 'DitLinear';
+export const LINEAR_GRAD = 'DitLinearGrad';
 export const ADAMW = 'DitAdamW';
 export const EMA = 'DitEma';
