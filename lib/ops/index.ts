@@ -13,7 +13,7 @@
 //                                        k/v [N, Tk, D] -> [N, Tq, D]
 //   qkvAttention(qkv, heads)             self-attention on a fused projection [N, T, 3D]
 //                                        (q | k | v, heads inside each, timm layout) -> [N, T, D]
-//   linear(x, w, b?)                     x @ w + b, w [in, out], any rank of x (fused bias)
+//   linear(x, w, b?)                     x @ w + b, w [in, out], b [out], any rank of x (bias in the GEMM)
 //   adamWUpdate(p, g, m, v, config, step) one AdamW step (torch's order of operations) ->
 //                                        new { p, m, v }; no gradient
 //   emaUpdate(e, p, decay)               e * decay + p * (1 - decay), the weight EMA; no gradient
