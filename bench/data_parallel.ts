@@ -49,6 +49,7 @@ function runLayout(config: BenchConfig, workers: number, batch: number, warmup: 
     });
     w.once('error', reject);
     w.once('exit', (code) => {
+      // 1 is terminate() after the answer; a worker that fails before answering exits 2.
       if (code !== 0 && code !== 1) reject(new Error(`bench worker exited with code ${code}`));
     });
   })));

@@ -104,6 +104,13 @@ test('attention and qkvAttention', { skip }, () => {
 test('linear', { skip }, () => {
   check('linear', (x, w, b) => ops.linear(x, w, b), [[rand(2 * 3 * 5), [2, 3, 5]], [rand(5 * 4), [5, 4]], [rand(4), [4]]], [2, 3, 4]);
   check('linear no bias', (x, w) => ops.linear(x, w), [[rand(6 * 5), [6, 5]], [rand(5 * 4), [5, 4]]], [6, 4]);
+  // No rows: the weight and bias gradients are zeros, not reused pooled memory (dirty
+  // buffers of both sizes are put in the pool first).
+  const fout = 4096;
+  tf.setBackend('native');
+  tf.dispose([tf.add(tf.ones([2 * fout]), 6), tf.add(tf.ones([fout]), 6)]);
+  const [, , gw, gb] = evaluate('native', (x, w, b) => ops.linear(x, w, b), [[new Float32Array(0), [0, 2]], [rand(2 * fout), [2, fout]], [rand(fout), [fout]]], new Float32Array(0));
+  assert.ok(gw.every((v) => v === 0) && gb.every((v) => v === 0) && gw.length === 2 * fout && gb.length === fout, 'zero gradients for no rows');
 });
 
 test('the fused ops do not leak tensors', { skip }, () => {

@@ -83,7 +83,7 @@ test('fused matMul with bias and activations', { skip }, () => {
   }
   same(() => tf.fused.matMul({ a: tf.tensor(a, [8, 6]), b: tf.tensor(b, [5, 8]), transposeA: true, transposeB: true, bias: tf.tensor(bias2, [6, 5]) }), 1e-5, 'bias [M,N]');
   same(grads((x, w, c) => tf.fused.matMul({ a: x, b: w, bias: c, activation: 'relu' }), [[a, [6, 8]], [b, [8, 5]], [bias, [5]]]), 1e-4, 'fused grads');
-  // A bias per output column goes into the sgemm call (beta = 1): batched, transposed, and [1, N].
+  // Batched, transposed, and [1, N] / [1] biases.
   const a2 = rand(2 * 6 * 8), b2 = rand(2 * 8 * 5);
   same(() => tf.fused.matMul({ a: tf.tensor(a2, [2, 6, 8]), b: tf.tensor(b, [8, 5]), bias: tf.tensor(bias, [1, 5]) }), 1e-5, 'batched a, shared b, bias [1, N]');
   same(() => tf.fused.matMul({ a: tf.tensor(a2, [2, 8, 6]), b: tf.tensor(b2, [2, 5, 8]), transposeA: true, transposeB: true, bias: tf.tensor(bias, [5]) }), 1e-5, 'batched, both transposed, bias [N]');

@@ -125,7 +125,7 @@ function addN(args: Args): TensorInfo {
   return output(args.backend, xs[0].shape.slice(), out);
 }
 
-function batchMatMul(args: Args, bias: Float32Array | null = null): TensorInfo {
+function batchMatMul(args: Args): TensorInfo {
   const { a, b } = args.inputs;
   const transposeA = Boolean(args.attrs?.transposeA), transposeB = Boolean(args.attrs?.transposeB);
   const av = f32(args.backend, a), bv = f32(args.backend, b);
@@ -147,7 +147,7 @@ function batchMatMul(args: Args, bias: Float32Array | null = null): TensorInfo {
     return cpuKernel('BatchMatMul')(args) as TensorInfo;
   }
   const out = alloc(args.backend, batch * M * N);
-  if (out.length > 0) addon.matmul(av, bv, out, batchA, batchB, batch, M, N, K, +transposeA, +transposeB, bias);
+  if (out.length > 0) addon.matmul(av, bv, out, batchA, batchB, batch, M, N, K, +transposeA, +transposeB, null);
   return output(args.backend, [...outer, M, N], out);
 }
 
@@ -163,15 +163,12 @@ function fusedMatMul(args: Args): TensorInfo {
   if (preluActivationWeights || (activation !== 'linear' && act === undefined) || (bias && !biasV)) {
     return cpuKernel('_FusedMatMul')(args) as TensorInfo;
   }
-  // A bias of one value per output column (the linear layer's) goes into the sgemm call;
-  // any other broadcast is added afterwards.
-  const n = args.inputs.b.shape[args.inputs.b.shape.length - (args.attrs?.transposeB ? 2 : 1)];
-  const rowBias = bias && biasV && biasV.length === n && bias.shape[bias.shape.length - 1] === n ? biasV : null;
-  const y = batchMatMul({ ...args, inputs: { a: args.inputs.a, b: args.inputs.b } }, rowBias);
+  // (The kit's linear layer has its own kernel, with the bias inside sgemm: native_ops.ts.)
+  const y = batchMatMul({ ...args, inputs: { a: args.inputs.a, b: args.inputs.b } });
   const yv = f32(args.backend, y);
   if (!yv) return y;
   // Bias and activation are applied in place on the fresh product (same index in and out).
-  if (bias && biasV && !rowBias) {
+  if (bias && biasV) {
     const outShape = tf.backend_util.assertAndGetBroadcastShape(y.shape, bias.shape);
     if (!tf.util.arraysEqual(outShape, y.shape)) throw new Error('fusedMatMul: bias does not broadcast to the product');
     binaryInto(BINARY.Add, yv, y.shape, biasV, bias.shape, yv, y.shape);

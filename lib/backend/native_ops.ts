@@ -128,12 +128,8 @@ export function registerFusedKernels(addon: NativeAddon): void {
     const [fin, fout] = w.shape, rows = size(x.shape) / fin;
     const xv = mustF32(backend, x, 'x'), wv = mustF32(backend, w, 'w'), dyv = mustF32(backend, dy, 'dy');
     const dx = alloc(backend, rows * fin), dw = alloc(backend, fin * fout);
-    if (rows > 0) {
-      addon.matmul(dyv, wv, dx, 1, 1, 1, rows, fin, fout, 0, 1, null);
-      addon.matmul(xv, dyv, dw, 1, 1, 1, fin, fout, rows, 1, 0, null);
-    } else {
-      dw.fill(0);
-    }
+    addon.matmul(dyv, wv, dx, 1, 1, 1, rows, fin, fout, 0, 1, null);
+    addon.matmul(xv, dyv, dw, 1, 1, 1, fin, fout, rows, 1, 0, null); // zeros when rows = 0 (K = 0)
     const outs = [output(backend, x.shape.slice(), dx), output(backend, [fin, fout], dw)];
     if (attrs!.hasBias) {
       const db = alloc(backend, fout);
