@@ -1,18 +1,43 @@
-// Per-kernel profile of one reference-config training step on the chosen backend:
-// node dist/bench/profile_dit.js [backend]. Used to decide which kernels to make native.
+// Where a bench config's training step spends its time, on the chosen backend:
+//   node dist/bench/profile_dit.js [backend]               per-kernel profile of one reference step
+//   node dist/bench/profile_dit.js --loop N [--config C]  30 warm-up steps, then N steps: CPU and wall
+//                                                          ms per step (for perf record, or to time
+//                                                          two checkouts alternately)
+// C is a bench config label: reference, mini-XL/2, '256 tokens' (or 256).
 import { initBackend } from '../lib/backend';
-import { timeDiT } from './dit_step';
+import { BENCH_CONFIGS, openDiTSession, REFERENCE, timeDiT } from './dit_step';
+import { timeCalls } from './measure';
 
 async function main(): Promise<void> {
-  const info = await initBackend({ name: process.argv[2] });
-  const r = await timeDiT({ reps: 3, warmup: 1, profile: true });
-  console.log(`${info.name}: train step ${r.train_step_s.toFixed(3)} s, forward ${r.forward_s.toFixed(3)} s`);
-  const total = r.kernels!.reduce((s, k) => s + k.ms, 0);
-  console.log(`kernel time in the profiled step: ${total.toFixed(1)} ms`);
-  for (const k of r.kernels!.slice(0, 25)) console.log(`${k.name.padEnd(22)} ${k.ms.toFixed(1).padStart(8)} ms ${String(k.calls).padStart(5)} calls`);
+  const args = process.argv.slice(2);
+  const li = args.indexOf('--loop');
+  if (li < 0) {
+    const info = await initBackend({ name: args[0] });
+    const r = await timeDiT({ reps: 3, warmup: 1, profile: true });
+    console.log(`${info.name}: train step ${r.train_step_s.toFixed(3)} s, forward ${r.forward_s.toFixed(3)} s`);
+    const total = r.kernels!.reduce((s, k) => s + k.ms, 0);
+    console.log(`kernel time in the profiled step: ${total.toFixed(1)} ms`);
+    for (const k of r.kernels!.slice(0, 25)) console.log(`${k.name.padEnd(22)} ${k.ms.toFixed(1).padStart(8)} ms ${String(k.calls).padStart(5)} calls`);
+    return;
+  }
+  const steps = Number(args[li + 1]);
+  if (!Number.isInteger(steps) || steps < 1) throw new Error(`--loop needs a positive step count, got '${args[li + 1]}'`);
+  const ci = args.indexOf('--config');
+  const label = ci >= 0 ? args[ci + 1] : REFERENCE.label;
+  const config = BENCH_CONFIGS.find((b) => b.label === label || b.label === `${label} tokens`);
+  if (!config) throw new Error(`--config: unknown '${label}' (one of ${BENCH_CONFIGS.map((b) => b.label).join(', ')})`);
+  const info = await initBackend({ quiet: true });
+  const s = openDiTSession(config);
+  try {
+    timeCalls(s.trainStep, 30);
+    const t = timeCalls(s.trainStep, steps);
+    console.log(`${config.label} on ${info.name}: ${(t.cpu_s * 1e3).toFixed(1)} ms CPU, ${(t.wall_s * 1e3).toFixed(1)} ms wall per training step (${steps} steps)`);
+  } finally {
+    s.close();
+  }
 }
 
 main().catch((e) => {
-  console.error(e);
+  console.error(e instanceof Error ? e.message : e);
   process.exit(1);
 });
