@@ -1,8 +1,8 @@
 // Where a bench config's training step spends its time, on the chosen backend:
 //   node dist/bench/profile_dit.js [backend]               per-kernel profile of one reference step
-//   node dist/bench/profile_dit.js --loop N [--config C]  30 warm-up steps, then N steps: CPU and wall
-//                                                          ms per step (for perf record, or to time
-//                                                          two checkouts alternately)
+//   node dist/bench/profile_dit.js --loop N [--config C] [--forward]
+//       30 warm-up steps, then N: CPU and wall ms per training step (or forward pass), for perf
+//       record or to time two checkouts alternately
 // C is a bench config label: reference, mini-XL/2, '256 tokens' (or 256).
 import { initBackend } from '../lib/backend';
 import { BENCH_CONFIGS, openDiTSession, REFERENCE, timeDiT } from './dit_step';
@@ -29,9 +29,12 @@ async function main(): Promise<void> {
   const info = await initBackend({ quiet: true });
   const s = openDiTSession(config);
   try {
-    timeCalls(s.trainStep, 30);
-    const t = timeCalls(s.trainStep, steps);
-    console.log(`${config.label} on ${info.name}: ${(t.cpu_s * 1e3).toFixed(1)} ms CPU, ${(t.wall_s * 1e3).toFixed(1)} ms wall per training step (${steps} steps)`);
+    const forward = args.includes('--forward');
+    const f = forward ? s.forward : s.trainStep;
+    timeCalls(f, 30);
+    const t = timeCalls(f, steps);
+    console.log(`${config.label} on ${info.name}: ${(t.cpu_s * 1e3).toFixed(1)} ms CPU, ${(t.wall_s * 1e3).toFixed(1)} ms wall ` +
+      `per ${forward ? 'forward pass' : 'training step'} (${steps} of them)`);
   } finally {
     s.close();
   }
