@@ -152,8 +152,7 @@ export function trainDefaultCnn(ds: ImageDataset, options: DefaultCnnTrainOption
   const init = initDefaultCnnWeights(config, recipe.seed);
   const params: Record<string, tf.Variable> = {};
   for (const [name, shape] of trainingShapes(config)) {
-    const value = init[name] ? tf.tensor(init[name].data as Float32Array, shape) : name.endsWith('.gamma') ? tf.ones(shape) : tf.zeros(shape);
-    params[name] = tf.variable(value, true);
+    params[name] = tf.tidy(() => tf.variable(init[name] ? tf.tensor(init[name].data as Float32Array, shape) : name.endsWith('.gamma') ? tf.ones(shape) : tf.zeros(shape), true));
   }
   const running: RunningStats = {
     mean: config.widths.map((w) => new Float64Array(w)),

@@ -44,7 +44,8 @@ export function createDiT(config: DiTConfig, seed = 0): DiT {
   const params: Record<string, tf.Variable> = {};
   for (const spec of paramSpecs(config)) {
     const values = initValues(spec, config, rng);
-    params[spec.name] = tf.variable(tf.tensor(values, spec.shape, 'float32'), spec.trainable);
+    // tf.variable shares the tensor's data and does not own it: tidy disposes the tensor.
+    params[spec.name] = tf.tidy(() => tf.variable(tf.tensor(values, spec.shape, 'float32'), spec.trainable));
   }
   return { config, params };
 }

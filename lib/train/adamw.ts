@@ -28,8 +28,9 @@ export function createAdamW(params: Record<string, tf.Variable>, config: AdamWCo
   const v: Record<string, tf.Variable> = {};
   for (const [k, p] of Object.entries(params)) {
     if (!p.trainable) continue;
-    m[k] = tf.variable(tf.zerosLike(p), false);
-    v[k] = tf.variable(tf.zerosLike(p), false);
+    // tidy: tf.variable does not own its initial tensor.
+    m[k] = tf.tidy(() => tf.variable(tf.zerosLike(p), false));
+    v[k] = tf.tidy(() => tf.variable(tf.zerosLike(p), false));
   }
   return { config, step: 0, m, v };
 }

@@ -16,7 +16,7 @@ export interface EmaConfig {
 /** A copy of the parameters (DiT: `ema = deepcopy(model)`; update_ema(ema, model, decay=0)). */
 export function createEma(params: Record<string, tf.Variable>): Record<string, tf.Variable> {
   const ema: Record<string, tf.Variable> = {};
-  for (const [k, p] of Object.entries(params)) ema[k] = tf.variable(tf.clone(p), false);
+  for (const [k, p] of Object.entries(params)) ema[k] = tf.tidy(() => tf.variable(tf.clone(p), false));
   return ema;
 }
 
