@@ -73,7 +73,8 @@ export interface DiTSession {
   close(): void;
 }
 
-export function openDiTSession(bc: BenchConfig = REFERENCE): DiTSession {
+/** `dataParallel`: threads that share each training step's batch (lib/train/data_parallel.ts). */
+export function openDiTSession(bc: BenchConfig = REFERENCE, opts: { dataParallel?: number } = {}): DiTSession {
   const c = benchDiTConfig(bc);
   const B = bc.batch, I = c.inputSize;
   const rng = new Rng(0);
@@ -82,6 +83,7 @@ export function openDiTSession(bc: BenchConfig = REFERENCE): DiTSession {
     [c.inChannels, I, I], c.numClasses, 'bench');
   const state = openRun(path.join(os.tmpdir(), `dit-bench-${process.pid}-unsaved`), {
     ...DEFAULT_TRAIN, model: c, steps: Number.MAX_SAFE_INTEGER, batchSize: B, seed: 0, ckptEvery: Number.MAX_SAFE_INTEGER,
+    ...(opts.dataParallel ? { dataParallel: opts.dataParallel } : {}),
   }, source);
   const order = new EpochOrder(source.size, 0);
   const x = tf.tensor(rng.fillNormal(new Float32Array(B * c.inChannels * I * I), 0, 1), [B, c.inChannels, I, I]);

@@ -85,6 +85,16 @@ test('dit train trains one cell of an experiment to a checkpoint that dit sample
   const bad = run('train', 'smoke', '--model', 'mini-XL/2');
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /no cell of smoke matches/);
+  // The batch shared by two threads: the same run (loss history) up to float rounding, and the process ends.
+  const runs2 = path.join(dir, 'train-runs-dp');
+  const t2 = run('train', 'smoke', '--model', 'mini-S/4', '--variant', 'adaln', '--steps', '4', '--runs', runs2, '--data-parallel', '2');
+  assert.equal(t2.status, 0, t2.stderr.slice(-2000));
+  assert.match(t2.stderr, /batch shared by 2 threads/);
+  const losses = (r: string) => fs.readFileSync(path.join(r, 'mini-S_4-adaln', 'loss.csv'), 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[1]));
+  const one = losses(runs), two = losses(runs2);
+  assert.equal(two.length, 4);
+  two.forEach((l, i) => assert.ok(Math.abs(l - one[i]) < 1e-5 * Math.abs(one[i]), `step ${i + 1}: ${l} vs ${one[i]}`));
+  assert.equal(run('train', 'smoke', '--model', 'mini-S/4', '--data-parallel', '0').status, 2);
 });
 
 /** Every file and folder under `root` with its bytes and mtime (what "unchanged" means here). */

@@ -40,10 +40,21 @@ export interface StepResult {
   gradNorm: number | null;
 }
 
-/** Computes the gradients of `lossFn`, checks them, clips, takes one AdamW step. Disposes everything it made. */
-export function optimizerStep(lossFn: () => StepLoss, o: StepOptions): StepResult {
-  const names = Object.keys(o.params).filter((k) => o.params[k].trainable);
-  const vars = names.map((k) => o.params[k]);
+/** A loss and its gradients by state_dict key, before any check or update. */
+export interface LossGrads {
+  loss: number;
+  terms: Record<string, number>;
+  grads: Record<string, tf.Tensor>;
+}
+
+/**
+ * The gradients of `lossFn` with respect to the trainable `params`, keyed by state_dict
+ * name. Throws (disposing them) when a trainable parameter gets none. The caller owns the
+ * gradients. Data-parallel workers (data_parallel.ts) call it on their part of a batch.
+ */
+export function lossGrads(lossFn: () => StepLoss, params: Record<string, tf.Variable>, label = 'training'): LossGrads {
+  const names = Object.keys(params).filter((k) => params[k].trainable);
+  const vars = names.map((k) => params[k]);
   const terms: Record<string, number> = {};
   const { value, grads } = tf.tidy(() => tf.variableGrads(() => {
     const r = lossFn();
@@ -62,27 +73,41 @@ export function optimizerStep(lossFn: () => StepLoss, o: StepOptions): StepResul
     if (g) byKey[k] = g;
     else missing.push(k);
   });
-  const fail = (err: Error): Error => {
+  if (missing.length) {
     tf.dispose(Object.values(byKey));
+    throw new Error(`${label}: no gradient reaches ${missing.map((k) => `'${k}'`).join(', ')}: ` +
+      'every trainable parameter must take part in the loss (or be made non-trainable)');
+  }
+  return { loss, terms, grads: byKey };
+}
+
+/**
+ * Checks a loss and its gradients, clips, takes one AdamW step; disposes the gradients
+ * (also when it throws).
+ */
+export function applyGrads(r: LossGrads, o: StepOptions): StepResult {
+  const fail = (err: Error): Error => {
+    tf.dispose(Object.values(r.grads));
     return err;
   };
   const diverged = (what: string) => fail(new TrainingDiverged(
     `${o.label ?? 'training'} diverged: ${what} at step ${o.step}; stopping (${o.kept ?? 'nothing was updated'})${o.hint ? `; ${o.hint}` : ''}`));
-  if (!Number.isFinite(loss)) throw diverged(`loss is ${loss}`);
-  if (missing.length) {
-    throw fail(new Error(`${o.label ?? 'training'}: no gradient reaches ${missing.map((k) => `'${k}'`).join(', ')}: ` +
-      'every trainable parameter must take part in the loss (or be made non-trainable)'));
-  }
+  if (!Number.isFinite(r.loss)) throw diverged(`loss is ${r.loss}`);
   let norm: number | null = null;
   if (o.checkGrads || o.gradClip) {
-    norm = gradNorm(byKey);
+    norm = gradNorm(r.grads);
     if (!Number.isFinite(norm)) throw diverged(`the gradient norm is ${norm}`);
   }
-  const g = o.gradClip ? clipGradNorm(byKey, o.gradClip, norm!).grads : byKey;
+  const g = o.gradClip ? clipGradNorm(r.grads, o.gradClip, norm!).grads : r.grads;
   try {
     adamWStep(o.opt, o.params, g, o.lr);
   } finally {
     tf.dispose(Object.values(g));
   }
-  return { loss, terms, gradNorm: norm };
+  return { loss: r.loss, terms: r.terms, gradNorm: norm };
+}
+
+/** Computes the gradients of `lossFn`, checks them, clips, takes one AdamW step. Disposes everything it made. */
+export function optimizerStep(lossFn: () => StepLoss, o: StepOptions): StepResult {
+  return applyGrads(lossGrads(lossFn, o.params, o.label), o);
 }

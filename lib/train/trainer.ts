@@ -6,7 +6,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { createDiffusion, GaussianDiffusion } from '../diffusion';
 import { DiTConfig, validateConfig } from '../model/config';
-import { createDiT, DiT, ditForward, disposeDiT, dropLabels } from '../model/dit';
+import { createDiT, DiT, disposeDiT, dropLabels } from '../model/dit';
 import { checkLabels } from '../model/labels';
 import { trainingGflops } from '../model/gflops';
 import { AdamWConfig, AdamWState, DIT_ADAMW, createAdamW, disposeAdamW } from './adamw';
@@ -14,7 +14,9 @@ import { EmaConfig, createEma, emaDecayAt, updateEma } from './ema';
 import { readTrainingCheckpoint, restoreTrainingTensors, saveTrainingCheckpoint } from './checkpoint';
 import { EpochOrder, drawFlips } from './order';
 import { TrainingSource } from './source';
-import { optimizerStep } from './step';
+import { applyGrads, lossGrads } from './step';
+import { batchRows, DiTBatch, ditBatchLoss } from './dit_loss';
+import { parallelLossGrads, splitRows, startDataParallel, stopDataParallel, DataParallel } from './data_parallel';
 import { configHash, gitCommit } from '../util/provenance';
 import { progress } from '../util/progress';
 import { derivedSeed, Rng } from '../util/rng';
@@ -38,6 +40,12 @@ export interface TrainOptions {
   noiseSchedule: 'linear' | 'cosine';
   /** Save a checkpoint every this many steps (and at the end). */
   ckptEvery: number;
+  /**
+   * Threads that share each step's batch (data parallelism, data_parallel.ts; 1 or absent:
+   * off). Not part of the run: the results are the single-thread run's up to float rounding,
+   * and a run may resume with another count.
+   */
+  dataParallel?: number;
 }
 
 export const DEFAULT_TRAIN: Omit<TrainOptions, 'model' | 'steps'> = {
@@ -84,6 +92,8 @@ export interface TrainState {
   step: number;
   diffusion: GaussianDiffusion;
   dir: string;
+  /** The workers of a data-parallel run. */
+  parallel?: DataParallel;
 }
 
 const CKPT = 'checkpoint.safetensors';
@@ -91,7 +101,7 @@ const LOSS_CSV = 'loss.csv';
 
 /** What must match between a checkpoint and the run resuming from it. */
 function runHash(o: TrainOptions, source: TrainingSource): string {
-  const { steps: _s, ckptEvery: _c, ...rest } = o;
+  const { steps: _s, ckptEvery: _c, dataParallel: _d, ...rest } = o;
   return configHash({ ...rest, data: source.id });
 }
 
@@ -107,7 +117,10 @@ export function openRun(dir: string, options: TrainOptions, source: TrainingSour
   if (source.numClasses > o.model.numClasses) {
     throw new Error(`data has ${source.numClasses} classes but the model only ${o.model.numClasses}`);
   }
+  const threads = o.dataParallel ?? 1;
+  if (threads !== 1) splitRows(o.batchSize, threads); // names a bad thread count or too small a batch
   const model = createDiT(o.model, o.seed);
+  const diffusionOptions = { diffusionSteps: o.diffusionSteps, noiseSchedule: o.noiseSchedule, learnSigma: o.model.learnSigma };
   const state: TrainState = {
     options: o,
     model,
@@ -115,7 +128,7 @@ export function openRun(dir: string, options: TrainOptions, source: TrainingSour
     opt: createAdamW(model.params, o.optimizer),
     rng: new Rng(derivedSeed(o.seed + 1)),
     step: 0,
-    diffusion: createDiffusion({ diffusionSteps: o.diffusionSteps, noiseSchedule: o.noiseSchedule, learnSigma: o.model.learnSigma }),
+    diffusion: createDiffusion(diffusionOptions),
     dir,
   };
   const file = path.join(dir, CKPT);
@@ -138,10 +151,19 @@ export function openRun(dir: string, options: TrainOptions, source: TrainingSour
     state.rng = Rng.fromState(ck.meta.rng);
     state.step = ck.meta.step;
   }
+  if (threads > 1) {
+    try {
+      state.parallel = startDataParallel(threads, model, diffusionOptions, source.shape, o.batchSize);
+    } catch (err) {
+      closeRun(state);
+      throw err;
+    }
+  }
   return state;
 }
 
 export function closeRun(state: TrainState): void {
+  if (state.parallel) stopDataParallel(state.parallel);
   disposeDiT(state.model);
   for (const v of Object.values(state.ema)) v.dispose();
   disposeAdamW(state.opt);
@@ -165,27 +187,30 @@ export function lrAt(o: Pick<TrainOptions, 'optimizer' | 'lrWarmup'>, step: numb
   return w > 0 && step < w ? (o.optimizer.lr * (step + 1)) / w : o.optimizer.lr;
 }
 
-/** One optimisation step on the batch the run's stream selects. Returns the mean loss terms. */
-export function trainStep(state: TrainState, source: TrainingSource, order: EpochOrder): { loss: number; mse: number; vb: number } {
+/** The next step's batch with all its draws from the run's stream, in this order: flips, label dropout, timesteps, noise. */
+export function drawBatch(state: TrainState, source: TrainingSource, order: EpochOrder): DiTBatch {
   const o = state.options;
   const B = o.batchSize;
   const rng = state.rng;
-  // The stream's draws, in this order: flips, label dropout, timesteps, noise.
   const batch = source.read(order.batch(state.step, B), drawFlips(rng, B, o.flip));
   checkLabels(batch.y, o.model.numClasses, { what: `training data ${source.id}` });
   const y = dropLabels(batch.y, o.model.classDropoutProb, o.model.numClasses, rng);
   const t = state.diffusion.sampleTimesteps(rng, B);
   const noise = rng.fillNormal(new Float32Array(batch.x.length));
-  const [c, h, w] = source.shape;
-  const r = optimizerStep(() => {
-    const x = tf.tensor4d(batch.x, [B, c, h, w]);
-    const yy = tf.tensor1d(y, 'int32');
-    const modelFn = (xt: tf.Tensor, ts: tf.Tensor) => ditForward(state.model, xt, ts, yy);
-    const l = state.diffusion.trainingLosses(modelFn, x, t, { noise: tf.tensor4d(noise, [B, c, h, w]) });
-    return { loss: tf.mean(l.loss) as tf.Scalar, terms: { mse: l.mse && tf.mean(l.mse), vb: l.vb && tf.mean(l.vb) } };
-  }, {
+  return { x: batch.x, y, t, noise };
+}
+
+/** One optimisation step on the batch the run's stream selects. Returns the mean loss terms. */
+export function trainStep(state: TrainState, source: TrainingSource, order: EpochOrder): { loss: number; mse: number; vb: number } {
+  const o = state.options;
+  const b = drawBatch(state, source, order);
+  const label = 'DiT training';
+  const grads = (part: DiTBatch) => lossGrads(() => ditBatchLoss(state.model, state.diffusion, source.shape, part), state.model.params, label);
+  const per = b.x.length / b.y.length;
+  const g = state.parallel ? parallelLossGrads(state.parallel, state.model, b, (rows) => grads(batchRows(b, per, 0, rows))) : grads(b);
+  const r = applyGrads(g, {
     params: state.model.params, opt: state.opt, step: state.step + 1, lr: lrAt(o, state.step), gradClip: o.gradClip,
-    label: 'DiT training', kept: `the last good checkpoint in ${state.dir} is kept`,
+    label, kept: `the last good checkpoint in ${state.dir} is kept`,
   });
   updateEma(state.ema, state.model.params, emaDecayAt(o.ema, state.step));
   state.step += 1;
