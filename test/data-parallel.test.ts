@@ -64,6 +64,14 @@ test('a data-parallel step is the single-thread step: same losses, weights and E
     // A worker keeps its replica's weights and nothing else between jobs.
     for (const w of r.workers) assert.equal(w, Object.keys(one.params).length);
   }
+  // The same thread count again: bit for bit the same run (the blocks and their sums are fixed).
+  {
+    const { options, source } = tinyRun({ dataParallel: 2, batchSize: 7 });
+    const st = openRun(tmp('run-'), options, source);
+    steps(st, source, 6);
+    assert.equal(maxDiff(values(st.model.params), runs[1].params), 0, 'two 2-thread runs differ');
+    closeRun(st);
+  }
   // The weights moved (a comparison of two untrained models would pass trivially).
   const { options, source } = tinyRun();
   const fresh = openRun(tmp('run-'), options, source);
