@@ -79,6 +79,23 @@ test('a data-parallel step is the single-thread step: same losses, weights and E
   closeRun(fresh);
 });
 
+test('the workers use the main thread\'s frozen weights too, not their own initialisation', () => {
+  // pos_embed is frozen (the fixed sin-cos table); a run whose table differs, as a loaded one may, trains the same on 1 and 2 threads.
+  const run = (threads: number) => {
+    const { options, source } = tinyRun({ dataParallel: threads, batchSize: 6 });
+    const st = openRun(tmp('frozen-'), options, source);
+    const pe = st.model.params.pos_embed;
+    assert.equal(pe.trainable, false);
+    pe.assign(tf.mul(pe, 3));
+    steps(st, source, 3);
+    const out = values(st.model.params);
+    closeRun(st);
+    return out;
+  };
+  const one = run(1), two = run(2);
+  assert.ok(maxDiff(one, two) < 1e-5, `frozen weights: 2 threads differ by ${maxDiff(one, two)}`);
+});
+
 test('a run resumes with another thread count: the checkpoint is the same run', async () => {
   const base: Partial<TrainOptions> = { steps: 6, ckptEvery: 2, batchSize: 6 };
   const { options, source } = tinyRun(base);

@@ -41,7 +41,9 @@ export interface WorkerSpec {
   model: DiTConfig;
   diffusion: CreateDiffusionOptions;
   shape: [number, number, number];
-  /** Trainable parameter names in buffer order, with their sizes. */
+  /** Every parameter's name, in the order of the weights buffer (frozen ones too: a replica starts from the model's config, not its checkpoint). */
+  weightKeys: string[];
+  /** The trainable ones, in the order of the gradients buffer. */
   keys: string[];
   ctrl: SharedArrayBuffer;
   meta: SharedArrayBuffer;
@@ -71,6 +73,7 @@ interface Replica {
 export interface DataParallel {
   /** Threads in all, the main thread included. */
   threads: number;
+  weightKeys: string[];
   keys: string[];
   sizes: number[];
   shapes: number[][];
@@ -106,14 +109,16 @@ export function startDataParallel(threads: number, model: DiT, diffusion: Create
   const shapes = keys.map((k) => model.params[k].shape);
   const sizes = keys.map((k) => model.params[k].size);
   const total = sizes.reduce((a, b) => a + b, 0);
+  const weightKeys = Object.keys(model.params);
+  const weightTotal = weightKeys.reduce((a, k) => a + model.params[k].size, 0);
   const per = shape[0] * shape[1] * shape[2];
   const rows = Math.max(...sizes0);
-  const weights = new SharedArrayBuffer(4 * total);
+  const weights = new SharedArrayBuffer(4 * weightTotal);
   const backend = tf.getBackend();
   const replicas: Replica[] = [];
   for (let i = 1; i < threads; i++) {
     const spec: WorkerSpec = {
-      backend, model: model.config, diffusion, shape, keys,
+      backend, model: model.config, diffusion, shape, weightKeys, keys,
       ctrl: new SharedArrayBuffer(4 * 4), meta: new SharedArrayBuffer(8 * 8), weights,
       grads: new SharedArrayBuffer(4 * total),
       x: new SharedArrayBuffer(4 * rows * per), noise: new SharedArrayBuffer(4 * rows * per),
@@ -133,7 +138,7 @@ export function startDataParallel(threads: number, model: DiT, diffusion: Create
       x: new Float32Array(spec.x), noise: new Float32Array(spec.noise), y: new Int32Array(spec.y), t: new Int32Array(spec.t), job: 0,
     });
   }
-  return { threads, keys, sizes, shapes, weights: new Float32Array(weights), replicas, per, patienceS: 60 };
+  return { threads, weightKeys, keys, sizes, shapes, weights: new Float32Array(weights), replicas, per, patienceS: 60 };
 }
 
 /** The message a failed worker left on its port. */
@@ -166,9 +171,10 @@ export function parallelLossGrads(dp: DataParallel, model: DiT, b: DiTBatch, own
   }
   // The workers are idle: hand them this step's weights and their rows.
   let off = 0;
-  for (const [j, k] of dp.keys.entries()) {
-    dp.weights.set(model.params[k].dataSync() as Float32Array, off);
-    off += dp.sizes[j];
+  for (const k of dp.weightKeys) {
+    const v = model.params[k];
+    dp.weights.set(v.dataSync() as Float32Array, off);
+    off += v.size;
   }
   let start = rows[0];
   for (const [i, r] of dp.replicas.entries()) {

@@ -32,6 +32,8 @@ async function main(spec: WorkerSpec): Promise<void> {
     finish(CTRL.ready, -1);
     return;
   }
+  // The main thread's choice of what trains (a caller may freeze or unfreeze parameters).
+  for (const k of spec.weightKeys) model.params[k].trainable = spec.keys.includes(k);
   const diffusion = createDiffusion(spec.diffusion);
   const weights = new Float32Array(spec.weights), grads = new Float32Array(spec.grads);
   const meta = new Float64Array(spec.meta);
@@ -48,7 +50,7 @@ async function main(spec: WorkerSpec): Promise<void> {
     let failed = 0;
     try {
       let off = 0;
-      for (const k of spec.keys) {
+      for (const k of spec.weightKeys) {
         const v = model.params[k];
         tf.tidy(() => v.assign(tf.tensor(weights.slice(off, off + v.size), v.shape)));
         off += v.size;
