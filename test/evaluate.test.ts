@@ -10,6 +10,8 @@ import { initBackend } from '../lib/backend';
 import { generateSynthetic } from '../lib/data/synthetic';
 import { HostArray } from '../lib/io/array';
 import { readNpz, writeNpz } from '../lib/io/npy';
+import * as tf from '@tensorflow/tfjs-core';
+import { classAccuracy } from '../lib/metrics/class_accuracy';
 import { featureStats, frechetDistanceOf } from '../lib/metrics/fid';
 import { inceptionScore } from '../lib/metrics/inception_score';
 import { featureMatrix, precisionRecall } from '../lib/metrics/precision_recall';
@@ -269,4 +271,39 @@ test('bad inputs are refused with clear messages', () => {
   const u = runCli(['evaluate', path.join(tmp, 'empty.npz')]);
   assert.equal(u.status, 2);
   assert.match(u.stderr, /expected REF and SAMPLE/);
+});
+
+test('class accuracy: samples carrying their labels (arr_1) are scored by the default CNN; absent or refused otherwise, with the reason', () => {
+  assert.equal(classAccuracy([0, 1, 1, 0, 2, 2], 2, [1, 0, 1]), 2 / 3, 'argmax, the first class on ties');
+  assert.throws(() => classAccuracy([0, 1], 2, [2]), /label 2 of sample 0 is not one of the classifier's 2 classes/);
+  assert.throws(() => classAccuracy([0, 1, 0], 2, [1]), /1 labels need 1 x 2 logits, got 3 values/);
+  const px = images(21);
+  const f = net.forward(px, N, 32, 32);
+  const logits = f.logits.dataSync() as Float32Array;
+  tf.dispose([f.pool, f.logits, f.spatial]);
+  const k = net.numClasses;
+  // The first half labelled as the network's argmax, the second half as another class: 50%.
+  const labels = Int32Array.from({ length: N }, (_, i) => {
+    let best = 0;
+    for (let c = 1; c < k; c++) if (logits[i * k + c] > logits[i * k + best]) best = c;
+    return i < N / 2 ? best : (best + 1) % k;
+  });
+  const sample = path.join(tmp, 'labelled.npz'), ref = path.join(tmp, 'labelled-ref.npz');
+  writeNpz(sample, { arr_0: arr0(px), arr_1: { dtype: 'int64', shape: [N], data: BigInt64Array.from(labels, (v) => BigInt(v)) } });
+  writeNpz(ref, { arr_0: arr0(images(22)) });
+  const e = evaluateJson(ref, sample);
+  assert.equal(e.class_accuracy, 0.5);
+  assert.deepEqual(e.absent, {});
+  const text = runCli(['evaluate', ref, sample, '--default-cnn', cnnDir, '--no-cache']);
+  assert.match(text.stdout, /^Class accuracy: 0\.5$/m);
+  // Unlabelled samples: not attempted, not printed.
+  const plain = runCli(['evaluate', ref, ref, '--default-cnn', cnnDir, '--no-cache']);
+  assert.doesNotMatch(plain.stdout, /Class accuracy/);
+  // The FID Inception's outputs are not the samples' classes.
+  const inc = runCli(['evaluate', ref, sample, '--features', 'inception', '--inception-weights', path.join(tmp, 'missing.pth'), '--no-cache', '--json']);
+  assert.match(JSON.parse(inc.stdout).absent.class_accuracy, /needs logits of the kit's default CNN/);
+  writeNpz(path.join(tmp, 'bad-labels.npz'), { arr_0: arr0(px), arr_1: { dtype: 'float32', shape: [N], data: new Float32Array(N) } });
+  assert.throws(() => readEvalNpz(path.join(tmp, 'bad-labels.npz')), /arr_1 \(labels\) must be a 1-d integer array, got float32\[48\]/);
+  writeNpz(path.join(tmp, 'short-labels.npz'), { arr_0: arr0(px), arr_1: { dtype: 'int32', shape: [3], data: new Int32Array(3) } });
+  assert.match(evaluateJson(ref, path.join(tmp, 'short-labels.npz')).absent.class_accuracy as string, /3 labels \(arr_1\) for 48 samples/);
 });

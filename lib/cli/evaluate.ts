@@ -8,7 +8,9 @@ const USAGE = `usage: dit-kit evaluate REF SAMPLE [--features default|inception]
                         [--default-cnn DIR] [--batch-size N] [--no-cache] [--json]
 
 FID, sFID, Inception Score, precision and recall (k = 3) of SAMPLE against REF, as ADM's
-evaluation suite computes them. REF and SAMPLE are .npz files holding any of
+evaluation suite computes them, and, when SAMPLE holds its labels (arr_1, as dit sample
+writes them) and the features are the default CNN's, the class accuracy: the share of
+samples classified as the class they were generated for. REF and SAMPLE are .npz files holding any of
   arr_0              uint8 (N, H, W, 3) images (ADM's sample and reference batches)
   pool, spatial, logits   precomputed features (N x D), e.g. from \`dit-kit features stats\`
   mu, sigma [, mu_s, sigma_s]   precomputed statistics (ADM's VIRTUAL_*.npz)
@@ -20,7 +22,7 @@ or a dataset (shard folder, CIFAR-10, image folder). Images go through the featu
                          pt_inception-2015-12-05-6726825d.pth (default: data/features/inception/)
 A metric that cannot be computed from what is given is reported absent, with the reason.
 Reference statistics of images are cached in data/features/stats (--no-cache: not).
-  --json   one JSON object: fid, sfid, inception_score, precision, recall (null when absent),
+  --json   one JSON object: fid, sfid, inception_score, precision, recall, class_accuracy (null when absent),
            absent (metric -> reason), feature_net, sources`;
 
 const FLAGS = {
@@ -29,14 +31,14 @@ const FLAGS = {
 } as const;
 
 const LABELS: Record<MetricName, string> = {
-  inception_score: 'Inception Score', fid: 'FID', sfid: 'sFID', precision: 'Precision', recall: 'Recall',
+  inception_score: 'Inception Score', fid: 'FID', sfid: 'sFID', precision: 'Precision', recall: 'Recall', class_accuracy: 'Class accuracy',
 };
 
 /** ADM's order of printing. */
-const PRINT_ORDER: MetricName[] = ['inception_score', 'fid', 'sfid', 'precision', 'recall'];
+const PRINT_ORDER: MetricName[] = ['inception_score', 'fid', 'sfid', 'precision', 'recall', 'class_accuracy'];
 
 function formatEvaluation(e: Evaluation): string {
-  const lines = PRINT_ORDER.map((m) => {
+  const lines = PRINT_ORDER.filter((m) => m !== 'class_accuracy' || e.class_accuracy !== null || e.absent[m]).map((m) => {
     const v = e[m];
     return v === null ? `${LABELS[m]}: absent (${e.absent[m] ?? 'not computed'})` : `${LABELS[m]}: ${v}`;
   });

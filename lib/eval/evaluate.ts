@@ -12,14 +12,15 @@ import * as fs from 'fs';
 import { FeatureNetOptions, defaultInceptionWeightsPath, loadFeatureNet } from '../features';
 import { defaultCnnDir, defaultCnnProblem } from '../features/default_store';
 import { featureStats, FidStatistics, frechetDistance } from '../metrics/fid';
+import { classAccuracy } from '../metrics/class_accuracy';
 import { inceptionScore } from '../metrics/inception_score';
 import { ManifoldOptions, featureMatrix, precisionRecall } from '../metrics/precision_recall';
 import { EvalInput, Matrix, checkEvalInput, openEvalInput } from './inputs';
 import { extractFeatures, referenceFeatures } from './extract';
 import { Progress, progress } from '../util/progress';
 
-export type MetricName = 'fid' | 'sfid' | 'inception_score' | 'precision' | 'recall';
-export const METRICS: readonly MetricName[] = ['fid', 'sfid', 'inception_score', 'precision', 'recall'];
+export type MetricName = 'fid' | 'sfid' | 'inception_score' | 'precision' | 'recall' | 'class_accuracy';
+export const METRICS: readonly MetricName[] = ['fid', 'sfid', 'inception_score', 'precision', 'recall', 'class_accuracy'];
 
 export interface EvaluateOptions extends FeatureNetOptions {
   /** Use this network for images (features/inceptionWeights are then ignored). */
@@ -41,6 +42,8 @@ export interface Evaluation {
   inception_score: number | null;
   precision: number | null;
   recall: number | null;
+  /** Share of samples the kit's default CNN classifies as the class they were generated for (needs arr_1 labels). */
+  class_accuracy: number | null;
   /** Why each missing metric could not be computed. */
   absent: Partial<Record<MetricName, string>>;
   /** The network that processed images, when one did. */
@@ -260,7 +263,7 @@ export async function evaluateSamples(ref: EvalInput | string, sample: EvalInput
   const holder = new NetHolder(opts);
   const R = new Side(resolve(ref), 'reference', holder, opts);
   const S = new Side(resolve(sample), 'samples', holder, opts);
-  const result: Evaluation = { fid: null, sfid: null, inception_score: null, precision: null, recall: null, absent: {}, featureNet: null, sources: {} };
+  const result: Evaluation = { fid: null, sfid: null, inception_score: null, precision: null, recall: null, class_accuracy: null, absent: {}, featureNet: null, sources: {} };
   const attempt = (names: MetricName[], f: () => Promise<string> | string): Promise<void> => Promise.resolve()
     .then(f)
     .then((src) => { for (const n of names) result.sources[n] = src; })
@@ -291,6 +294,19 @@ export async function evaluateSamples(ref: EvalInput | string, sample: EvalInput
       const m = o.get();
       result.inception_score = inceptionScore(m.data, m.d, { splitSize: opts.splitSize ?? 5000 }).mean;
       return `samples: ${o.what}`;
+    });
+    // Not one of ADM's metrics: attempted only for samples that carry their labels.
+    const labels = S.input.labels;
+    if (labels) await attempt(['class_accuracy'], () => {
+      // The default CNN classifies the synthetic data's classes; the FID Inception's 1008 outputs are not a label space of the samples.
+      let offers = S.logits(false);
+      if (!offers.length) offers = S.logits(true);
+      const o = offers.find((x): x is Offer<Matrix> => typeof x !== 'string' && !!x.space?.startsWith('default-cnn'));
+      if (!o) throw new Error(`needs logits of the kit's default CNN (--features default): ${describe(offers, 'samples')}`);
+      const m = o.get();
+      if (labels.length !== m.n) throw new Error(`${labels.length} labels (arr_1) for ${m.n} samples`);
+      result.class_accuracy = classAccuracy(m.data, m.d, labels);
+      return `samples: ${o.what} and their labels (arr_1)`;
     });
     await attempt(['precision', 'recall'], async () => {
       const p = need(pair('pool features (precision/recall need features, statistics do not suffice)', (w) => R.pool(w), (w) => S.pool(w), [R, S]));

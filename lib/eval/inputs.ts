@@ -2,6 +2,8 @@
 //   images        arr_0, uint8 (N, H, W, 3) as ADM's sample and reference batches, or a dataset
 //   features      pool (N x D), spatial (N x S), logits (N x K) computed elsewhere
 //   statistics    mu, sigma (FID) and mu_s, sigma_s (sFID), as ADM's reference batches
+//   labels        arr_1, integer (N,): the class each sample was generated for (dit sample
+//                 writes it), for the class accuracy
 // plus, when this kit wrote the file, feature_net (UTF-8 bytes): the id of the network the
 // features and statistics came from. Members of an npz are decoded only when used, so
 // reading the statistics of a reference batch does not decode its images.
@@ -45,12 +47,14 @@ export interface EvalInput {
   spatialStats?: FidStatistics;
   /** The network the file's features and statistics came from, when recorded. */
   featureNet?: string;
+  /** The class each sample was generated for (arr_1). */
+  labels?: Int32Array;
   /** Content hash (sha256 hex) identifying the images, for caching their statistics. */
   hash?: () => string;
 }
 
 /** Array names this module understands in an evaluation npz. */
-export const EVAL_ARRAYS = ['arr_0', 'pool', 'spatial', 'logits', 'mu', 'sigma', 'mu_s', 'sigma_s', 'feature_net'];
+export const EVAL_ARRAYS = ['arr_0', 'arr_1', 'pool', 'spatial', 'logits', 'mu', 'sigma', 'mu_s', 'sigma_s', 'feature_net'];
 
 export function textArray(s: string): HostArray {
   const data = new Uint8Array(Buffer.from(s, 'utf8'));
@@ -106,10 +110,13 @@ export function checkEvalInput(input: EvalInput): EvalInput {
   if (counts.some((c) => c !== counts[0])) {
     throw new Error(`${input.name}: ${mats.join(', ')} hold different numbers of rows (${counts.join(', ')})`);
   }
+  if (input.labels && counts.length && input.labels.length !== counts[0]) {
+    throw new Error(`${input.name}: ${input.labels.length} labels (arr_1) for ${counts[0]} rows of ${mats.join(', ')}`);
+  }
   return input;
 }
 
-/** Reads an evaluation npz (see the header); unknown members (arr_1 labels, ...) are ignored. */
+/** Reads an evaluation npz (see the header); unknown members are ignored. */
 export function readEvalNpz(file: string): EvalInput {
   if (!fs.existsSync(file)) throw new Error(`${file}: no such file`);
   const src = fileSource(file);
@@ -135,6 +142,11 @@ export function readEvalNpz(file: string): EvalInput {
   input.poolStats = stats(arrays, 'mu', 'sigma', file);
   input.spatialStats = stats(arrays, 'mu_s', 'sigma_s', file);
   if (arrays.feature_net) input.featureNet = Buffer.from(arrays.feature_net.data as Uint8Array).toString('utf8');
+  if (arrays.arr_1) {
+    const a = arrays.arr_1;
+    if (isFloatDType(a.dtype) || a.dtype === 'bool' || a.shape.length !== 1) throw new Error(`${file}: arr_1 (labels) must be a 1-d integer array, got ${a.dtype}[${a.shape.join(', ')}]`);
+    input.labels = Int32Array.from(a.data as ArrayLike<number>, Number);
+  }
   checkEvalInput(input);
   if (arr0Shape) {
     let cached: ImageSource | null = null;

@@ -8,6 +8,7 @@
 import { createHash } from 'crypto';
 import { FeatureNet } from '../features/network';
 import { FidStatistics, featureStats, frechetDistance } from '../metrics/fid';
+import { classAccuracy } from '../metrics/class_accuracy';
 import { inceptionScore } from '../metrics/inception_score';
 import { featureMatrix, precisionRecall } from '../metrics/precision_recall';
 import { derivedSeed, Rng } from '../util/rng';
@@ -169,19 +170,12 @@ export async function studyMetrics(ref: StudyReference, images: Uint8Array, n: n
   const sfid = frechetDistance(ss.mu, ss.sigma, ref.cnn.spatialStats.mu, ref.cnn.spatialStats.sigma);
   const is = inceptionScore(cnn.logits, space.net.numClasses, { splitSize: n }).mean;
   const pr = await precisionRecall(featureMatrix(ref.z, ref.n, space.dim, 'reference features'), featureMatrix(z, n, space.dim, 'sample features'));
-  let classAccuracy: number | null = null;
+  let accuracy: number | null = null;
   if (o.labels) {
     if (o.labels.length !== n) throw new Error(`studyMetrics: ${o.labels.length} labels for ${n} samples`);
-    const k = space.net.numClasses;
-    let hit = 0;
-    for (let i = 0; i < n; i++) {
-      let best = 0;
-      for (let c = 1; c < k; c++) if (cnn.logits[i * k + c] > cnn.logits[i * k + best]) best = c;
-      if (best === o.labels[i]) hit++;
-    }
-    classAccuracy = hit / n;
+    accuracy = classAccuracy(cnn.logits, space.net.numClasses, o.labels);
   }
   const rounds = o.bootstrap ?? 0;
   const se = rounds >= 2 ? bootstrapFidSe(z, n, space.dim, ref.zStats, rounds, o.seed ?? 0) : null;
-  return { fid, fid_se: se, fid_cnn: fidCnn, sfid, inception_score: is, precision: pr.precision, recall: pr.recall, class_accuracy: classAccuracy };
+  return { fid, fid_se: se, fid_cnn: fidCnn, sfid, inception_score: is, precision: pr.precision, recall: pr.recall, class_accuracy: accuracy };
 }

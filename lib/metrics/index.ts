@@ -1,5 +1,7 @@
 // Sample-quality metrics as the ADM evaluation suite (guided-diffusion evaluations/evaluator.py)
-// computes them: FID, sFID, Inception Score, improved precision and recall.
+// computes them: FID, sFID, Inception Score, improved precision and recall; and the samples'
+// class accuracy.
+export * from './class_accuracy';
 export * from './fid';
 export * from './inception_score';
 export * from './precision_recall';
