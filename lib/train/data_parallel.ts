@@ -103,7 +103,7 @@ export function splitRows(n: number, threads: number): number[] {
 
 /** Starts threads - 1 workers holding a replica of `model` for batches of up to `batch` rows. */
 export function startDataParallel(threads: number, model: DiT, diffusion: CreateDiffusionOptions, shape: [number, number, number], batch: number): DataParallel {
-  const sizes0 = splitRows(batch, threads);
+  const blocks = splitRows(batch, threads);
   if (!fs.existsSync(WORKER_FILE)) throw new Error(`data parallelism: the worker script ${WORKER_FILE} is missing (run the compiled kit from dist/)`);
   const keys = Object.keys(model.params).filter((k) => model.params[k].trainable);
   const shapes = keys.map((k) => model.params[k].shape);
@@ -112,23 +112,22 @@ export function startDataParallel(threads: number, model: DiT, diffusion: Create
   const weightKeys = Object.keys(model.params);
   const weightTotal = weightKeys.reduce((a, k) => a + model.params[k].size, 0);
   const per = shape[0] * shape[1] * shape[2];
-  const rows = Math.max(...sizes0);
+  const rows = Math.max(...blocks);
   const weights = new SharedArrayBuffer(4 * weightTotal);
   const backend = tf.getBackend();
   const replicas: Replica[] = [];
   for (let i = 1; i < threads; i++) {
+    const { port1, port2 } = new MessageChannel();
     const spec: WorkerSpec = {
       backend, model: model.config, diffusion, shape, weightKeys, keys,
       ctrl: new SharedArrayBuffer(4 * 4), meta: new SharedArrayBuffer(8 * 8), weights,
       grads: new SharedArrayBuffer(4 * total),
       x: new SharedArrayBuffer(4 * rows * per), noise: new SharedArrayBuffer(4 * rows * per),
       y: new SharedArrayBuffer(4 * rows), t: new SharedArrayBuffer(4 * rows),
-      port: undefined as unknown as MessagePort,
+      port: port2,
     };
     const ctrl = new Int32Array(spec.ctrl);
     ctrl[CTRL.ready] = 1;
-    const { port1, port2 } = new MessageChannel();
-    spec.port = port2;
     const worker = new Worker(WORKER_FILE, { workerData: spec, transferList: [port2] });
     // A worker never holds the process open; stopDataParallel ends it.
     worker.unref();
