@@ -6,7 +6,7 @@
 // the median wall and CPU seconds per step of each, their ratio and the load average.
 // CPU time is the process's, workers included: it shows what the exchange costs.
 import { initBackend } from '../lib/backend';
-import { BENCH_CONFIGS, openDiTSession } from './dit_step';
+import { benchConfig, openDiTSession } from './dit_step';
 import { loadAverage, spread, timeCalls, Timing } from './measure';
 
 function option(args: string[], name: string, fallback: number): number {
@@ -21,9 +21,7 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const reps = option(args, '--reps', 5), steps = option(args, '--steps', 20), threads = option(args, '--threads', 2);
   const ci = args.indexOf('--config');
-  const label = ci >= 0 ? args[ci + 1] : 'reference';
-  const config = BENCH_CONFIGS.find((b) => b.label === label || (label === '256' && b.label === '256 tokens'));
-  if (!config) throw new Error(`--config: unknown '${label}' (one of ${BENCH_CONFIGS.map((b) => b.label).join(', ')})`);
+  const config = benchConfig(ci >= 0 ? args[ci + 1] : 'reference', '--config');
   const info = await initBackend({ name: 'native', quiet: true });
   console.log(`data parallelism, ${config.label} (batch ${config.batch}) on ${info.name}, 1 thread against ${threads}; load average ${loadAverage().join(' ')}`);
   const one = openDiTSession(config), many = openDiTSession(config, { dataParallel: threads });

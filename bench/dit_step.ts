@@ -43,6 +43,13 @@ export const TOKENS_256: BenchConfig = { label: '256 tokens', name: 'mini-L/1', 
 
 export const BENCH_CONFIGS: readonly BenchConfig[] = [REFERENCE, LARGEST, TOKENS_256];
 
+/** A bench config by its label, its name, or its token count ('reference', 'mini-L/1', '256'); `what` names the option in errors. */
+export function benchConfig(n: string, what = 'bench'): BenchConfig {
+  const c = BENCH_CONFIGS.find((b) => b.label === n || b.name === n || `${(b.inputSize / b.patch) ** 2}` === n || b.label === `${n} tokens`);
+  if (!c) throw new Error(`${what}: unknown DiT config '${n}' (use ${BENCH_CONFIGS.map((b) => `'${b.label}'`).join(', ')})`);
+  return c;
+}
+
 export function benchDiTConfig(b: BenchConfig = REFERENCE): DiTConfig {
   return ditConfig(b.name, { inputSize: b.inputSize, patchSize: b.patch, depth: b.depth, hiddenSize: b.hiddenSize, numHeads: b.numHeads });
 }

@@ -24,7 +24,7 @@ import { nativeAddon, registerNativeBackend } from '../lib/backend/native';
 import { nativeLoadError } from '../lib/backend/native_addon';
 import { fusedOpsNative } from '../lib/ops';
 import { repoRoot } from '../lib/util/paths';
-import { BENCH_CONFIGS, BenchConfig, benchDiTConfig, describeConfig, openDiTSession, REFERENCE, TOKENS_256, trainStepFlops } from './dit_step';
+import { BENCH_CONFIGS, BenchConfig, benchConfig, benchDiTConfig, describeConfig, openDiTSession, REFERENCE, TOKENS_256, trainStepFlops } from './dit_step';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as tf from '@tensorflow/tfjs-core';
@@ -243,11 +243,7 @@ async function sgemmPeak(worker: PyWorker | null): Promise<Peak | null> {
 
 function selectConfigs(names: string[] | null): BenchConfig[] {
   if (!names) return [...BENCH_CONFIGS];
-  return names.map((n) => {
-    const c = BENCH_CONFIGS.find((b) => b.label === n || b.name === n || `${(b.inputSize / b.patch) ** 2}` === n || b.label === `${n} tokens`);
-    if (!c) throw new Error(`bench: unknown DiT config '${n}' (use ${BENCH_CONFIGS.map((b) => `'${b.label}'`).join(', ')})`);
-    return c;
-  });
+  return names.map((n) => benchConfig(n));
 }
 
 /** Issue 15's targets, kit / PyTorch by CPU time: training <= 0.8 and forward <= 0.7 on the reference and 256-token configs. */

@@ -5,7 +5,7 @@
 //       record or to time two checkouts alternately
 // C is a bench config label: reference, mini-XL/2, '256 tokens' (or 256).
 import { initBackend } from '../lib/backend';
-import { BENCH_CONFIGS, openDiTSession, REFERENCE, timeDiT } from './dit_step';
+import { benchConfig, openDiTSession, REFERENCE, timeDiT } from './dit_step';
 import { timeCalls } from './measure';
 
 async function main(): Promise<void> {
@@ -23,9 +23,7 @@ async function main(): Promise<void> {
   const steps = Number(args[li + 1]);
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`--loop needs a positive step count, got '${args[li + 1]}'`);
   const ci = args.indexOf('--config');
-  const label = ci >= 0 ? args[ci + 1] : REFERENCE.label;
-  const config = BENCH_CONFIGS.find((b) => b.label === label || b.label === `${label} tokens`);
-  if (!config) throw new Error(`--config: unknown '${label}' (one of ${BENCH_CONFIGS.map((b) => b.label).join(', ')})`);
+  const config = benchConfig(ci >= 0 ? args[ci + 1] : REFERENCE.label, '--config');
   const info = await initBackend({ quiet: true });
   const s = openDiTSession(config);
   try {
