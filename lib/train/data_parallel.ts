@@ -222,7 +222,9 @@ export function parallelLossGrads(dp: DataParallel, model: DiT, b: DiTBatch, own
     grads[k] = tf.tidy(() => {
       let g = tf.mul(own!.grads[k], w[0]);
       for (const [i, r] of dp.replicas.entries()) {
-        g = tf.add(g, tf.mul(tf.tensor(r.grads.slice(off, off + size), dp.shapes[j]), w[i + 1]));
+        // A view, not a copy: the tensor lives only inside this tidy, and the worker writes
+        // its buffer again only at the next step's job.
+        g = tf.add(g, tf.mul(tf.tensor(r.grads.subarray(off, off + size), dp.shapes[j]), w[i + 1]));
       }
       return g;
     });
