@@ -273,6 +273,11 @@ export async function evaluateSamples(ref: EvalInput | string, sample: EvalInput
     return p;
   };
   const from = (p: [Offer<unknown>, Offer<unknown>]) => `reference: ${p[0].what}; samples: ${p[1].what}`;
+  // The samples' logits: those in the file when it has them, else the network's.
+  const sampleLogits = (): Offers<Matrix> => {
+    const inFile = S.logits(false);
+    return inFile.length ? inFile : S.logits(true);
+  };
   try {
     await attempt(['fid'], () => {
       const p = need(pair('pool statistics (FID)', (w) => R.poolStats(w), (w) => S.poolStats(w), [R, S]));
@@ -287,8 +292,7 @@ export async function evaluateSamples(ref: EvalInput | string, sample: EvalInput
       return from(p);
     });
     await attempt(['inception_score'], () => {
-      let offers = S.logits(false);
-      if (!offers.length) offers = S.logits(true);
+      const offers = sampleLogits();
       const o = offers.find((x): x is Offer<Matrix> => typeof x !== 'string');
       if (!o) throw new Error(`no logits for the Inception Score: ${describe(offers, 'samples')}`);
       const m = o.get();
@@ -299,8 +303,7 @@ export async function evaluateSamples(ref: EvalInput | string, sample: EvalInput
     const labels = S.input.labels;
     if (labels) await attempt(['class_accuracy'], () => {
       // The default CNN classifies the synthetic data's classes; the FID Inception's 1008 outputs are not a label space of the samples.
-      let offers = S.logits(false);
-      if (!offers.length) offers = S.logits(true);
+      const offers = sampleLogits();
       const o = offers.find((x): x is Offer<Matrix> => typeof x !== 'string' && !!x.space?.startsWith('default-cnn'));
       if (!o) throw new Error(`needs logits of the kit's default CNN (--features default): ${describe(offers, 'samples')}`);
       const m = o.get();
