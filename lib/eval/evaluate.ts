@@ -10,7 +10,7 @@
 import { FeatureArrays, FeatureNet } from '../features/network';
 import * as fs from 'fs';
 import { FeatureNetOptions, defaultInceptionWeightsPath, loadFeatureNet } from '../features';
-import { defaultCnnDir, defaultCnnProblem } from '../features/default_store';
+import { defaultCnnDir, defaultCnnProblem, isDefaultCnnId } from '../features/default_store';
 import { featureStats, FidStatistics, frechetDistance } from '../metrics/fid';
 import { classAccuracy } from '../metrics/class_accuracy';
 import { inceptionScore } from '../metrics/inception_score';
@@ -304,7 +304,7 @@ export async function evaluateSamples(ref: EvalInput | string, sample: EvalInput
     if (labels) await attempt(['class_accuracy'], () => {
       // The default CNN classifies the synthetic data's classes; the FID Inception's 1008 outputs are not a label space of the samples.
       const offers = sampleLogits();
-      const o = offers.find((x): x is Offer<Matrix> => typeof x !== 'string' && !!x.space?.startsWith('default-cnn'));
+      const o = offers.find((x): x is Offer<Matrix> => typeof x !== 'string' && isDefaultCnnId(x.space));
       if (!o) throw new Error(`needs logits of the kit's default CNN (--features default): ${describe(offers, 'samples')}`);
       const m = o.get();
       if (labels.length !== m.n) throw new Error(`${labels.length} labels (arr_1) for ${m.n} samples`);

@@ -45,9 +45,16 @@ export function defaultCnnDir(): string {
   return path.join(repoRoot(), 'data', 'features', 'default-cnn');
 }
 
+const ID_PREFIX = 'default-cnn-';
+
 /** The network id used to key cached statistics: version and weights hash. */
 export function defaultCnnId(m: Pick<DefaultCnnManifest, 'version' | 'weights'>): string {
-  return `default-cnn-v${m.version}-${m.weights.sha256.slice(0, 12)}`;
+  return `${ID_PREFIX}v${m.version}-${m.weights.sha256.slice(0, 12)}`;
+}
+
+/** Whether a feature-network id names a default CNN (of any version and weights). */
+export function isDefaultCnnId(id: string | undefined): boolean {
+  return !!id?.startsWith(ID_PREFIX);
 }
 
 /** Why the folder does not hold a usable default network, or null when it does. */
