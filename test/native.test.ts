@@ -6,6 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs'; // registers the gradients (bare tfjs-core has none)
+import { copyValuesInto, f32 } from '../lib/backend/native_util';
 import { lcg, nativeSkip, size } from './native-helpers';
 
 const skip = nativeSkip();
@@ -239,6 +240,24 @@ test('buffer pool: arrays handed out, views and repeated training stay intact', 
     w.dispose();
     return out;
   }, 1e-5, 'adam steps');
+});
+
+test('copyValuesInto copies a tensor without handing its buffer out, so the buffer returns to the pool', { skip }, () => {
+  tf.setBackend('native');
+  const backend = tf.backend() as unknown as { alloc(n: number): Float32Array };
+  const n = 64 * 128;
+  const into = new Float32Array(n + 3);
+  const a = tf.add(tf.tensor(rand(n), [64, 128]), 1);
+  const buffer = f32(tf.backend(), a)!;
+  copyValuesInto(a, into, 3);
+  assert.deepEqual(into.subarray(3), buffer);
+  a.dispose();
+  assert.equal(backend.alloc(n), buffer, 'the disposed tensor\'s buffer is reused');
+  // What dataSync() would have done instead: a buffer handed out is never reused.
+  const b = tf.add(tf.tensor(rand(n), [64, 128]), 1);
+  const held = b.dataSync() as Float32Array;
+  b.dispose();
+  assert.notEqual(backend.alloc(n), held);
 });
 
 test('conv2d (im2col + sgemm), pooling, and their gradients', { skip }, () => {

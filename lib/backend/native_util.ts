@@ -13,6 +13,18 @@ export function f32(backend: unknown, t: tf.TensorInfo): Float32Array | null {
   return v instanceof Float32Array ? v : null;
 }
 
+/**
+ * Copies a float32 tensor's values into `into` at `offset`. On the native backend straight
+ * from its buffer: dataSync() would hand the buffer out, and a buffer once handed out never
+ * returns to the pool, so a copy made every step (data parallelism's weights and
+ * gradients) would allocate that much fresh memory every step.
+ */
+export function copyValuesInto(t: tf.Tensor, into: Float32Array, offset = 0): void {
+  const backend = tf.backend();
+  const v = backend instanceof NativeBackend ? f32(backend, t) : null;
+  into.set(v ?? (t.dataSync() as Float32Array), offset);
+}
+
 /** Like f32, for kernels whose callers guarantee float32 (lib/ops checks dtypes). */
 export function mustF32(backend: unknown, t: tf.TensorInfo, what: string): Float32Array {
   const v = f32(backend, t);

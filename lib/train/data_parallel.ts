@@ -14,6 +14,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { MessageChannel, MessagePort, Worker, receiveMessageOnPort } from 'worker_threads';
+import { copyValuesInto } from '../backend/native_util';
 import { CreateDiffusionOptions } from '../diffusion';
 import { DiTConfig } from '../model/config';
 import { DiT } from '../model/dit';
@@ -172,7 +173,7 @@ export function parallelLossGrads(dp: DataParallel, model: DiT, b: DiTBatch, own
   let off = 0;
   for (const k of dp.weightKeys) {
     const v = model.params[k];
-    dp.weights.set(v.dataSync() as Float32Array, off);
+    copyValuesInto(v, dp.weights, off);
     off += v.size;
   }
   let start = rows[0];

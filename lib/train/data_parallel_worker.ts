@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { parentPort, workerData } from 'worker_threads';
 import { initBackend } from '../backend';
+import { copyValuesInto } from '../backend/native_util';
 import { createDiffusion } from '../diffusion';
 import { createDiT, DiT, disposeDiT } from '../model/dit';
 import { CTRL, META, WorkerSpec } from './data_parallel';
@@ -61,7 +62,7 @@ async function main(spec: WorkerSpec): Promise<void> {
       off = 0;
       for (const k of spec.keys) {
         const g = r.grads[k];
-        grads.set(g.dataSync() as Float32Array, off);
+        copyValuesInto(g, grads, off);
         off += g.size;
       }
       tf.dispose(Object.values(r.grads));
