@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerNativeBackend, nativeAddon } from './native';
-import { BUILD_COMMAND, nativeLoadError } from './native_addon';
+import { BUILD_COMMAND, nativeGemmKernel, nativeLoadError } from './native_addon';
 // Bare tfjs-core registers no gradients; the @tensorflow/tfjs bundle does (and the chained ops).
 import '@tensorflow/tfjs';
 
@@ -94,7 +94,7 @@ async function choose(requested?: string): Promise<BackendInfo> {
   // kit reports its own backend choice (DEBUG checks stay off either way).
   tf.enableProdMode();
   if (info.name === 'native') {
-    info.details.push(`OpenBLAS threads=${nativeAddon().getThreads()}`, nativeAddon().blasConfig());
+    info.details.push(`OpenBLAS threads=${nativeAddon().getThreads()}`, nativeAddon().blasConfig(), `long-K GEMM=${nativeGemmKernel()}`);
   }
   return info;
 }

@@ -73,11 +73,23 @@ export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
   blasConfig(): string;
+  /**
+   * Which kernel does long-K products (K >= 384, A not transposed): 'auto' picks native/src/gemm.c's
+   * AVX-512 kernel when the CPU has it, 'openblas' sends every product to OpenBLAS. Returns the
+   * kernel now used ('own-avx512' or 'openblas'). Absent from older builds.
+   */
+  setGemm?(mode: 'auto' | 'openblas'): string;
 }
 
 export const BUILD_COMMAND = 'npm run build:native   (or: bash native/build.sh; needs gcc and libopenblas-dev)';
 
 let loaded: { addon: NativeAddon | null; error: string; file: string } | null = null;
+let gemmKernel = 'openblas';
+
+/** The kernel the loaded addon uses for long-K products ('own-avx512' or 'openblas'; DIT_NATIVE_GEMM chooses). */
+export function nativeGemmKernel(): string {
+  return gemmKernel;
+}
 
 /** Path of the built addon (it may not exist). DIT_NATIVE_ADDON overrides, for tests. */
 export function addonPath(): string {
@@ -104,6 +116,9 @@ export function loadNativeAddon(): NativeAddon | null {
     // One BLAS thread: on the shared 2-vCPU machines two threads were slower at DiT sizes.
     const threads = Number(process.env.DIT_NATIVE_THREADS || 1);
     addon.setThreads(Number.isFinite(threads) && threads >= 1 ? Math.floor(threads) : 1);
+    const gemm = process.env.DIT_NATIVE_GEMM || 'auto';
+    if (gemm !== 'auto' && gemm !== 'openblas') throw new Error(`DIT_NATIVE_GEMM='${gemm}' is not a GEMM choice; use auto or openblas`);
+    gemmKernel = addon.setGemm?.(gemm) ?? 'openblas';
     loaded = { addon, error: '', file };
   } catch (err) {
     loaded = { addon: null, error: `${file} failed to load: ${(err as Error).message}`, file };

@@ -2,7 +2,7 @@
 // Every function works in place on Float32Arrays handed over by JS (zero copy): inputs are
 // read, the output array (allocated by JS) is written. Shapes and strides arrive already
 // simplified by the JS side (size-1 dims dropped, mergeable dims merged), so loops here stay
-// small. Matrix products go to OpenBLAS; transcendental loops live in vmath.c (fast-math TU).
+// small. Matrix products go to OpenBLAS, long-K ones to gemm.c's kernel where it is faster; transcendental loops live in vmath.c (fast-math TU).
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <cblas.h>
@@ -13,6 +13,7 @@
 
 #include "conv.h"
 #include "fused.h"
+#include "gemm.h"
 #include "linalg.h"
 #include "manifold.h"
 #include "optim.h"
@@ -92,6 +93,21 @@ static int fail(napi_env env, const char *msg) {
 // whole batch is one [batch*M, K] @ [K, N] product (the usual linear layer). A bias [N]
 // (or null) is written into every row of out first and the product added with beta = 1:
 // the pass that sgemm's beta = 0 would spend zeroing out adds the bias instead.
+// Products with K >= DIT_GEMM_MIN_K and a not transposed go to the own kernel (gemm.c) when
+// the CPU has AVX-512; setGemm('openblas') sends every product to OpenBLAS (for A/B timing
+// and the equivalence test).
+static int own_gemm = -1;  // -1: not decided yet
+static int use_own_gemm(long ta, long K) {
+  if (own_gemm < 0) own_gemm = dit_gemm_available();
+  return own_gemm && !ta && K >= DIT_GEMM_MIN_K;
+}
+static void sgemm(long ta, long tb, long M, long N, long K, const float *a, long lda, const float *b, long ldb,
+                  float beta, float *c, long ldc) {
+  if (use_own_gemm(ta, K) && dit_gemm(M, N, K, a, lda, b, ldb, (int)tb, beta != 0.0f, c, ldc)) return;
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, a, lda, b,
+              ldb, beta, c, ldc);
+}
+
 static napi_value matmul(napi_env env, napi_callback_info info) {
   GET_ARGS(12);
   float *a, *b, *c, *bias = NULL;
@@ -118,15 +134,14 @@ static napi_value matmul(napi_env env, napi_callback_info info) {
   }
   if (K == 0) return NULL;
   const float beta = bias ? 1.0f : 0.0f;
-  CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-  int lda = ta ? M : K, ldb = tb ? K : N;
+  long lda = ta ? M : K, ldb = tb ? K : N;
   if (batchB == 1 && !ta && batchA == batchOut) {
-    cblas_sgemm(CblasRowMajor, TA, TB, rows, N, K, 1.0f, a, lda, b, ldb, beta, c, N);
+    sgemm(ta, tb, rows, N, K, a, lda, b, ldb, beta, c, N);
     return NULL;
   }
   for (long i = 0; i < batchOut; i++) {
     const float *ai = a + (i % batchA) * M * K, *bi = b + (i % batchB) * K * N;
-    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, ai, lda, bi, ldb, beta, c + i * M * N, N);
+    sgemm(ta, tb, M, N, K, ai, lda, bi, ldb, beta, c + i * M * N, N);
   }
   return NULL;
 }
@@ -796,6 +811,27 @@ static napi_value get_threads(napi_env env, napi_callback_info info) {
   return v;
 }
 
+// setGemm(mode): 'auto' (the own kernel where it is faster, when the CPU can run it) or
+// 'openblas' (every product). Returns the kernel now used for long-K products.
+static napi_value set_gemm(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  char mode[16];
+  size_t len;
+  if (napi_get_value_string_utf8(env, argv[0], mode, sizeof mode, &len) != napi_ok) {
+    fail(env, "setGemm: mode must be a string");
+    return NULL;
+  }
+  if (strcmp(mode, "auto") == 0) own_gemm = dit_gemm_available();
+  else if (strcmp(mode, "openblas") == 0) own_gemm = 0;
+  else {
+    fail(env, "setGemm: mode must be 'auto' or 'openblas'");
+    return NULL;
+  }
+  napi_value v;
+  napi_create_string_utf8(env, own_gemm ? "own-avx512" : "openblas", NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
 static napi_value blas_config(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value v;
@@ -836,6 +872,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("setThreads", set_threads);
   EXPORT("getThreads", get_threads);
   EXPORT("blasConfig", blas_config);
+  EXPORT("setGemm", set_gemm);
   return exports;
 }
 
