@@ -288,7 +288,7 @@ test('conv2d (im2col + sgemm), pooling, and their gradients', { skip }, () => {
     [[x, [2, 6, 6, 3]], [w, [3, 3, 3, 4]], [b, [4]]]), 1e-4, 'fused conv2d');
 });
 
-test('long-K products: the own AVX-512 kernel (native/src/gemm.c) against float64 and OpenBLAS, on ragged tiles', { skip }, () => {
+test('the own AVX-512 GEMM (native/src/gemm.c) against float64 and OpenBLAS, on ragged tiles, with and without a bias', { skip }, () => {
   const addon = loadNativeAddon()!;
   const own = addon.setGemm!('auto') === 'own-avx512';
   try {

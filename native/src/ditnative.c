@@ -87,15 +87,9 @@ static int fail(napi_env env, const char *msg) {
 
 // ---- matmul ------------------------------------------------------------------------------
 
-// matmul(a, b, out, batchA, batchB, batchOut, M, N, K, transA, transB, bias)
-// out[i] = op(a[i % batchA]) @ op(b[i % batchB]) (+ bias), all row-major, out is [batchOut, M, N].
-// Transposes are sgemm flags, never copies. When b is shared and a is not transposed, the
-// whole batch is one [batch*M, K] @ [K, N] product (the usual linear layer). A bias [N]
-// (or null) is written into every row of out first and the product added with beta = 1:
-// the pass that sgemm's beta = 0 would spend zeroing out adds the bias instead.
-// Products with K >= DIT_GEMM_MIN_K and a not transposed go to the own kernel (gemm.c) when
-// the CPU has AVX-512; setGemm('openblas') sends every product to OpenBLAS (for A/B timing
-// and the equivalence test).
+// Products that gemm.c's kernel does faster (gemm.h says which) go to it when the CPU has
+// AVX-512; setGemm('openblas') sends every product to OpenBLAS (for A/B timing and the
+// equivalence test).
 static int own_gemm = -1;  // -1: not decided yet
 static int use_own_gemm(long ta, long K) {
   if (own_gemm < 0) own_gemm = dit_gemm_available();
@@ -103,11 +97,17 @@ static int use_own_gemm(long ta, long K) {
 }
 static void sgemm(long ta, long tb, long M, long N, long K, const float *a, long lda, const float *b, long ldb,
                   float beta, float *c, long ldc) {
-  if (use_own_gemm(ta, K) && dit_gemm(M, N, K, a, lda, b, ldb, (int)tb, beta != 0.0f, c, ldc)) return;
+  if (use_own_gemm(ta, K) && dit_gemm(M, N, K, a, lda, b, ldb, (int)tb, NULL, beta != 0.0f, c, ldc)) return;
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, a, lda, b,
               ldb, beta, c, ldc);
 }
 
+// matmul(a, b, out, batchA, batchB, batchOut, M, N, K, transA, transB, bias)
+// out[i] = op(a[i % batchA]) @ op(b[i % batchB]) (+ bias), all row-major, out is [batchOut, M, N].
+// Transposes are sgemm flags, never copies. When b is shared and a is not transposed, the
+// whole batch is one [batch*M, K] @ [K, N] product (the usual linear layer). A bias [N]
+// (or null) starts the own kernel's sums; for OpenBLAS it is written into every row of out
+// first and the product added with beta = 1.
 static napi_value matmul(napi_env env, napi_callback_info info) {
   GET_ARGS(12);
   float *a, *b, *c, *bias = NULL;
@@ -127,6 +127,10 @@ static napi_value matmul(napi_env env, napi_callback_info info) {
   }
   if (M == 0 || N == 0) return NULL;
   const long rows = batchOut * M;
+  long lda = ta ? M : K, ldb = tb ? K : N;
+  const int one_product = batchB == 1 && !ta && batchA == batchOut;
+  if (one_product && use_own_gemm(ta, K) && dit_gemm(rows, N, K, a, lda, b, ldb, (int)tb, bias, 0, c, N))
+    return NULL;
   if (bias) {
     for (long r = 0; r < rows; r++) memcpy(c + r * N, bias, sizeof(float) * N);
   } else if (K == 0) {
@@ -134,8 +138,7 @@ static napi_value matmul(napi_env env, napi_callback_info info) {
   }
   if (K == 0) return NULL;
   const float beta = bias ? 1.0f : 0.0f;
-  long lda = ta ? M : K, ldb = tb ? K : N;
-  if (batchB == 1 && !ta && batchA == batchOut) {
+  if (one_product) {
     sgemm(ta, tb, rows, N, K, a, lda, b, ldb, beta, c, N);
     return NULL;
   }

@@ -1,8 +1,10 @@
-// An AVX-512 sgemm for products with a long inner dimension (the DiT MLP's second layer and
-// the linear layers' input gradients). OpenBLAS packs both operands into panels; here only
-// B (the weight, small) is packed, into K x 32 panels, and A is read in place: a 14 x 32
-// tile of C stays in 28 registers for the whole of K, each step broadcasting one element
-// of 14 A rows against two vectors of the panel. Built with -mavx512f (this file only) and
+// An AVX-512 sgemm for the linear layers' products with a long inner dimension (the MLP's
+// second layer, the input gradients of qkv and fc1). OpenBLAS packs
+// both operands into panels; here only B (the weight, small) is packed, into K x 32 panels,
+// and A is read in place: a 14 x 32 tile of C stays in 28 registers for the whole of K, each
+// step broadcasting one element of 14 A rows against two vectors of the panel. The bias is
+// the chains' starting value, so no pass writes it into C first (OpenBLAS's beta = 1 way
+// costs a write and a read of C). Built with -mavx512f (this file only) and
 // called only when dit_gemm_available(); ditnative.c falls back to OpenBLAS otherwise.
 #include "gemm.h"
 
@@ -17,7 +19,7 @@
 #define MR 14  // rows of a C tile
 #define NR 32  // columns of a C tile: two 16-float vectors
 
-int dit_gemm_available(void) { return __builtin_cpu_supports("avx512f"); }
+int dit_gemm_available(void) { return __builtin_cpu_supports("avx512f") != 0; }
 
 // The packed B panels: one buffer per thread (worker threads run their own products).
 static pthread_key_t pack_key;
@@ -45,10 +47,16 @@ static float *pack_buffer(size_t n) {
 }
 
 // One C tile of mr <= MR rows; masks m0/m1 select the valid columns of its two vectors.
+// The chains start from the bias (or 0): bias + a0 b0 + a1 b1 + ...
 static inline __attribute__((always_inline)) void tile(int mr, long K, const float *a, long lda,
-    const float *bp, float *c, long ldc, __mmask16 m0, __mmask16 m1, int accumulate) {
+    const float *bp, const float *bias, float *c, long ldc, __mmask16 m0, __mmask16 m1, int accumulate) {
   __m512 c0[MR], c1[MR];
-  for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+  const __m512 z0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  const __m512 z1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+  for (int r = 0; r < MR; r++) {
+    c0[r] = z0;
+    c1[r] = z1;
+  }
   for (long k = 0; k < K; k++) {
     const __m512 b0 = _mm512_load_ps(bp + k * NR), b1 = _mm512_load_ps(bp + k * NR + 16);
     for (int r = 0; r < MR; r++) {
@@ -70,15 +78,15 @@ static inline __attribute__((always_inline)) void tile(int mr, long K, const flo
   }
 }
 // The full tile with mr a constant (fully unrolled), and the last rows' tile.
-static void tile_full(long K, const float *a, long lda, const float *bp, float *c, long ldc,
-                      __mmask16 m0, __mmask16 m1, int acc) { tile(MR, K, a, lda, bp, c, ldc, m0, m1, acc); }
-static void tile_part(int mr, long K, const float *a, long lda, const float *bp, float *c, long ldc,
-                      __mmask16 m0, __mmask16 m1, int acc) { tile(mr, K, a, lda, bp, c, ldc, m0, m1, acc); }
+static void tile_full(long K, const float *a, long lda, const float *bp, const float *bias, float *c, long ldc,
+                      __mmask16 m0, __mmask16 m1, int acc) { tile(MR, K, a, lda, bp, bias, c, ldc, m0, m1, acc); }
+static void tile_part(int mr, long K, const float *a, long lda, const float *bp, const float *bias, float *c,
+                      long ldc, __mmask16 m0, __mmask16 m1, int acc) { tile(mr, K, a, lda, bp, bias, c, ldc, m0, m1, acc); }
 
 static __mmask16 mask_of(long n) { return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
 int dit_gemm(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
-             int accumulate, float *c, long ldc) {
+             const float *bias, int accumulate, float *c, long ldc) {
   if (M <= 0 || N <= 0 || K <= 0) return 0;
   const long panels = (N + NR - 1) / NR;
   float *bp = pack_buffer((size_t)panels * K * NR);
@@ -104,8 +112,9 @@ int dit_gemm(long M, long N, long K, const float *a, long lda, const float *b, l
       const __mmask16 k0 = mask_of(rem), k1 = mask_of(rem - 16);
       const float *pp = bp + p * K * NR;
       float *ct = c + i * ldc + p * NR;
-      if (mr == MR) tile_full(K, a + i * lda, lda, pp, ct, ldc, k0, k1, accumulate);
-      else tile_part(mr, K, a + i * lda, lda, pp, ct, ldc, k0, k1, accumulate);
+      const float *bt = bias ? bias + p * NR : NULL;
+      if (mr == MR) tile_full(K, a + i * lda, lda, pp, bt, ct, ldc, k0, k1, accumulate);
+      else tile_part(mr, K, a + i * lda, lda, pp, bt, ct, ldc, k0, k1, accumulate);
     }
   }
   return 1;
@@ -115,8 +124,8 @@ int dit_gemm(long M, long N, long K, const float *a, long lda, const float *b, l
 
 int dit_gemm_available(void) { return 0; }
 int dit_gemm(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
-             int accumulate, float *c, long ldc) {
-  (void)M; (void)N; (void)K; (void)a; (void)lda; (void)b; (void)ldb; (void)tb; (void)accumulate; (void)c; (void)ldc;
+             const float *bias, int accumulate, float *c, long ldc) {
+  (void)M; (void)N; (void)K; (void)a; (void)lda; (void)b; (void)ldb; (void)tb; (void)bias; (void)accumulate; (void)c; (void)ldc;
   return 0;
 }
 

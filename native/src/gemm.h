@@ -2,19 +2,22 @@
 #ifndef DIT_GEMM_H
 #define DIT_GEMM_H
 
-// Shortest inner dimension sent to dit_gemm by default: below it OpenBLAS's packed kernel
-// is as fast or faster (measured on Zen 4: K = 128-256 within +-8% either way; K >= 384
-// own 9-20% faster, because it packs only B and keeps each C tile in registers for all of K).
+// Shortest inner dimension sent to dit_gemm (measured on Zen 4 against OpenBLAS 0.3.21's
+// Cooperlake kernels, M = 2048): at K >= 384 it is 9-20% faster, because it packs only B and
+// keeps each C tile in registers for all of K; at K = 128-256 it is up to 8% slower, and a
+// forward pass was no faster with it taking the short-K products with a bias too (perf
+// shares of the GEMMs unchanged), although that saves OpenBLAS's pre-fill of C.
 #define DIT_GEMM_MIN_K 384
 
 // 1 when this build has the AVX-512 kernel and the CPU runs it.
 int dit_gemm_available(void);
 
-// c[M, N] (row stride ldc) = a[M, K] (row-major, lda) @ op(b) (+ c when accumulate),
-// op(b) = b [K, N] (row stride ldb) or, with tb, b^T for b [N, K]. Each c[i, j] is the
-// k-ordered fused multiply-add chain of row i, so a row's result never depends on which
-// other rows are in the call. Returns 0 (and computes nothing) if it cannot run here.
+// c[M, N] (row stride ldc) = (bias[N] or 0) + a[M, K] (row-major, lda) @ op(b) (+ c when
+// accumulate), op(b) = b [K, N] (row stride ldb) or, with tb, b^T for b [N, K]. Each c[i, j]
+// is the k-ordered fused multiply-add chain of row i, started at bias[j], so a row's result
+// never depends on which other rows are in the call. Returns 0 (and computes nothing) if it
+// cannot run here.
 int dit_gemm(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
-             int accumulate, float *c, long ldc);
+             const float *bias, int accumulate, float *c, long ldc);
 
 #endif
