@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs'; // registers the gradients of the built-in ops
 import * as ops from '../lib/ops';
+import { loadNativeAddon } from '../lib/backend/native_addon';
 import { lcg, nativeSkip, size } from './native-helpers';
 
 const skip = nativeSkip();
@@ -111,6 +112,39 @@ test('linear', { skip }, () => {
   tf.dispose([tf.add(tf.ones([2 * fout]), 6), tf.add(tf.ones([fout]), 6)]);
   const [, , gw, gb] = evaluate('native', (x, w, b) => ops.linear(x, w, b), [[new Float32Array(0), [0, 2]], [rand(2 * fout), [2, fout]], [rand(fout), [fout]]], new Float32Array(0));
   assert.ok(gw.every((v) => v === 0) && gb.every((v) => v === 0) && gw.length === 2 * fout && gb.length === fout, 'zero gradients for no rows');
+});
+
+test('mlp: the fused MLP (GELU inside the GEMMs) equals linear, geluTanh, linear, with the own GEMM and with OpenBLAS', { skip }, () => {
+  const addon = loadNativeAddon()!;
+  const mlpOf = (x: tf.Tensor, w1: tf.Tensor, b1: tf.Tensor, w2: tf.Tensor, b2: tf.Tensor) => ops.mlp(x, w1, b1, w2, b2);
+  const composite = (x: tf.Tensor, w1: tf.Tensor, b1: tf.Tensor, w2: tf.Tensor, b2: tf.Tensor) => ops.linear(ops.geluTanh(ops.linear(x, w1, b1)), w2, b2);
+  // Rows and widths off the 14 x 32 tile; inputs wide enough to reach GELU's saturated tails.
+  const [N, T, D, H, DO] = [3, 5, 7, 37, 6];
+  const inputs: Input[] = [[rand(N * T * D, -3, 3), [N, T, D]], [rand(D * H, -1, 1), [D, H]], [rand(H), [H]], [rand(H * DO), [H, DO]], [rand(DO), [DO]]];
+  try {
+    for (const mode of ['auto', 'openblas'] as const) {
+      addon.setGemm!(mode);
+      check(`mlp (${mode})`, mlpOf, inputs, [N, T, DO]);
+      const w = rand(N * T * DO);
+      const fused = evaluate('native', mlpOf, inputs, w), plain = evaluate('native', composite, inputs, w);
+      // With OpenBLAS the fused kernels run the composite's very products and GELU loops: equal
+      // bit for bit. The own GEMM sums in another order (the bias first).
+      const tol = mode === 'openblas' ? 0 : 1e-5;
+      fused.forEach((v, i) => close(v, plain[i], tol, `mlp (${mode}) vs composite on native ${i === 0 ? 'value' : `grad ${i - 1}`}`));
+      // Without a tape (sampling) the kernel keeps nothing and gives the same values.
+      tf.setBackend('native');
+      const before = tf.memory().numTensors;
+      const xs = inputs.map(([v, sh]) => tf.tensor(v, sh));
+      const y = mlpOf(xs[0], xs[1], xs[2], xs[3], xs[4]);
+      close(y.dataSync() as Float32Array, fused[0], 0, `mlp (${mode}) without a tape`);
+      assert.equal(tf.memory().numTensors, before + xs.length + 1, 'no tensor left behind without a tape');
+      tf.dispose([...xs, y]);
+    }
+  } finally {
+    addon.setGemm!('auto');
+  }
+  tf.setBackend('native');
+  assert.throws(() => ops.mlp(tf.zeros([2, 4]), tf.zeros([4, 8]), tf.zeros([8]), tf.zeros([7, 3]), tf.zeros([3])), /mlp: want x \[..., D\], w1 \[D, H\]/);
 });
 
 test('the fused ops do not leak tensors', { skip }, () => {

@@ -20,6 +20,13 @@ export interface NativeAddon {
   reduce(op: number, x: Float32Array, out: Float32Array, outer: number, r: number, inner: number): void;
   softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   geluTanhGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  /** The DiT MLP: h = x w1 + b1 (h null: not kept), g = gelu_tanh(h), y = g w2 + b2. Absent from older builds. */
+  mlpForward?(x: Float32Array, w1: Float32Array, b1: Float32Array, w2: Float32Array, b2: Float32Array, y: Float32Array,
+    h: Float32Array | null, g: Float32Array, rows: number, D: number, H: number, DO: number): void;
+  /** mlpForward's gradients (dh [rows, H] is scratch). Absent from older builds. */
+  mlpBackward?(x: Float32Array, w1: Float32Array, w2: Float32Array, h: Float32Array, g: Float32Array, dy: Float32Array,
+    dx: Float32Array, dw1: Float32Array, db1: Float32Array, dw2: Float32Array, db2: Float32Array, dh: Float32Array,
+    rows: number, D: number, H: number, DO: number): void;
   /** Layer norm of rows of D, then y * (1 + scale[n]) + shift[n] when shift/scale ([N, D]) are given. */
   lnModForward(x: Float32Array, shift: Float32Array | null, scale: Float32Array | null, y: Float32Array,
     N: number, T: number, D: number, eps: number): void;

@@ -51,6 +51,21 @@ export class NativeBackend extends MathBackendCPU {
     return a;
   }
 
+  /**
+   * Gives back an alloc()'d array that never became a tensor's values (a kernel's scratch);
+   * any other array is left alone.
+   */
+  recycle(a: Float32Array): void {
+    const buf = a.buffer as ArrayBuffer;
+    if (this.owned.get(buf) !== a || this.users.has(buf) || this.exposed.has(buf)) return;
+    if (this.pooledBytes + a.byteLength > MAX_POOLED_BYTES) return;
+    let free = this.pool.get(a.length);
+    if (!free) this.pool.set(a.length, (free = []));
+    if (free.includes(a)) return;
+    free.push(a);
+    this.pooledBytes += a.byteLength;
+  }
+
   private track(values: unknown): void {
     if (!(values instanceof Float32Array)) return;
     const buf = values.buffer as ArrayBuffer;

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as K from '../ops/kernel_names';
 import { NativeAddon } from './native_addon';
-import { REDUCE, alloc, mustF32, output, size } from './native_util';
+import { REDUCE, alloc, mustF32, output, recycle, size } from './native_util';
 
 type TensorInfo = tf.TensorInfo;
 type Args = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: tf.NamedAttrMap };
@@ -72,12 +72,12 @@ export function registerFusedKernels(addon: NativeAddon): void {
   });
 
   // Attention. Outputs [out [N, Tq, D], probs [N, H, Tq, Tk]] (probs kept for the gradient);
-  // with attrs.saveProbs false only out.
+  // with attrs.save false only out.
   type Layout = [Float32Array, number, number]; // array, offset, row stride
   const forward = (backend: unknown, q: Layout, k: Layout, v: Layout, N: number, Tq: number, Tk: number, D: number,
     attrs: tf.NamedAttrMap | undefined) => {
     const heads = Number(attrs!.heads), hd = D / heads;
-    const out = alloc(backend, N * Tq * D), probs = attrs!.saveProbs === false ? null : alloc(backend, N * heads * Tq * Tk);
+    const out = alloc(backend, N * Tq * D), probs = attrs!.save === false ? null : alloc(backend, N * heads * Tq * Tk);
     addon.attnForward(...q, ...k, ...v, out, probs, N, Tq, Tk, heads, hd, 1 / Math.sqrt(hd));
     const o = output(backend, [N, Tq, D], out);
     return probs ? [o, output(backend, [N, heads, Tq, Tk], probs)] : o;
@@ -139,6 +139,36 @@ export function registerFusedKernels(addon: NativeAddon): void {
     }
     return outs;
   });
+
+  // The DiT MLP fc2(gelu_tanh(fc1(x))): x [..., D], w1 [D, H], w2 [H, DO]. Outputs [y, h, g]
+  // (h the pre-activation and g = gelu(h), kept for the gradient), or y alone with
+  // attrs.save false (g is then scratch).
+  if (addon.mlpForward && addon.mlpBackward) {
+    const mlpForward = addon.mlpForward, mlpBackward = addon.mlpBackward;
+    reg(K.MLP, ({ inputs: { x, w1, b1, w2, b2 }, backend, attrs }) => {
+      const [D, H] = w1.shape, DO = w2.shape[1], rows = size(x.shape) / D;
+      const y = alloc(backend, rows * DO), g = alloc(backend, rows * H), save = attrs!.save !== false;
+      const h = save ? alloc(backend, rows * H) : null;
+      mlpForward(mustF32(backend, x, 'x'), mustF32(backend, w1, 'w1'), mustF32(backend, b1, 'b1'), mustF32(backend, w2, 'w2'),
+        mustF32(backend, b2, 'b2'), y, h, g, rows, D, H, DO);
+      const out = output(backend, [...x.shape.slice(0, -1), DO], y);
+      if (!h) {
+        recycle(backend, g);
+        return out;
+      }
+      return [out, output(backend, [rows, H], h), output(backend, [rows, H], g)];
+    });
+    reg(K.MLP_GRAD, ({ inputs: { x, w1, w2, h, g, dy }, backend }) => {
+      const [D, H] = w1.shape, DO = w2.shape[1], rows = size(x.shape) / D;
+      const dx = alloc(backend, rows * D), dw1 = alloc(backend, D * H), db1 = alloc(backend, H);
+      const dw2 = alloc(backend, H * DO), db2 = alloc(backend, DO), dh = alloc(backend, rows * H);
+      mlpBackward(mustF32(backend, x, 'x'), mustF32(backend, w1, 'w1'), mustF32(backend, w2, 'w2'), mustF32(backend, h, 'h'),
+        mustF32(backend, g, 'g'), mustF32(backend, dy, 'dy'), dx, dw1, db1, dw2, db2, dh, rows, D, H, DO);
+      recycle(backend, dh);
+      return [output(backend, x.shape.slice(), dx), output(backend, [D, H], dw1), output(backend, [H], db1),
+        output(backend, [H, DO], dw2), output(backend, [DO], db2)];
+    });
+  }
 
   // AdamW: [p1, m1, v1] from p, g, m, v in one pass; attrs are the float32 constants.
   reg(K.ADAMW, ({ inputs: { p, g, m, v }, backend, attrs }) => {

@@ -42,6 +42,11 @@ export function alloc(backend: unknown, n: number): Float32Array {
   return backend instanceof NativeBackend ? backend.alloc(n) : new Float32Array(n);
 }
 
+/** Returns alloc()'s scratch array to the native backend's pool (a no-op elsewhere). */
+export function recycle(backend: unknown, a: Float32Array): void {
+  if (backend instanceof NativeBackend) backend.recycle(a);
+}
+
 export function size(shape: number[]): number {
   let n = 1;
   for (const d of shape) n *= d;

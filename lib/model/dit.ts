@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DiTConfig, hasNullClass, numTokens, outChannels, validateConfig } from './config';
 import { sincos2dPosEmbed, timestepEmbedding } from './embed';
-import { gatedResidual, geluTanh, layerNorm, layerNormModulate, linear, multiHeadAttention, patchify, selfAttention, silu, unpatchify } from './layers';
+import { gatedResidual, layerNorm, layerNormModulate, linear, mlp, multiHeadAttention, patchify, selfAttention, silu, unpatchify } from './layers';
 import { adaLNChunks, Init, ParamSpec, paramSpecs, usesAdaLN } from './params';
 import { checkLabels } from './labels';
 import { Rng } from '../util/rng';
@@ -101,9 +101,8 @@ function labelEmbedding(table: tf.Tensor, y: tf.Tensor1D): tf.Tensor2D {
   return tf.matMul(tf.cast(tf.oneHot(y, table.shape[0]!), 'float32'), table as tf.Tensor2D);
 }
 
-function mlp(P: Record<string, tf.Tensor>, b: string, x: tf.Tensor3D): tf.Tensor3D {
-  const h = geluTanh(linear(x, P[`${b}.mlp.fc1.weight`], P[`${b}.mlp.fc1.bias`]));
-  return linear(h, P[`${b}.mlp.fc2.weight`], P[`${b}.mlp.fc2.bias`]) as tf.Tensor3D;
+function blockMlp(P: Record<string, tf.Tensor>, b: string, x: tf.Tensor3D): tf.Tensor3D {
+  return mlp(x, P[`${b}.mlp.fc1.weight`], P[`${b}.mlp.fc1.bias`], P[`${b}.mlp.fc2.weight`], P[`${b}.mlp.fc2.bias`]) as tf.Tensor3D;
 }
 
 function attn(P: Record<string, tf.Tensor>, b: string, x: tf.Tensor3D, heads: number): tf.Tensor3D {
@@ -118,18 +117,18 @@ export function adaLNBlock(P: Record<string, tf.Tensor>, c: DiTConfig, i: number
   if (k === 6) {
     const [shiftMsa, scaleMsa, gateMsa, shiftMlp, scaleMlp, gateMlp] = mod;
     x = gatedResidual(x, attn(P, b, layerNormModulate(x, shiftMsa, scaleMsa), c.numHeads), gateMsa);
-    return gatedResidual(x, mlp(P, b, layerNormModulate(x, shiftMlp, scaleMlp)), gateMlp);
+    return gatedResidual(x, blockMlp(P, b, layerNormModulate(x, shiftMlp, scaleMlp)), gateMlp);
   }
   const [shiftMsa, scaleMsa, shiftMlp, scaleMlp] = mod;
   x = tf.add(x, attn(P, b, layerNormModulate(x, shiftMsa, scaleMsa), c.numHeads));
-  return tf.add(x, mlp(P, b, layerNormModulate(x, shiftMlp, scaleMlp)));
+  return tf.add(x, blockMlp(P, b, layerNormModulate(x, shiftMlp, scaleMlp)));
 }
 
 /** Pre-norm ViT block; used with the two conditioning tokens appended (in-context). */
 function plainBlock(P: Record<string, tf.Tensor>, c: DiTConfig, i: number, x: tf.Tensor3D): tf.Tensor3D {
   const b = `blocks.${i}`;
   x = tf.add(x, attn(P, b, layerNorm(x, P[`${b}.norm1.weight`], P[`${b}.norm1.bias`]) as tf.Tensor3D, c.numHeads));
-  return tf.add(x, mlp(P, b, layerNorm(x, P[`${b}.norm2.weight`], P[`${b}.norm2.bias`]) as tf.Tensor3D));
+  return tf.add(x, blockMlp(P, b, layerNorm(x, P[`${b}.norm2.weight`], P[`${b}.norm2.bias`]) as tf.Tensor3D));
 }
 
 /** Self-attention, then multi-head cross-attention over the [t, y] sequence, then MLP. */
@@ -141,7 +140,7 @@ function crossAttentionBlock(P: Record<string, tf.Tensor>, c: DiTConfig, i: numb
   const [k, v] = tf.split(linear(cond, P[`${b}.cross_attn.kv.weight`], P[`${b}.cross_attn.kv.bias`]), [d, d], 2) as tf.Tensor3D[];
   const ca = linear(multiHeadAttention(q as tf.Tensor3D, k, v, c.numHeads), P[`${b}.cross_attn.proj.weight`], P[`${b}.cross_attn.proj.bias`]);
   x = tf.add(x, ca);
-  return tf.add(x, mlp(P, b, layerNorm(x, P[`${b}.norm3.weight`], P[`${b}.norm3.bias`]) as tf.Tensor3D));
+  return tf.add(x, blockMlp(P, b, layerNorm(x, P[`${b}.norm3.weight`], P[`${b}.norm3.bias`]) as tf.Tensor3D));
 }
 
 /**

@@ -3,10 +3,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as ops from '../ops';
 
-// linear, geluTanh, layerNormModulate, attention and adaLN-Zero's gated residual
+// linear, mlp, geluTanh, layerNormModulate, attention and adaLN-Zero's gated residual
 // (x + gate[:, None] * h) come from lib/ops: one kernel each (forward and backward) on the
 // native CPU backend, plain tf ops elsewhere.
 export const linear = ops.linear;
+export const mlp = ops.mlp;
 export const geluTanh = ops.geluTanh;
 export const multiHeadAttention = ops.attention;
 export const gatedResidual = ops.gatedResidual;

@@ -14,6 +14,7 @@
 //   qkvAttention(qkv, heads)             self-attention on a fused projection [N, T, 3D]
 //                                        (q | k | v, heads inside each, timm layout) -> [N, T, D]
 //   linear(x, w, b?)                     x @ w + b, w [in, out], b [out], any rank of x (bias in the GEMM)
+//   mlp(x, w1, b1, w2, b2)               linear(geluTanh(linear(x, w1, b1)), w2, b2), GELU inside the GEMMs
 //   adamWUpdate(p, g, m, v, config, step) one AdamW step (torch's order of operations) ->
 //                                        new { p, m, v }; no gradient
 //   emaUpdate(e, p, decay)               e * decay + p * (1 - decay), the weight EMA; no gradient
@@ -160,30 +161,33 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads:
   }
   checkHeads('attention', d, heads);
   if (!useKernel(K.ATTENTION, [q, k, v])) return compositeAttention(q, k, v, heads);
-  return withSavedProbs(K.ATTENTION, K.ATTENTION_GRAD, { q, k, v }, heads) as tf.Tensor3D;
+  return withSaved(K.ATTENTION, K.ATTENTION_GRAD, { q, k, v }, ['probs'], { heads }) as tf.Tensor3D;
 }
 
 /**
- * A fused attention kernel returns [out, probs]; the backward needs probs. Registering the
- * kernel's own gradient would make tfjs feed a zero-filled dy for the unused probs output
- * (an [N, H, T, T] allocation per layer per step: 48 MB at 256 tokens, measured), so the op
- * is a customGrad whose only output is `out` and which saves probs for its backward.
- * Without a tape (sampling, evaluation) nothing is saved and the kernel keeps no probs.
+ * A fused kernel that returns [out, ...kept] (attention: the probabilities; the MLP: its
+ * pre-activation and activation), whose backward reads the kept tensors. Registering the
+ * kernel's own gradient would make tfjs feed a zero-filled dy for every kept output (for
+ * attention an [N, H, T, T] allocation per layer per step: 48 MB at 256 tokens, measured),
+ * so the op is a customGrad whose only output is `out` and which saves the kept tensors
+ * for its backward: gradKernel gets the inputs, the kept tensors by `keptNames`, and dy.
+ * Without a tape (sampling, evaluation) the kernel runs with attrs.save false and keeps nothing.
  */
-function withSavedProbs(kernel: string, gradKernel: string, inputs: Record<string, tf.Tensor>, heads: number): tf.Tensor {
-  if (!tf.engine().isTapeOn()) return run(kernel, inputs, { heads, saveProbs: false }) as tf.Tensor;
+function withSaved(kernel: string, gradKernel: string, inputs: Record<string, tf.Tensor>, keptNames: string[],
+  attrs: tf.NamedAttrMap): tf.Tensor {
+  if (!tf.engine().isTapeOn()) return run(kernel, inputs, { ...attrs, save: false }) as tf.Tensor;
   const names = Object.keys(inputs);
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const xs = args.slice(0, names.length) as tf.Tensor[];
     const save = args[names.length] as tf.GradSaveFunc;
     const named = Object.fromEntries(names.map((n, i) => [n, xs[i]]));
-    const [out, probs] = run(kernel, named, { heads }) as tf.Tensor[];
-    save([...xs, probs]);
+    const [out, ...kept] = run(kernel, named, attrs) as tf.Tensor[];
+    save([...xs, ...kept]);
     return {
       value: out,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const s = Object.fromEntries(names.map((n, i) => [n, saved[i]]));
-        const g = run(gradKernel, { ...s, probs: saved[names.length], dy }, { heads });
+        const s = Object.fromEntries([...names, ...keptNames].map((n, i) => [n, saved[i]]));
+        const g = run(gradKernel, { ...s, dy }, attrs);
         return Array.isArray(g) ? g : [g];
       },
     };
@@ -201,7 +205,7 @@ export function qkvAttention(qkv: tf.Tensor3D, heads: number): tf.Tensor3D {
       return compositeAttention(q, k, v, heads);
     });
   }
-  return withSavedProbs(K.QKV_ATTENTION, K.QKV_ATTENTION_GRAD, { qkv }, heads) as tf.Tensor3D;
+  return withSaved(K.QKV_ATTENTION, K.QKV_ATTENTION_GRAD, { qkv }, ['probs'], { heads }) as tf.Tensor3D;
 }
 
 // ---- linear ------------------------------------------------------------------------------
@@ -231,6 +235,23 @@ tf.registerGradient({
     return { x: () => grads[0], w: () => grads[1], b: () => grads[2] };
   },
 });
+
+// ---- MLP ---------------------------------------------------------------------------------
+
+/**
+ * The transformer MLP, fc2(gelu_tanh(fc1(x))): linear(geluTanh(linear(x, w1, b1)), w2, b2).
+ * On a backend with the fused kernel it is one kernel each way, and GELU and its derivative
+ * run inside the GEMMs (no pass over the hidden activations); elsewhere it is those three ops.
+ */
+export function mlp(x: tf.Tensor, w1: tf.Tensor, b1: tf.Tensor, w2: tf.Tensor, b2: tf.Tensor): tf.Tensor {
+  const d = x.shape[x.rank - 1];
+  if (w1.rank !== 2 || w1.shape[0] !== d || w2.rank !== 2 || w2.shape[0] !== w1.shape[1] ||
+      b1.rank !== 1 || b1.shape[0] !== w1.shape[1] || b2.rank !== 1 || b2.shape[0] !== w2.shape[1]) {
+    throw new Error(`mlp: want x [..., D], w1 [D, H], b1 [H], w2 [H, DO], b2 [DO]; got [${x.shape}], [${w1.shape}], [${b1.shape}], [${w2.shape}], [${b2.shape}]`);
+  }
+  if (x.rank < 2 || x.size === 0 || !useKernel(K.MLP, [x, w1, b1, w2, b2])) return linear(geluTanh(linear(x, w1, b1)), w2, b2);
+  return withSaved(K.MLP, K.MLP_GRAD, { x, w1, b1, w2, b2 }, ['h', 'g'], {});
+}
 
 // ---- AdamW -------------------------------------------------------------------------------
 

@@ -14,5 +14,7 @@ export const QKV_ATTENTION = 'DitQkvAttention';
 export const QKV_ATTENTION_GRAD = 'DitQkvAttentionGrad';
 export const LINEAR = 'DitLinear';
 export const LINEAR_GRAD = 'DitLinearGrad';
+export const MLP = 'DitMlp';
+export const MLP_GRAD = 'DitMlpGrad';
 export const ADAMW = 'DitAdamW';
 export const EMA = 'DitEma';

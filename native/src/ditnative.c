@@ -91,15 +91,41 @@ static int fail(napi_env env, const char *msg) {
 // AVX-512; setGemm('openblas') sends every product to OpenBLAS (for A/B timing and the
 // equivalence test).
 static int own_gemm = -1;  // -1: not decided yet
-static int use_own_gemm(long ta, long K) {
+static int own_gemm_on(void) {
   if (own_gemm < 0) own_gemm = dit_gemm_available();
-  return own_gemm && !ta && K >= DIT_GEMM_MIN_K;
+  return own_gemm;
 }
+static int use_own_gemm(long ta, long K) { return own_gemm_on() && !ta && K >= DIT_GEMM_MIN_K; }
 static void sgemm(long ta, long tb, long M, long N, long K, const float *a, long lda, const float *b, long ldb,
                   float beta, float *c, long ldc) {
   if (use_own_gemm(ta, K) && dit_gemm(M, N, K, a, lda, b, ldb, (int)tb, NULL, beta != 0.0f, c, ldc)) return;
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, a, lda, b,
               ldb, beta, c, ldc);
+}
+
+// c[rows, N] = a[rows, K] @ op(b) (+ bias [N]), op(b) = b [K, N] or, with tb, b^T for b [N, K].
+static void product(const float *a, const float *b, long tb, const float *bias, float *c, long rows, long N, long K) {
+  const long ldb = tb ? K : N;
+  if (use_own_gemm(0, K) && dit_gemm(rows, N, K, a, K, b, ldb, (int)tb, bias, 0, c, N)) return;
+  if (bias) {
+    for (long r = 0; r < rows; r++) memcpy(c + r * N, bias, sizeof(float) * N);
+  } else if (K == 0) {
+    memset(c, 0, sizeof(float) * rows * N);
+  }
+  if (K > 0) sgemm(0, tb, rows, N, K, a, K, b, ldb, bias ? 1.0f : 0.0f, c, N);
+}
+
+// out[n] = sum over rows of x[rows, n] (the bias gradients), row by row in order.
+static void col_sums(const float *x, float *out, long rows, long n) {
+  if (rows == 0) {
+    memset(out, 0, sizeof(float) * n);
+    return;
+  }
+  memcpy(out, x, sizeof(float) * n);
+  for (long j = 1; j < rows; j++) {
+    const float *row = x + j * n;
+    for (long i = 0; i < n; i++) out[i] += row[i];
+  }
 }
 
 // matmul(a, b, out, batchA, batchB, batchOut, M, N, K, transA, transB, bias)
@@ -126,11 +152,12 @@ static napi_value matmul(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (M == 0 || N == 0) return NULL;
+  if (batchB == 1 && !ta && batchA == batchOut) {
+    product(a, b, tb, bias, c, batchOut * M, N, K);
+    return NULL;
+  }
   const long rows = batchOut * M;
   long lda = ta ? M : K, ldb = tb ? K : N;
-  const int one_product = batchB == 1 && !ta && batchA == batchOut;
-  if (one_product && use_own_gemm(ta, K) && dit_gemm(rows, N, K, a, lda, b, ldb, (int)tb, bias, 0, c, N))
-    return NULL;
   if (bias) {
     for (long r = 0; r < rows; r++) memcpy(c + r * N, bias, sizeof(float) * N);
   } else if (K == 0) {
@@ -138,10 +165,6 @@ static napi_value matmul(napi_env env, napi_callback_info info) {
   }
   if (K == 0) return NULL;
   const float beta = bias ? 1.0f : 0.0f;
-  if (one_product) {
-    sgemm(ta, tb, rows, N, K, a, lda, b, ldb, beta, c, N);
-    return NULL;
-  }
   for (long i = 0; i < batchOut; i++) {
     const float *ai = a + (i % batchA) * M * K, *bi = b + (i % batchB) * K * N;
     sgemm(ta, tb, M, N, K, ai, lda, bi, ldb, beta, c + i * M * N, N);
@@ -361,19 +384,21 @@ static napi_value reduce(napi_env env, napi_callback_info info) {
       }
       continue;
     }
+    if (op == R_SUM || op == R_MEAN) {
+      col_sums(xo, dst, r, inner);
+      if (op == R_MEAN) {
+        float sc = 1.0f / (float)r;
+        for (long i = 0; i < inner; i++) dst[i] *= sc;
+      }
+      continue;
+    }
     memcpy(dst, xo, sizeof(float) * inner);
     for (long j = 1; j < r; j++) {
       const float *row = xo + j * inner;
-      if (op == R_SUM || op == R_MEAN)
-        for (long i = 0; i < inner; i++) dst[i] += row[i];
-      else if (op == R_MAX)
+      if (op == R_MAX)
         for (long i = 0; i < inner; i++) dst[i] = fmax_nan(dst[i], row[i]);
       else
         for (long i = 0; i < inner; i++) dst[i] = fmin_nan(dst[i], row[i]);
-    }
-    if (op == R_MEAN) {
-      float s = 1.0f / (float)r;
-      for (long i = 0; i < inner; i++) dst[i] *= s;
     }
   }
   return NULL;
@@ -390,6 +415,70 @@ static napi_value gelu_tanh_grad(napi_env env, napi_callback_info info) {
     return NULL;
   }
   vm_gelu_tanh_grad(x, dy, dx, (long)nx);
+  return NULL;
+}
+
+// ---- the DiT MLP: fc2(gelu_tanh(fc1(x))) ---------------------------------------------------
+
+static int f32_or_null(napi_env env, napi_value v, float **p, size_t *n);
+
+// mlpForward(x, w1, b1, w2, b2, y, h, g, rows, D, H, DO): h = x w1 + b1 (the pre-activation;
+// null when no gradient needs it), g = gelu_tanh(h), y = g w2 + b2; x [rows, D], w1 [D, H],
+// w2 [H, DO]. With the own kernel GELU is fc1's epilogue (no pass over h; at any K, since
+// it saves that pass); else the same products and vm_unary's GELU.
+static napi_value mlp_forward(napi_env env, napi_callback_info info) {
+  GET_ARGS(12);
+  float *x, *w1, *b1, *w2, *b2, *y, *h = NULL, *g;
+  size_t nx, nw1, nb1, nw2, nb2, ny, nh = 0, ng;
+  long rows, D, H, DO;
+  if (!f32(env, argv[0], &x, &nx) || !f32(env, argv[1], &w1, &nw1) || !f32(env, argv[2], &b1, &nb1) ||
+      !f32(env, argv[3], &w2, &nw2) || !f32(env, argv[4], &b2, &nb2) || !f32(env, argv[5], &y, &ny) ||
+      !f32_or_null(env, argv[6], &h, &nh) || !f32(env, argv[7], &g, &ng) || !inum(env, argv[8], &rows) ||
+      !inum(env, argv[9], &D) || !inum(env, argv[10], &H) || !inum(env, argv[11], &DO))
+    return NULL;
+  if (nx < (size_t)(rows * D) || nw1 < (size_t)(D * H) || nb1 < (size_t)H || nw2 < (size_t)(H * DO) ||
+      nb2 < (size_t)DO || ny < (size_t)(rows * DO) || (h && nh < (size_t)(rows * H)) || ng < (size_t)(rows * H)) {
+    fail(env, "mlpForward: array too small for the given shape");
+    return NULL;
+  }
+  if (!(own_gemm_on() && dit_gemm_ex(rows, H, D, x, D, w1, H, 0, b1, 0, g, H, DIT_EPI_GELU, h))) {
+    float *pre = h ? h : g;
+    product(x, w1, 0, b1, pre, rows, H, D);
+    vm_unary(U_GELU_TANH, pre, g, rows * H, 0.0f);
+  }
+  product(g, w2, 0, b2, y, rows, DO, H);
+  return NULL;
+}
+
+// mlpBackward(x, w1, w2, h, g, dy, dx, dw1, db1, dw2, db2, dh, rows, D, H, DO): the gradients
+// of mlpForward; dh [rows, H] is scratch. dh = (dy w2^T) * gelu_tanh'(h) is one product with
+// the GELU derivative as its epilogue when the own kernel runs.
+static napi_value mlp_backward(napi_env env, napi_callback_info info) {
+  GET_ARGS(16);
+  float *x, *w1, *w2, *h, *g, *dy, *dx, *dw1, *db1, *dw2, *db2, *dh;
+  size_t nx, nw1, nw2, nh, ng, ndy, ndx, ndw1, ndb1, ndw2, ndb2, ndh;
+  long rows, D, H, DO;
+  if (!f32(env, argv[0], &x, &nx) || !f32(env, argv[1], &w1, &nw1) || !f32(env, argv[2], &w2, &nw2) ||
+      !f32(env, argv[3], &h, &nh) || !f32(env, argv[4], &g, &ng) || !f32(env, argv[5], &dy, &ndy) ||
+      !f32(env, argv[6], &dx, &ndx) || !f32(env, argv[7], &dw1, &ndw1) || !f32(env, argv[8], &db1, &ndb1) ||
+      !f32(env, argv[9], &dw2, &ndw2) || !f32(env, argv[10], &db2, &ndb2) || !f32(env, argv[11], &dh, &ndh) ||
+      !inum(env, argv[12], &rows) || !inum(env, argv[13], &D) || !inum(env, argv[14], &H) || !inum(env, argv[15], &DO))
+    return NULL;
+  const size_t rD = rows * D, rH = rows * H, rO = rows * DO;
+  if (nx < rD || nw1 < (size_t)(D * H) || nw2 < (size_t)(H * DO) || nh < rH || ng < rH || ndy < rO || ndx < rD ||
+      ndw1 < (size_t)(D * H) || ndb1 < (size_t)H || ndw2 < (size_t)(H * DO) || ndb2 < (size_t)DO || ndh < rH || rows < 1) {
+    fail(env, "mlpBackward: array too small for the given shape (or no rows)");
+    return NULL;
+  }
+  sgemm(1, 0, H, DO, rows, g, H, dy, DO, 0.0f, dw2, DO);
+  col_sums(dy, db2, rows, DO);
+  if (!(own_gemm_on() && dit_gemm_ex(rows, H, DO, dy, DO, w2, DO, 1, NULL, 0, dh, H, DIT_EPI_GELU_GRAD, h))) {
+    product(dy, w2, 1, NULL, dh, rows, H, DO);
+    vm_gelu_tanh_grad(h, dh, dh, rows * H);
+  }
+  sgemm(1, 0, D, H, rows, x, D, dh, H, 0.0f, dw1, H);
+  col_sums(dh, db1, rows, H);
+  product(dh, w1, 1, NULL, dx, rows, D, H);
   return NULL;
 }
 
@@ -859,6 +948,8 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("reduce", reduce);
   EXPORT("softmax", softmax);
   EXPORT("geluTanhGrad", gelu_tanh_grad);
+  EXPORT("mlpForward", mlp_forward);
+  EXPORT("mlpBackward", mlp_backward);
   EXPORT("lnModForward", ln_mod_fwd);
   EXPORT("lnModBackward", ln_mod_bwd);
   EXPORT("gatedResidual", gated_res_fwd);

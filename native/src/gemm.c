@@ -46,10 +46,61 @@ static float *pack_buffer(size_t n) {
   return s->p;
 }
 
+// ---- GELU epilogues: vmath.c's formulas (exp_bounded, x sigmoid(2u), its derivative), 16 lanes.
+
+static inline __m512 exp_bounded16(__m512 z) {
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(z, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693145751953125f), z);
+  r = _mm512_fmadd_ps(n, _mm512_set1_ps(-1.428606765330187045e-06f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+#define GELU_K 0.7978845608028654f  // sqrt(2/pi)
+#define GELU_C 0.044715f
+
+// z = -2 sqrt(2/pi) (x + 0.044715 x^3), so that gelu(x) = x / (1 + e^z).
+static inline __m512 gelu_z(__m512 x, __m512 x2) {
+  const __m512 inner = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(GELU_C), x2), x, x);
+  return _mm512_mul_ps(inner, _mm512_set1_ps(-2.0f * GELU_K));
+}
+
+static inline __m512 gelu16(__m512 x) {
+  __m512 z = gelu_z(x, _mm512_mul_ps(x, x));
+  z = _mm512_min_ps(_mm512_max_ps(z, _mm512_set1_ps(-80.0f)), _mm512_set1_ps(80.0f));
+  const __m512 s = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), exp_bounded16(z)));
+  return _mm512_mul_ps(x, s);
+}
+
+// dy * gelu'(x) = dy (s + x 2 e s^2 sqrt(2/pi) (1 + 3 0.044715 x^2)); 0 past z = 40.
+static inline __m512 gelu_grad16(__m512 x, __m512 dy) {
+  const __m512 x2 = _mm512_mul_ps(x, x);
+  __m512 z = gelu_z(x, x2);
+  const __mmask16 saturated = _mm512_cmp_ps_mask(z, _mm512_set1_ps(40.0f), _CMP_GT_OQ);
+  z = _mm512_min_ps(_mm512_max_ps(z, _mm512_set1_ps(-80.0f)), _mm512_set1_ps(40.0f));
+  const __m512 e = exp_bounded16(z);
+  const __m512 s = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+  const __m512 du = _mm512_mul_ps(_mm512_set1_ps(GELU_K), _mm512_fmadd_ps(_mm512_set1_ps(3.0f * GELU_C), x2, _mm512_set1_ps(1.0f)));
+  const __m512 d = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(2.0f)), _mm512_mul_ps(_mm512_mul_ps(e, s), s)), du, s);
+  return _mm512_maskz_mul_ps(~saturated, dy, d);
+}
+
 // One C tile of mr <= MR rows; masks m0/m1 select the valid columns of its two vectors.
-// The chains start from the bias (or 0): bias + a0 b0 + a1 b1 + ...
+// The chains start from the bias (or 0): bias + a0 b0 + a1 b1 + ... The epilogue then
+// stores the sums (DIT_EPI_NONE), or GELU of them with the sums themselves in aux
+// (DIT_EPI_GELU; aux may be NULL), or the sums times GELU' of aux (DIT_EPI_GELU_GRAD).
 static inline __attribute__((always_inline)) void tile(int mr, long K, const float *a, long lda,
-    const float *bp, const float *bias, float *c, long ldc, __mmask16 m0, __mmask16 m1, int accumulate) {
+    const float *bp, const float *bias, float *c, long ldc, __mmask16 m0, __mmask16 m1, int accumulate,
+    int epi, float *aux) {
   __m512 c0[MR], c1[MR];
   const __m512 z0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
   const __m512 z1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
@@ -73,20 +124,35 @@ static inline __attribute__((always_inline)) void tile(int mr, long K, const flo
       c0[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), c0[r]);
       c1[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), c1[r]);
     }
+    if (epi == DIT_EPI_GELU) {
+      if (aux) {
+        _mm512_mask_storeu_ps(aux + r * ldc, m0, c0[r]);
+        _mm512_mask_storeu_ps(aux + r * ldc + 16, m1, c1[r]);
+      }
+      c0[r] = gelu16(c0[r]);
+      c1[r] = gelu16(c1[r]);
+    } else if (epi == DIT_EPI_GELU_GRAD) {
+      c0[r] = gelu_grad16(_mm512_maskz_loadu_ps(m0, aux + r * ldc), c0[r]);
+      c1[r] = gelu_grad16(_mm512_maskz_loadu_ps(m1, aux + r * ldc + 16), c1[r]);
+    }
     _mm512_mask_storeu_ps(cr, m0, c0[r]);
     _mm512_mask_storeu_ps(cr + 16, m1, c1[r]);
   }
 }
 // The full tile with mr a constant (fully unrolled), and the last rows' tile.
 static void tile_full(long K, const float *a, long lda, const float *bp, const float *bias, float *c, long ldc,
-                      __mmask16 m0, __mmask16 m1, int acc) { tile(MR, K, a, lda, bp, bias, c, ldc, m0, m1, acc); }
+                      __mmask16 m0, __mmask16 m1, int acc, int epi, float *aux) {
+  tile(MR, K, a, lda, bp, bias, c, ldc, m0, m1, acc, epi, aux);
+}
 static void tile_part(int mr, long K, const float *a, long lda, const float *bp, const float *bias, float *c,
-                      long ldc, __mmask16 m0, __mmask16 m1, int acc) { tile(mr, K, a, lda, bp, bias, c, ldc, m0, m1, acc); }
+                      long ldc, __mmask16 m0, __mmask16 m1, int acc, int epi, float *aux) {
+  tile(mr, K, a, lda, bp, bias, c, ldc, m0, m1, acc, epi, aux);
+}
 
 static __mmask16 mask_of(long n) { return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
-int dit_gemm(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
-             const float *bias, int accumulate, float *c, long ldc) {
+int dit_gemm_ex(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
+                const float *bias, int accumulate, float *c, long ldc, int epi, float *aux) {
   if (M <= 0 || N <= 0 || K <= 0) return 0;
   const long panels = (N + NR - 1) / NR;
   float *bp = pack_buffer((size_t)panels * K * NR);
@@ -113,16 +179,28 @@ int dit_gemm(long M, long N, long K, const float *a, long lda, const float *b, l
       const float *pp = bp + p * K * NR;
       float *ct = c + i * ldc + p * NR;
       const float *bt = bias ? bias + p * NR : NULL;
-      if (mr == MR) tile_full(K, a + i * lda, lda, pp, bt, ct, ldc, k0, k1, accumulate);
-      else tile_part(mr, K, a + i * lda, lda, pp, bt, ct, ldc, k0, k1, accumulate);
+      float *xt = aux ? aux + i * ldc + p * NR : NULL;
+      if (mr == MR) tile_full(K, a + i * lda, lda, pp, bt, ct, ldc, k0, k1, accumulate, epi, xt);
+      else tile_part(mr, K, a + i * lda, lda, pp, bt, ct, ldc, k0, k1, accumulate, epi, xt);
     }
   }
   return 1;
 }
 
+int dit_gemm(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
+             const float *bias, int accumulate, float *c, long ldc) {
+  return dit_gemm_ex(M, N, K, a, lda, b, ldb, tb, bias, accumulate, c, ldc, DIT_EPI_NONE, NULL);
+}
+
 #else  // no AVX-512 in this build: OpenBLAS does every product
 
 int dit_gemm_available(void) { return 0; }
+int dit_gemm_ex(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
+                const float *bias, int accumulate, float *c, long ldc, int epi, float *aux) {
+  (void)M; (void)N; (void)K; (void)a; (void)lda; (void)b; (void)ldb; (void)tb; (void)bias; (void)accumulate; (void)c; (void)ldc;
+  (void)epi; (void)aux;
+  return 0;
+}
 int dit_gemm(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
              const float *bias, int accumulate, float *c, long ldc) {
   (void)M; (void)N; (void)K; (void)a; (void)lda; (void)b; (void)ldb; (void)tb; (void)bias; (void)accumulate; (void)c; (void)ldc;

@@ -20,4 +20,13 @@ int dit_gemm_available(void);
 int dit_gemm(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
              const float *bias, int accumulate, float *c, long ldc);
 
+// dit_gemm with an epilogue on each tile while it is in registers (c and aux share ldc):
+//   DIT_EPI_NONE       as dit_gemm (aux unused);
+//   DIT_EPI_GELU       c = gelu_tanh(sums), aux = the sums (the pre-activation; aux may be NULL);
+//   DIT_EPI_GELU_GRAD  c = sums * gelu_tanh'(aux) (aux the pre-activation).
+// The GELU formulas are vmath.c's (x sigmoid(2u) through exp_bounded), 16 lanes at a time.
+enum { DIT_EPI_NONE = 0, DIT_EPI_GELU = 1, DIT_EPI_GELU_GRAD = 2 };
+int dit_gemm_ex(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
+                const float *bias, int accumulate, float *c, long ldc, int epi, float *aux);
+
 #endif
