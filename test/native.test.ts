@@ -333,6 +333,9 @@ test('the own AVX-512 GEMM (native/src/gemm.c) against float64 and OpenBLAS, on 
       // Below the threshold every product stays with OpenBLAS: both modes agree bit for bit.
       const a2 = rand(50 * 383), b2 = rand(383 * 20);
       assert.deepEqual(Array.from(product('auto', a2, b2, 50, 20, 383, false, null)), Array.from(product('openblas', a2, b2, 50, 20, 383, false, null)), 'K = 383');
+      // So does a product whose packed B would not stay in L2 (384 x 704 floats > 2^18).
+      const a3 = rand(5 * 384), b3 = rand(384 * 700);
+      assert.deepEqual(Array.from(product('auto', a3, b3, 5, 700, 384, false, null)), Array.from(product('openblas', a3, b3, 5, 700, 384, false, null)), 'B of 384 x 700');
     }
     assert.throws(() => addon.setGemm!('mkl' as 'auto'), /setGemm: mode must be 'auto' or 'openblas'/);
   } finally {

@@ -95,10 +95,11 @@ static int own_gemm_on(void) {
   if (own_gemm < 0) own_gemm = dit_gemm_available();
   return own_gemm;
 }
-static int use_own_gemm(long ta, long K) { return own_gemm_on() && !ta && K >= DIT_GEMM_MIN_K; }
+static int own_gemm_fits(long N, long K) { return own_gemm_on() && K * ((N + 31) / 32 * 32) <= DIT_GEMM_MAX_PACKED; }
+static int use_own_gemm(long ta, long N, long K) { return !ta && K >= DIT_GEMM_MIN_K && own_gemm_fits(N, K); }
 static void sgemm(long ta, long tb, long M, long N, long K, const float *a, long lda, const float *b, long ldb,
                   float beta, float *c, long ldc) {
-  if (use_own_gemm(ta, K) && dit_gemm(M, N, K, a, lda, b, ldb, (int)tb, NULL, beta != 0.0f, c, ldc)) return;
+  if (use_own_gemm(ta, N, K) && dit_gemm(M, N, K, a, lda, b, ldb, (int)tb, NULL, beta != 0.0f, c, ldc)) return;
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, a, lda, b,
               ldb, beta, c, ldc);
 }
@@ -106,7 +107,7 @@ static void sgemm(long ta, long tb, long M, long N, long K, const float *a, long
 // c[rows, N] = a[rows, K] @ op(b) (+ bias [N]), op(b) = b [K, N] or, with tb, b^T for b [N, K].
 static void product(const float *a, const float *b, long tb, const float *bias, float *c, long rows, long N, long K) {
   const long ldb = tb ? K : N;
-  if (use_own_gemm(0, K) && dit_gemm(rows, N, K, a, K, b, ldb, (int)tb, bias, 0, c, N)) return;
+  if (use_own_gemm(0, N, K) && dit_gemm(rows, N, K, a, K, b, ldb, (int)tb, bias, 0, c, N)) return;
   if (bias) {
     for (long r = 0; r < rows; r++) memcpy(c + r * N, bias, sizeof(float) * N);
   } else if (K == 0) {
@@ -425,7 +426,7 @@ static int f32_or_null(napi_env env, napi_value v, float **p, size_t *n);
 // mlpForward(x, w1, b1, w2, b2, y, h, g, rows, D, H, DO): h = x w1 + b1 (the pre-activation;
 // null when no gradient needs it), g = gelu_tanh(h), y = g w2 + b2; x [rows, D], w1 [D, H],
 // w2 [H, DO]. With the own kernel GELU is fc1's epilogue (no pass over h; at any K, since
-// it saves that pass); else the same products and vm_unary's GELU.
+// it saves that pass, while w1 packed fits in L2); else the same products and vm_unary's GELU.
 static napi_value mlp_forward(napi_env env, napi_callback_info info) {
   GET_ARGS(12);
   float *x, *w1, *b1, *w2, *b2, *y, *h = NULL, *g;
@@ -441,7 +442,7 @@ static napi_value mlp_forward(napi_env env, napi_callback_info info) {
     fail(env, "mlpForward: array too small for the given shape");
     return NULL;
   }
-  if (!(own_gemm_on() && dit_gemm_ex(rows, H, D, x, D, w1, H, 0, b1, 0, g, H, DIT_EPI_GELU, h))) {
+  if (!(own_gemm_fits(H, D) && dit_gemm_ex(rows, H, D, x, D, w1, H, 0, b1, 0, g, H, DIT_EPI_GELU, h))) {
     float *pre = h ? h : g;
     product(x, w1, 0, b1, pre, rows, H, D);
     vm_unary(U_GELU_TANH, pre, g, rows * H, 0.0f);
@@ -472,7 +473,7 @@ static napi_value mlp_backward(napi_env env, napi_callback_info info) {
   }
   sgemm(1, 0, H, DO, rows, g, H, dy, DO, 0.0f, dw2, DO);
   col_sums(dy, db2, rows, DO);
-  if (!(own_gemm_on() && dit_gemm_ex(rows, H, DO, dy, DO, w2, DO, 1, NULL, 0, dh, H, DIT_EPI_GELU_GRAD, h))) {
+  if (!(own_gemm_fits(H, DO) && dit_gemm_ex(rows, H, DO, dy, DO, w2, DO, 1, NULL, 0, dh, H, DIT_EPI_GELU_GRAD, h))) {
     product(dy, w2, 1, NULL, dh, rows, H, DO);
     vm_gelu_tanh_grad(h, dh, dh, rows * H);
   }

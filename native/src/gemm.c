@@ -161,13 +161,18 @@ int dit_gemm_ex(long M, long N, long K, const float *a, long lda, const float *b
   for (long p = 0; p < panels; p++) {
     float *d = bp + p * K * NR;
     const long n0 = p * NR, w = N - n0 < NR ? N - n0 : NR;
-    for (long k = 0; k < K; k++, d += NR) {
-      if (tb) {
-        for (long j = 0; j < w; j++) d[j] = b[(n0 + j) * ldb + k];
-      } else {
-        memcpy(d, b + k * ldb + n0, sizeof(float) * w);
+    if (tb) {  // b's rows n0.. are the panel's columns: read each row in order
+      for (long j = 0; j < w; j++) {
+        const float *row = b + (n0 + j) * ldb;
+        for (long k = 0; k < K; k++) d[k * NR + j] = row[k];
       }
-      for (long j = w; j < NR; j++) d[j] = 0.0f;
+      for (long k = 0; k < K; k++)
+        for (long j = w; j < NR; j++) d[k * NR + j] = 0.0f;
+    } else {
+      for (long k = 0; k < K; k++, d += NR) {
+        memcpy(d, b + k * ldb + n0, sizeof(float) * w);
+        for (long j = w; j < NR; j++) d[j] = 0.0f;
+      }
     }
   }
   // Each tile's 14 rows of A stay in L1 while the panels stream past them from L2.
