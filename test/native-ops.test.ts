@@ -218,3 +218,50 @@ test('adamWUpdate: native kernel equals the composite version bit for bit', { sk
   }
   assert.throws(() => ops.adamWUpdate(tf.zeros([2]), tf.zeros([3]), tf.zeros([2]), tf.zeros([2]), { lr: 1, beta1: 0.9, beta2: 0.9, eps: 1, weightDecay: 0 }, 1), /does not match/);
 });
+
+test('AdamW and the EMA in place: the allocating updates\' values bit for bit, and never through a buffer another tensor or reader sees', { skip }, () => {
+  tf.setBackend('native');
+  const n = 5000; // pooled size (small arrays are never updated in place)
+  const hyper = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
+  // Two identical (p, m, v) sets; the kernel's outputs are pooled arrays that only their variable uses.
+  const init = [rand(n), rand(n), rand(n, 0, 1)];
+  const fresh = (a: Float32Array) => tf.tidy(() => tf.variable(tf.add(tf.tensor(a), 0), false));
+  const make = () => init.map(fresh);
+  const [p1, m1, v1] = make(), [p2, m2, v2] = make();
+  const g = tf.tensor(rand(n));
+  for (let step = 1; step <= 3; step++) {
+    const ids = [p1, m1, v1].map((t) => t.dataId);
+    assert.equal(ops.adamWUpdateInPlace(p1, g, m1, v1, hyper, step), true, `step ${step} in place`);
+    assert.deepEqual([p1, m1, v1].map((t) => t.dataId), ids, 'the same data, updated');
+    const r = ops.adamWUpdate(p2, g, m2, v2, hyper, step);
+    p2.assign(r.p); m2.assign(r.m); v2.assign(r.v);
+    tf.dispose([r.p, r.m, r.v]);
+    for (const [a, b, name] of [[p1, p2, 'p'], [m1, m2, 'm'], [v1, v2, 'v']] as const) {
+      assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()), `${name} after step ${step}`);
+    }
+    // dataSync handed p1's, m1's and v1's arrays out: the next step must not write into them.
+    const seen = Float32Array.from(p1.dataSync());
+    assert.equal(ops.adamWUpdateInPlace(p1, g, m1, v1, hyper, step + 1), false, 'no update into a handed-out array');
+    assert.deepEqual(Array.from(p1.dataSync()), Array.from(seen), 'nothing changed');
+    for (const x of [p1, m1, v1, p2, m2, v2]) tf.tidy(() => x.assign(tf.add(x, 0))); // fresh pooled arrays
+  }
+  // A second tensor on the same data (a clone) keeps the variable from being written in place.
+  const c = tf.clone(p1), before = Float32Array.from(c.dataSync());
+  assert.equal(ops.adamWUpdateInPlace(p1, g, m1, v1, hyper, 4), false, 'shared data');
+  c.dispose();
+  assert.deepEqual(Array.from(p1.dataSync()), Array.from(before));
+
+  // The EMA likewise.
+  const e1 = fresh(init[0]), e2 = fresh(init[0]);
+  assert.equal(ops.emaUpdateInPlace(e1, g, 0.99), true);
+  e2.assign(ops.emaUpdate(e2, g, 0.99));
+  assert.deepEqual(Array.from(e1.dataSync()), Array.from(e2.dataSync()), 'ema');
+  const alias = tf.reshape(e1, [50, 100]);
+  assert.equal(ops.emaUpdateInPlace(e1, g, 0.99), false, 'ema with a reshape alive');
+  tf.dispose([p1, m1, v1, p2, m2, v2, g, e1, e2, alias]);
+  // On a backend without them the in-place updates decline.
+  tf.setBackend('cpu');
+  const q = tf.variable(tf.ones([n]));
+  assert.equal(ops.emaUpdateInPlace(q, tf.zeros([n]), 0.5), false);
+  q.dispose();
+});
