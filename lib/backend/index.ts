@@ -94,7 +94,7 @@ async function choose(requested?: string): Promise<BackendInfo> {
   // kit reports its own backend choice (DEBUG checks stay off either way).
   tf.enableProdMode();
   if (info.name === 'native') {
-    info.details.push(`OpenBLAS threads=${nativeAddon().getThreads()}`, nativeAddon().blasConfig(), `long-K GEMM=${nativeGemmKernel()}`);
+    info.details.push(`OpenBLAS threads=${nativeAddon().getThreads()}`, nativeAddon().blasConfig(), `own GEMM=${nativeGemmKernel()}`);
   }
   return info;
 }

@@ -81,9 +81,10 @@ export interface NativeAddon {
   getThreads(): number;
   blasConfig(): string;
   /**
-   * Which kernel does long-K products (K >= 384, A not transposed): 'auto' picks native/src/gemm.c's
-   * AVX-512 kernel when the CPU has it, 'openblas' sends every product to OpenBLAS. Returns the
-   * kernel now used ('own-avx512' or 'openblas'). Absent from older builds.
+   * Which kernel does the products native/src/gemm.c's AVX-512 kernel is faster for (long K, A not
+   * transposed, packed B within L2; the MLP's GELU epilogues): 'auto' picks it when the CPU has
+   * AVX-512, 'openblas' sends every product to OpenBLAS. Returns the kernel now used ('own-avx512'
+   * or 'openblas'). Absent from older builds.
    */
   setGemm?(mode: 'auto' | 'openblas'): string;
 }
@@ -93,7 +94,7 @@ export const BUILD_COMMAND = 'npm run build:native   (or: bash native/build.sh; 
 let loaded: { addon: NativeAddon | null; error: string; file: string } | null = null;
 let gemmKernel = 'openblas';
 
-/** The kernel the loaded addon uses for long-K products ('own-avx512' or 'openblas'; DIT_NATIVE_GEMM chooses). */
+/** The kernel the loaded addon uses for the products setGemm governs ('own-avx512' or 'openblas'; DIT_NATIVE_GEMM chooses). */
 export function nativeGemmKernel(): string {
   return gemmKernel;
 }
