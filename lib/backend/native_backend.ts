@@ -52,18 +52,6 @@ export class NativeBackend extends MathBackendCPU {
   }
 
   /**
-   * The values of a tensor that no other tensor or reader can see, for an update in place
-   * (AdamW and the weight EMA): one tensor on its data, a pooled buffer that only this data
-   * uses, never handed out (dataSync). Else null (the caller allocates a new array instead).
-   */
-  exclusiveValues(t: tf.TensorInfo): Float32Array | null {
-    const d = this.data.get(t.dataId);
-    if (!d || d.refCount !== 1 || !(d.values instanceof Float32Array)) return null;
-    const v = d.values, buf = v.buffer as ArrayBuffer;
-    return this.owned.get(buf) === v && this.users.get(buf) === 1 && !this.exposed.has(buf) ? v : null;
-  }
-
-  /**
    * Gives back an alloc()'d array that never became a tensor's values (a kernel's scratch);
    * any other array is left alone.
    */

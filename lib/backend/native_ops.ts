@@ -3,8 +3,6 @@
 // of the shapes it documents; the gradients are registered by lib/ops.
 import * as tf from '@tensorflow/tfjs-core';
 import * as K from '../ops/kernel_names';
-import { registerInPlaceUpdates } from '../ops';
-import { NativeBackend } from './native_backend';
 import { NativeAddon } from './native_addon';
 import { REDUCE, alloc, mustF32, output, recycle, size } from './native_util';
 
@@ -179,23 +177,6 @@ export function registerFusedKernels(addon: NativeAddon): void {
     addon.adamw(mustF32(backend, p, 'p'), mustF32(backend, g, 'g'), mustF32(backend, m, 'm'), mustF32(backend, v, 'v'),
       outs[0], outs[1], outs[2], attrs!.consts as number[]);
     return outs.map((o) => output(backend, p.shape.slice(), o));
-  });
-
-  // AdamW and the EMA in place, on arrays that only their variable sees (exclusiveValues).
-  const own = (t: tf.Tensor) => (tf.backend() as NativeBackend).exclusiveValues(t);
-  registerInPlaceUpdates('native', {
-    adamW: (p, g, m, v, consts) => {
-      const pv = own(p), mv = own(m), vv = own(v);
-      if (!pv || !mv || !vv) return false;
-      addon.adamw(pv, mustF32(tf.backend(), g, 'g'), mv, vv, pv, mv, vv, consts);
-      return true;
-    },
-    ema: (e, p, [d, omd]) => {
-      const ev = own(e);
-      if (!ev) return false;
-      addon.ema(ev, mustF32(tf.backend(), p, 'p'), ev, d, omd);
-      return true;
-    },
   });
 
   // Weight EMA: e1 from e, p in one pass; attrs.consts = [decay, 1 - decay] as float32.

@@ -18,8 +18,6 @@
 //   adamWUpdate(p, g, m, v, config, step) one AdamW step (torch's order of operations) ->
 //                                        new { p, m, v }; no gradient
 //   emaUpdate(e, p, decay)               e * decay + p * (1 - decay), the weight EMA; no gradient
-//   adamWUpdateInPlace, emaUpdateInPlace the same updates into the variables' own arrays, where
-//                                        the backend can (false: assign the above instead)
 //
 // conv2d (./conv.ts), for the feature networks and the autoencoder, picks the backend's
 // conv kernels or an im2col + matMul formulation of its own.
@@ -273,12 +271,17 @@ export interface AdamWHyper {
  * rounds every step exactly like the composite version.
  */
 export function adamWUpdate(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, c: AdamWHyper, step: number): { p: tf.Tensor; m: tf.Tensor; v: tf.Tensor } {
-  checkAdamW('adamWUpdate', p, g, m, v, step);
+  for (const [name, t] of [['g', g], ['m', m], ['v', v]] as const) {
+    if (!tf.util.arraysEqual(t.shape, p.shape)) throw new Error(`adamWUpdate: ${name} [${t.shape}] does not match p [${p.shape}]`);
+  }
+  if (!(step >= 1)) throw new Error(`adamWUpdate: step counts from 1, got ${step}`);
   const sqrtBc2 = Math.sqrt(1 - c.beta2 ** step);
   const stepSize = c.lr / (1 - c.beta1 ** step);
   const keep = 1 - c.lr * c.weightDecay;
   if (useKernel(K.ADAMW, [p, g, m, v])) {
-    const [p1, m1, v1] = run(K.ADAMW, { p, g, m, v }, { consts: adamWConsts(c, step) }) as tf.Tensor[];
+    const f = Math.fround;
+    const consts = [f(c.beta1), f(1 - c.beta1), f(c.beta2), f(1 - c.beta2), f(sqrtBc2), f(c.eps), f(keep), f(stepSize), c.weightDecay ? 1 : 0];
+    const [p1, m1, v1] = run(K.ADAMW, { p, g, m, v }, { consts }) as tf.Tensor[];
     return { p: p1, m: m1, v: v1 };
   }
   return tf.tidy(() => {
@@ -288,45 +291,6 @@ export function adamWUpdate(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tens
     const decayed = c.weightDecay ? tf.mul(p, keep) : p;
     return { p: tf.sub(decayed, tf.mul(tf.div(m1, denom), stepSize)), m: m1, v: v1 };
   });
-}
-
-function checkAdamW(what: string, p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, step: number): void {
-  for (const [name, t] of [['g', g], ['m', m], ['v', v]] as const) {
-    if (!tf.util.arraysEqual(t.shape, p.shape)) throw new Error(`${what}: ${name} [${t.shape}] does not match p [${p.shape}]`);
-  }
-  if (!(step >= 1)) throw new Error(`${what}: step counts from 1, got ${step}`);
-}
-
-/** The fused AdamW kernel's float32 constants (optim.h struct adamw_consts). */
-function adamWConsts(c: AdamWHyper, step: number): number[] {
-  const f = Math.fround;
-  return [f(c.beta1), f(1 - c.beta1), f(c.beta2), f(1 - c.beta2), f(Math.sqrt(1 - c.beta2 ** step)), f(c.eps),
-    f(1 - c.lr * c.weightDecay), f(c.lr / (1 - c.beta1 ** step)), c.weightDecay ? 1 : 0];
-}
-
-/**
- * A backend's optimiser updates in place (the native backend's, lib/backend/native_ops.ts):
- * each returns false, changing nothing, when it cannot (another tensor or reader sees a
- * buffer), and the caller then takes the allocating update.
- */
-export interface InPlaceUpdates {
-  adamW(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, consts: number[]): boolean;
-  ema(e: tf.Tensor, p: tf.Tensor, consts: number[]): boolean;
-}
-const inPlace = new Map<string, InPlaceUpdates>();
-export function registerInPlaceUpdates(backendName: string, u: InPlaceUpdates): void {
-  inPlace.set(backendName, u);
-}
-const inPlaceFor = (xs: tf.Tensor[]) => (xs.every((x) => x.dtype === 'float32') ? inPlace.get(tf.getBackend()) : undefined);
-
-/**
- * adamWUpdate written into p, m and v themselves (the same values; no new arrays and no
- * assign), where the backend can do it: true when it did, false when the caller must
- * assign adamWUpdate's result instead.
- */
-export function adamWUpdateInPlace(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, c: AdamWHyper, step: number): boolean {
-  checkAdamW('adamWUpdateInPlace', p, g, m, v, step);
-  return inPlaceFor([p, g, m, v])?.adamW(p, g, m, v, adamWConsts(c, step)) ?? false;
 }
 
 // ---- weight EMA --------------------------------------------------------------------------
@@ -339,10 +303,4 @@ export function emaUpdate(e: tf.Tensor, p: tf.Tensor, decay: number): tf.Tensor 
   if (!tf.util.arraysEqual(e.shape, p.shape)) throw new Error(`emaUpdate: ema [${e.shape}] does not match param [${p.shape}]`);
   if (useKernel(K.EMA, [e, p])) return run(K.EMA, { e, p }, { consts: [Math.fround(decay), Math.fround(1 - decay)] }) as tf.Tensor;
   return tf.tidy(() => tf.add(tf.mul(e, decay), tf.mul(p, 1 - decay)));
-}
-
-/** emaUpdate written into e itself where the backend can (true), else false (assign emaUpdate's result). */
-export function emaUpdateInPlace(e: tf.Variable, p: tf.Tensor, decay: number): boolean {
-  if (!tf.util.arraysEqual(e.shape, p.shape)) throw new Error(`emaUpdateInPlace: ema [${e.shape}] does not match param [${p.shape}]`);
-  return inPlaceFor([e, p])?.ema(e, p, [Math.fround(decay), Math.fround(1 - decay)]) ?? false;
 }

@@ -48,7 +48,6 @@ export function adamWStep(state: AdamWState, params: Record<string, tf.Variable>
     const v = state.v[k];
     if (!p || !m || !v) throw new Error(`AdamW: no parameter or state for gradient '${k}'`);
     // One fused kernel on the native backend, the same tf ops elsewhere (lib/ops).
-    if (ops.adamWUpdateInPlace(p, g, m, v, config, state.step)) continue;
     const r = ops.adamWUpdate(p, g, m, v, config, state.step);
     p.assign(r.p);
     m.assign(r.m);

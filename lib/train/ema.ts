@@ -2,7 +2,7 @@
 // results use the EMA model). decay 0.9999 averages over ~10K steps: right for 400K
 // steps, far too slow for a 2K-step mini run, hence the warm-up option.
 import * as tf from '@tensorflow/tfjs-core';
-import { emaUpdate, emaUpdateInPlace } from '../ops';
+import { emaUpdate } from '../ops';
 
 export interface EmaConfig {
   decay: number;
@@ -30,7 +30,7 @@ export function updateEma(ema: Record<string, tf.Variable>, params: Record<strin
     for (const [k, p] of Object.entries(params)) {
       if (!p.trainable) continue;
       const e = ema[k];
-      if (!emaUpdateInPlace(e, p, decay)) e.assign(emaUpdate(e, p, decay));
+      e.assign(emaUpdate(e, p, decay));
     }
   });
 }
