@@ -9,9 +9,9 @@ struct adamw_consts {
 };
 
 // m1 = m b1 + g (1 - b1); v1 = v b2 + g^2 (1 - b2);
-// p1 = p keep - (m1 / (sqrt(v1) / sqrt_bc2 + eps)) step_size.
-void adamw_update(const float *p, const float *g, const float *m, const float *v, float *p1, float *m1, float *v1,
-                  long n, const struct adamw_consts *c);
+// p1 = p keep - (m1 / (sqrt(v1) / sqrt_bc2 + eps)) step_size. The outputs must not overlap the inputs.
+void adamw_update(const float *restrict p, const float *restrict g, const float *restrict m, const float *restrict v,
+                  float *restrict p1, float *restrict m1, float *restrict v1, long n, const struct adamw_consts *c);
 
 // e1 = e decay + p (1 - decay): the weight EMA's update, rounded like the tf ops (two products, one sum).
 void ema_update(const float *e, const float *p, float *e1, long n, float decay, float one_minus_decay);
