@@ -2,7 +2,8 @@
 // Every function works in place on Float32Arrays handed over by JS (zero copy): inputs are
 // read, the output array (allocated by JS) is written. Shapes and strides arrive already
 // simplified by the JS side (size-1 dims dropped, mergeable dims merged), so loops here stay
-// small. Matrix products go to OpenBLAS, long-K ones to gemm.c's kernel where it is faster; transcendental loops live in vmath.c (fast-math TU).
+// small. Matrix products go to OpenBLAS, or to gemm.c's own kernel where it is faster;
+// transcendental loops live in vmath.c (fast-math TU).
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <cblas.h>
@@ -97,23 +98,22 @@ static int own_gemm_on(void) {
 }
 static int own_gemm_fits(long N, long K) { return own_gemm_on() && K * ((N + 31) / 32 * 32) <= DIT_GEMM_MAX_PACKED; }
 static int use_own_gemm(long ta, long N, long K) { return !ta && K >= DIT_GEMM_MIN_K && own_gemm_fits(N, K); }
-static void sgemm(long ta, long tb, long M, long N, long K, const float *a, long lda, const float *b, long ldb,
-                  float beta, float *c, long ldc) {
-  if (use_own_gemm(ta, N, K) && dit_gemm(M, N, K, a, lda, b, ldb, (int)tb, NULL, beta != 0.0f, c, ldc)) return;
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, a, lda, b,
-              ldb, beta, c, ldc);
-}
-
-// c[rows, N] = a[rows, K] @ op(b) (+ bias [N]), op(b) = b [K, N] or, with tb, b^T for b [N, K].
-static void product(const float *a, const float *b, long tb, const float *bias, float *c, long rows, long N, long K) {
-  const long ldb = tb ? K : N;
-  if (use_own_gemm(0, N, K) && dit_gemm(rows, N, K, a, K, b, ldb, (int)tb, bias, 0, c, N)) return;
+// c[M, N] = op(a) @ op(b) (+ bias [N]), row-major: op(a) = a [M, K] or, with ta, a^T for
+// a [K, M]; op(b) = b [K, N] or, with tb, b^T for b [N, K]. The own kernel where it is faster
+// (the bias starts its sums); else OpenBLAS, the bias written into every row of c first and
+// the product added with beta = 1 (the pass beta = 0 would spend zeroing c adds the bias).
+static void product(const float *a, long ta, const float *b, long tb, const float *bias, float *c, long M, long N,
+                    long K) {
+  const long lda = ta ? M : K, ldb = tb ? K : N;
+  if (use_own_gemm(ta, N, K) && dit_gemm(M, N, K, a, lda, b, ldb, (int)tb, bias, c, N, DIT_EPI_NONE, NULL)) return;
   if (bias) {
-    for (long r = 0; r < rows; r++) memcpy(c + r * N, bias, sizeof(float) * N);
+    for (long r = 0; r < M; r++) memcpy(c + r * N, bias, sizeof(float) * N);
   } else if (K == 0) {
-    memset(c, 0, sizeof(float) * rows * N);
+    memset(c, 0, sizeof(float) * M * N);
   }
-  if (K > 0) sgemm(0, tb, rows, N, K, a, K, b, ldb, bias ? 1.0f : 0.0f, c, N);
+  if (K > 0)
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, a, lda,
+                b, ldb, bias ? 1.0f : 0.0f, c, N);
 }
 
 // out[n] = sum over rows of x[rows, n] (the bias gradients), row by row in order.
@@ -132,9 +132,7 @@ static void col_sums(const float *x, float *out, long rows, long n) {
 // matmul(a, b, out, batchA, batchB, batchOut, M, N, K, transA, transB, bias)
 // out[i] = op(a[i % batchA]) @ op(b[i % batchB]) (+ bias), all row-major, out is [batchOut, M, N].
 // Transposes are sgemm flags, never copies. When b is shared and a is not transposed, the
-// whole batch is one [batch*M, K] @ [K, N] product (the usual linear layer). A bias [N]
-// (or null) starts the own kernel's sums; for OpenBLAS it is written into every row of out
-// first and the product added with beta = 1.
+// whole batch is one [batch*M, K] @ [K, N] product (the usual linear layer). bias [N] or null.
 static napi_value matmul(napi_env env, napi_callback_info info) {
   GET_ARGS(12);
   float *a, *b, *c, *bias = NULL;
@@ -154,22 +152,11 @@ static napi_value matmul(napi_env env, napi_callback_info info) {
   }
   if (M == 0 || N == 0) return NULL;
   if (batchB == 1 && !ta && batchA == batchOut) {
-    product(a, b, tb, bias, c, batchOut * M, N, K);
+    product(a, 0, b, tb, bias, c, batchOut * M, N, K);
     return NULL;
   }
-  const long rows = batchOut * M;
-  long lda = ta ? M : K, ldb = tb ? K : N;
-  if (bias) {
-    for (long r = 0; r < rows; r++) memcpy(c + r * N, bias, sizeof(float) * N);
-  } else if (K == 0) {
-    memset(c, 0, sizeof(float) * rows * N);
-  }
-  if (K == 0) return NULL;
-  const float beta = bias ? 1.0f : 0.0f;
-  for (long i = 0; i < batchOut; i++) {
-    const float *ai = a + (i % batchA) * M * K, *bi = b + (i % batchB) * K * N;
-    sgemm(ta, tb, M, N, K, ai, lda, bi, ldb, beta, c + i * M * N, N);
-  }
+  for (long i = 0; i < batchOut; i++)
+    product(a + (i % batchA) * M * K, ta, b + (i % batchB) * K * N, tb, bias, c + i * M * N, M, N, K);
   return NULL;
 }
 
@@ -442,12 +429,12 @@ static napi_value mlp_forward(napi_env env, napi_callback_info info) {
     fail(env, "mlpForward: array too small for the given shape");
     return NULL;
   }
-  if (!(own_gemm_fits(H, D) && dit_gemm_ex(rows, H, D, x, D, w1, H, 0, b1, 0, g, H, DIT_EPI_GELU, h))) {
+  if (!(own_gemm_fits(H, D) && dit_gemm(rows, H, D, x, D, w1, H, 0, b1, g, H, DIT_EPI_GELU, h))) {
     float *pre = h ? h : g;
-    product(x, w1, 0, b1, pre, rows, H, D);
+    product(x, 0, w1, 0, b1, pre, rows, H, D);
     vm_unary(U_GELU_TANH, pre, g, rows * H, 0.0f);
   }
-  product(g, w2, 0, b2, y, rows, DO, H);
+  product(g, 0, w2, 0, b2, y, rows, DO, H);
   return NULL;
 }
 
@@ -471,15 +458,15 @@ static napi_value mlp_backward(napi_env env, napi_callback_info info) {
     fail(env, "mlpBackward: array too small for the given shape (or no rows)");
     return NULL;
   }
-  sgemm(1, 0, H, DO, rows, g, H, dy, DO, 0.0f, dw2, DO);
+  product(g, 1, dy, 0, NULL, dw2, H, DO, rows);
   col_sums(dy, db2, rows, DO);
-  if (!(own_gemm_fits(H, DO) && dit_gemm_ex(rows, H, DO, dy, DO, w2, DO, 1, NULL, 0, dh, H, DIT_EPI_GELU_GRAD, h))) {
-    product(dy, w2, 1, NULL, dh, rows, H, DO);
+  if (!(own_gemm_fits(H, DO) && dit_gemm(rows, H, DO, dy, DO, w2, DO, 1, NULL, dh, H, DIT_EPI_GELU_GRAD, h))) {
+    product(dy, 0, w2, 1, NULL, dh, rows, H, DO);
     vm_gelu_tanh_grad(h, dh, dh, rows * H);
   }
-  sgemm(1, 0, D, H, rows, x, D, dh, H, 0.0f, dw1, H);
+  product(x, 1, dh, 0, NULL, dw1, D, H, rows);
   col_sums(dh, db1, rows, H);
-  product(dh, w1, 1, NULL, dx, rows, D, H);
+  product(dh, 0, w1, 1, NULL, dx, rows, D, H);
   return NULL;
 }
 

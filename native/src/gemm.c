@@ -99,8 +99,7 @@ static inline __m512 gelu_grad16(__m512 x, __m512 dy) {
 // stores the sums (DIT_EPI_NONE), or GELU of them with the sums themselves in aux
 // (DIT_EPI_GELU; aux may be NULL), or the sums times GELU' of aux (DIT_EPI_GELU_GRAD).
 static inline __attribute__((always_inline)) void tile(int mr, long K, const float *a, long lda,
-    const float *bp, const float *bias, float *c, long ldc, __mmask16 m0, __mmask16 m1, int accumulate,
-    int epi, float *aux) {
+    const float *bp, const float *bias, float *c, long ldc, __mmask16 m0, __mmask16 m1, int epi, float *aux) {
   __m512 c0[MR], c1[MR];
   const __m512 z0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
   const __m512 z1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
@@ -120,10 +119,6 @@ static inline __attribute__((always_inline)) void tile(int mr, long K, const flo
   }
   for (int r = 0; r < mr; r++) {
     float *cr = c + r * ldc;
-    if (accumulate) {
-      c0[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), c0[r]);
-      c1[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), c1[r]);
-    }
     if (epi == DIT_EPI_GELU) {
       if (aux) {
         _mm512_mask_storeu_ps(aux + r * ldc, m0, c0[r]);
@@ -141,18 +136,18 @@ static inline __attribute__((always_inline)) void tile(int mr, long K, const flo
 }
 // The full tile with mr a constant (fully unrolled), and the last rows' tile.
 static void tile_full(long K, const float *a, long lda, const float *bp, const float *bias, float *c, long ldc,
-                      __mmask16 m0, __mmask16 m1, int acc, int epi, float *aux) {
-  tile(MR, K, a, lda, bp, bias, c, ldc, m0, m1, acc, epi, aux);
+                      __mmask16 m0, __mmask16 m1, int epi, float *aux) {
+  tile(MR, K, a, lda, bp, bias, c, ldc, m0, m1, epi, aux);
 }
 static void tile_part(int mr, long K, const float *a, long lda, const float *bp, const float *bias, float *c,
-                      long ldc, __mmask16 m0, __mmask16 m1, int acc, int epi, float *aux) {
-  tile(mr, K, a, lda, bp, bias, c, ldc, m0, m1, acc, epi, aux);
+                      long ldc, __mmask16 m0, __mmask16 m1, int epi, float *aux) {
+  tile(mr, K, a, lda, bp, bias, c, ldc, m0, m1, epi, aux);
 }
 
 static __mmask16 mask_of(long n) { return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
-int dit_gemm_ex(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
-                const float *bias, int accumulate, float *c, long ldc, int epi, float *aux) {
+int dit_gemm(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
+             const float *bias, float *c, long ldc, int epi, float *aux) {
   if (M <= 0 || N <= 0 || K <= 0) return 0;
   const long panels = (N + NR - 1) / NR;
   float *bp = pack_buffer((size_t)panels * K * NR);
@@ -185,30 +180,20 @@ int dit_gemm_ex(long M, long N, long K, const float *a, long lda, const float *b
       float *ct = c + i * ldc + p * NR;
       const float *bt = bias ? bias + p * NR : NULL;
       float *xt = aux ? aux + i * ldc + p * NR : NULL;
-      if (mr == MR) tile_full(K, a + i * lda, lda, pp, bt, ct, ldc, k0, k1, accumulate, epi, xt);
-      else tile_part(mr, K, a + i * lda, lda, pp, bt, ct, ldc, k0, k1, accumulate, epi, xt);
+      if (mr == MR) tile_full(K, a + i * lda, lda, pp, bt, ct, ldc, k0, k1, epi, xt);
+      else tile_part(mr, K, a + i * lda, lda, pp, bt, ct, ldc, k0, k1, epi, xt);
     }
   }
   return 1;
 }
 
-int dit_gemm(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
-             const float *bias, int accumulate, float *c, long ldc) {
-  return dit_gemm_ex(M, N, K, a, lda, b, ldb, tb, bias, accumulate, c, ldc, DIT_EPI_NONE, NULL);
-}
-
 #else  // no AVX-512 in this build: OpenBLAS does every product
 
 int dit_gemm_available(void) { return 0; }
-int dit_gemm_ex(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
-                const float *bias, int accumulate, float *c, long ldc, int epi, float *aux) {
-  (void)M; (void)N; (void)K; (void)a; (void)lda; (void)b; (void)ldb; (void)tb; (void)bias; (void)accumulate; (void)c; (void)ldc;
-  (void)epi; (void)aux;
-  return 0;
-}
 int dit_gemm(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
-             const float *bias, int accumulate, float *c, long ldc) {
-  (void)M; (void)N; (void)K; (void)a; (void)lda; (void)b; (void)ldb; (void)tb; (void)bias; (void)accumulate; (void)c; (void)ldc;
+             const float *bias, float *c, long ldc, int epi, float *aux) {
+  (void)M; (void)N; (void)K; (void)a; (void)lda; (void)b; (void)ldb; (void)tb; (void)bias; (void)c; (void)ldc;
+  (void)epi; (void)aux;
   return 0;
 }
 

@@ -16,21 +16,18 @@
 // 1 when this build has the AVX-512 kernel and the CPU runs it.
 int dit_gemm_available(void);
 
-// c[M, N] (row stride ldc) = (bias[N] or 0) + a[M, K] (row-major, lda) @ op(b) (+ c when
-// accumulate), op(b) = b [K, N] (row stride ldb) or, with tb, b^T for b [N, K]. Each c[i, j]
-// is the k-ordered fused multiply-add chain of row i, started at bias[j], so a row's result
-// never depends on which other rows are in the call. Returns 0 (and computes nothing) if it
-// cannot run here.
-int dit_gemm(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
-             const float *bias, int accumulate, float *c, long ldc);
-
-// dit_gemm with an epilogue on each tile while it is in registers (c and aux share ldc):
-//   DIT_EPI_NONE       as dit_gemm (aux unused);
+// c[M, N] (row stride ldc) = (bias[N] or 0) + a[M, K] (row-major, lda) @ op(b), op(b) =
+// b [K, N] (row stride ldb) or, with tb, b^T for b [N, K], then an epilogue on each tile
+// while it is in registers (c and aux share ldc):
+//   DIT_EPI_NONE       c = the sums (aux unused);
 //   DIT_EPI_GELU       c = gelu_tanh(sums), aux = the sums (the pre-activation; aux may be NULL);
 //   DIT_EPI_GELU_GRAD  c = sums * gelu_tanh'(aux) (aux the pre-activation).
 // The GELU formulas are vmath.c's (x sigmoid(2u) through exp_bounded), 16 lanes at a time.
+// Each sum is the k-ordered fused multiply-add chain of row i, started at bias[j], so a row's
+// result never depends on which other rows are in the call. Returns 0 (and computes
+// nothing) if it cannot run here.
 enum { DIT_EPI_NONE = 0, DIT_EPI_GELU = 1, DIT_EPI_GELU_GRAD = 2 };
-int dit_gemm_ex(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
-                const float *bias, int accumulate, float *c, long ldc, int epi, float *aux);
+int dit_gemm(long M, long N, long K, const float *a, long lda, const float *b, long ldb, int tb,
+             const float *bias, float *c, long ldc, int epi, float *aux);
 
 #endif
