@@ -54,20 +54,25 @@ COMMON=(-O3 -fPIC -std=c11 -Wall -Wextra -Wno-unused-parameter "${ARCH[@]}" -I"$
 "$CC" "${COMMON[@]}" -ffast-math -c src/vmath.c -o build/vmath.o
 "$CC" "${COMMON[@]}" -fno-math-errno -fno-trapping-math -fassociative-math -fno-signed-zeros -c src/fused.c -o build/fused.o
 "$CC" "${COMMON[@]}" -fno-math-errno -fno-trapping-math -fassociative-math -fno-signed-zeros -c src/conv.c -o build/conv.o
-# The own long-K sgemm: AVX-512 in this file only, chosen at run time when the CPU has it
-# (ditnative.c checks); without compiler support it builds as a stub and OpenBLAS does all.
-GEMM_ISA=()
-if [ "$(uname -m)" = x86_64 ] && echo 'int main(void){return 0;}' | "$CC" -mavx512f -x c -c - -o /dev/null 2>/dev/null; then
-  GEMM_ISA=(-mavx512f)
-fi
-"$CC" "${COMMON[@]}" "${GEMM_ISA[@]}" -c src/gemm.c -o build/gemm.o
+# The own sgemm (gemm.c chooses a kernel from the CPU's flags at run time): its AVX-512 and
+# AVX2 tiles are built with those ISAs in their own files only; a file the compiler cannot
+# build that way builds as a stub, and OpenBLAS does those products.
+"$CC" "${COMMON[@]}" -c src/gemm.c -o build/gemm.o
+for isa in avx512:-mavx512f avx2:"-mavx2 -mfma"; do
+  name="${isa%%:*}"
+  read -r -a flags <<<"${isa#*:}"
+  if [ "$(uname -m)" != x86_64 ] || ! echo 'int main(void){return 0;}' | "$CC" "${flags[@]}" -x c -c - -o /dev/null 2>/dev/null; then
+    flags=()
+  fi
+  "$CC" "${COMMON[@]}" "${flags[@]}" -c "src/gemm_$name.c" -o "build/gemm_$name.o"
+done
 # Float64 FID linear algebra: strict IEEE order (the means are summed as the TypeScript fallback sums them).
 "$CC" "${COMMON[@]}" -ffp-contract=off -c src/linalg.c -o build/linalg.o
 # Precision/recall loops: float32 rounding of every operation as the TypeScript's (no FMA).
 "$CC" "${COMMON[@]}" -ffp-contract=off -c src/manifold.c -o build/manifold.o
 # The optimizer update rounds exactly like the tf-op version: no reassociation, no FMA.
 "$CC" "${COMMON[@]}" -fno-math-errno -ffp-contract=off -c src/optim.c -o build/optim.o
-LINK=(-shared -o build/ditnative.node build/ditnative.o build/vmath.o build/gemm.o build/fused.o build/optim.o build/conv.o build/linalg.o build/manifold.o -lopenblas -lm -lpthread)
+LINK=(-shared -o build/ditnative.node build/ditnative.o build/vmath.o build/gemm.o build/gemm_avx512.o build/gemm_avx2.o build/fused.o build/optim.o build/conv.o build/linalg.o build/manifold.o -lopenblas -lm -lpthread)
 [ "$(uname -s)" = Darwin ] && LINK+=(-undefined dynamic_lookup)
 "$CC" "${LINK[@]}"
 rm -f build/*.o

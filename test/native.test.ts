@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs'; // registers the gradients (bare tfjs-core has none)
-import { loadNativeAddon } from '../lib/backend/native_addon';
+import { GemmMode, loadNativeAddon } from '../lib/backend/native_addon';
 import { copyValuesInto, f32 } from '../lib/backend/native_util';
 import { lcg, nativeSkip, size } from './native-helpers';
 
@@ -288,56 +288,67 @@ test('conv2d (im2col + sgemm), pooling, and their gradients', { skip }, () => {
     [[x, [2, 6, 6, 3]], [w, [3, 3, 3, 4]], [b, [4]]]), 1e-4, 'fused conv2d');
 });
 
-test('the own AVX-512 GEMM (native/src/gemm.c) against float64 and OpenBLAS, on ragged tiles, with and without a bias', { skip }, () => {
+test('the own GEMMs (native/src/gemm.c, AVX2 and AVX-512) against float64 and OpenBLAS, on ragged tiles, with and without a bias', { skip }, () => {
   const addon = loadNativeAddon()!;
-  const own = addon.setGemm!('auto') === 'own-avx512';
+  // The kernels this CPU runs: each is tested, whichever 'auto' picks.
+  const kernels = (['avx2', 'avx512'] as const).filter((k) => {
+    try {
+      return addon.setGemm!(k) === `own-${k}`;
+    } catch {
+      return false;
+    }
+  });
   try {
     // matmul(a, b, out, batchA, batchB, batchOut, M, N, K, transA, transB, bias)
-    const product = (mode: 'auto' | 'openblas', a: Float32Array, b: Float32Array, M: number, N: number, K: number, tb: boolean, bias: Float32Array | null) => {
+    const product = (mode: GemmMode, a: Float32Array, b: Float32Array, M: number, N: number, K: number, tb: boolean, bias: Float32Array | null) => {
       addon.setGemm!(mode);
       const out = new Float32Array(M * N).fill(NaN); // every element must be written
       addon.matmul(a, b, out, 1, 1, 1, M, N, K, 0, tb ? 1 : 0, bias);
       return out;
     };
-    // M, N around the 14 x 32 tile and its 16-column halves; K at and past the own kernel's threshold.
-    for (const [M, N, K] of [[1, 1, 384], [13, 15, 384], [14, 16, 385], [15, 17, 400], [29, 33, 512], [43, 100, 384], [3, 31, 1000]]) {
-      for (const tb of [false, true]) {
-        const a = rand(M * K), b = rand(K * N), bias = rand(N);
-        for (const withBias of [false, true]) {
-          const got = product('auto', a, b, M, N, K, tb, withBias ? bias : null);
-          const blas = product('openblas', a, b, M, N, K, tb, withBias ? bias : null);
-          for (let i = 0; i < M; i++) {
-            for (let j = 0; j < N; j++) {
-              let ref = withBias ? bias[j] : 0, scale = 1;
-              for (let k = 0; k < K; k++) {
-                const bv = tb ? b[j * K + k] : b[k * N + j];
-                ref += a[i * K + k] * bv;
-                scale += Math.abs(a[i * K + k] * bv);
+    const same = (x: Float32Array, y: Float32Array, what: string) => assert.deepEqual(Array.from(x), Array.from(y), what);
+    for (const kernel of kernels) {
+      // M >= 256 (where the AVX2 kernel pays) around the 6- and 14-row tiles; N around the 8-,
+      // 16- and 32-column vectors and tiles; K at and past the AVX-512 kernel's threshold.
+      for (const [M, N, K] of [[256, 1, 384], [257, 15, 384], [262, 16, 385], [263, 17, 400], [269, 33, 512], [270, 100, 384], [258, 31, 1000]]) {
+        for (const tb of [false, true]) {
+          const a = rand(M * K), b = rand(K * N), bias = rand(N);
+          for (const withBias of [false, true]) {
+            const got = product(kernel, a, b, M, N, K, tb, withBias ? bias : null);
+            const blas = product('openblas', a, b, M, N, K, tb, withBias ? bias : null);
+            for (let i = 0; i < M; i++) {
+              for (let j = 0; j < N; j++) {
+                let ref = withBias ? bias[j] : 0, scale = 1;
+                for (let k = 0; k < K; k++) {
+                  const bv = tb ? b[j * K + k] : b[k * N + j];
+                  ref += a[i * K + k] * bv;
+                  scale += Math.abs(a[i * K + k] * bv);
+                }
+                const label = `${kernel} ${M}x${N}x${K} tb=${tb} bias=${withBias} [${i},${j}]`;
+                assert.ok(Math.abs(got[i * N + j] - ref) <= 1e-6 * scale, `${label}: got ${got[i * N + j]}, float64 ${ref}`);
+                assert.ok(Math.abs(got[i * N + j] - blas[i * N + j]) <= 2e-6 * scale, `${label}: own ${got[i * N + j]}, OpenBLAS ${blas[i * N + j]}`);
               }
-              const label = `${M}x${N}x${K} tb=${tb} bias=${withBias} [${i},${j}]`;
-              assert.ok(Math.abs(got[i * N + j] - ref) <= 1e-6 * scale, `${label}: got ${got[i * N + j]}, float64 ${ref}`);
-              assert.ok(Math.abs(got[i * N + j] - blas[i * N + j]) <= 2e-6 * scale, `${label}: own ${got[i * N + j]}, OpenBLAS ${blas[i * N + j]}`);
             }
           }
         }
       }
-    }
-    if (own) {
       // A row's result does not depend on the other rows in the call (data parallelism splits rows).
-      const M = 45, N = 40, K = 512, a = rand(M * K), b = rand(K * N);
-      const all = product('auto', a, b, M, N, K, false, null);
-      for (const [r0, r1] of [[0, 1], [3, 10], [14, 45], [30, 31]]) {
-        const part = product('auto', a.subarray(r0 * K, r1 * K), b, r1 - r0, N, K, false, null);
-        assert.deepEqual(Array.from(part), Array.from(all.subarray(r0 * N, r1 * N)), `rows ${r0}-${r1} alone`);
+      const M = 600, N = 40, K = 512, a = rand(M * K), b = rand(K * N);
+      const all = product(kernel, a, b, M, N, K, false, null);
+      for (const [r0, r1] of [[0, 256], [3, 300], [14, 290], [300, 600]]) {
+        same(product(kernel, a.subarray(r0 * K, r1 * K), b, r1 - r0, N, K, false, null), all.subarray(r0 * N, r1 * N), `${kernel}: rows ${r0}-${r1} alone`);
       }
-      // Below the threshold every product stays with OpenBLAS: both modes agree bit for bit.
-      const a2 = rand(50 * 383), b2 = rand(383 * 20);
-      assert.deepEqual(Array.from(product('auto', a2, b2, 50, 20, 383, false, null)), Array.from(product('openblas', a2, b2, 50, 20, 383, false, null)), 'K = 383');
-      // So does a product whose packed B would not stay in L2 (384 x 704 floats > 2^18).
-      const a3 = rand(5 * 384), b3 = rand(384 * 700);
-      assert.deepEqual(Array.from(product('auto', a3, b3, 5, 700, 384, false, null)), Array.from(product('openblas', a3, b3, 5, 700, 384, false, null)), 'B of 384 x 700');
+      // Where the kernel does not pay (gemm.h), the product stays with OpenBLAS, bit for bit:
+      // AVX-512 below K = 384, AVX2 below M = 256.
+      const [M2, K2] = kernel === 'avx512' ? [300, 383] : [255, 384];
+      const a2 = rand(M2 * K2), b2 = rand(K2 * 20);
+      same(product(kernel, a2, b2, M2, 20, K2, false, null), product('openblas', a2, b2, M2, 20, K2, false, null), `${kernel}: ${M2} x 20 x ${K2}`);
+      // So does a product whose packed B would not stay in L2 (384 x 700 floats: over 1 MB).
+      const a3 = rand(256 * 384), b3 = rand(384 * 700);
+      same(product(kernel, a3, b3, 256, 700, 384, false, null), product('openblas', a3, b3, 256, 700, 384, false, null), `${kernel}: B of 384 x 700`);
     }
-    assert.throws(() => addon.setGemm!('mkl' as 'auto'), /setGemm: mode must be 'auto' or 'openblas'/);
+    assert.throws(() => addon.setGemm!('mkl' as GemmMode), /setGemm: mode must be 'auto', 'openblas', 'avx2' or 'avx512'/);
+    if (!kernels.includes('avx512')) assert.throws(() => addon.setGemm!('avx512'), /one this CPU runs/);
   } finally {
     addon.setGemm!('auto');
   }

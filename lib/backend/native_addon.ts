@@ -81,20 +81,24 @@ export interface NativeAddon {
   getThreads(): number;
   blasConfig(): string;
   /**
-   * Which kernel does the products native/src/gemm.c's AVX-512 kernel is faster for (long K, A not
-   * transposed, packed B within L2; the MLP's GELU epilogues): 'auto' picks it when the CPU has
-   * AVX-512, 'openblas' sends every product to OpenBLAS. Returns the kernel now used ('own-avx512'
-   * or 'openblas'). Absent from older builds.
+   * Which kernel does the products native/src/gemm.c's own kernels are faster for (A not
+   * transposed, packed B within L2; gemm.h says where each pays; the MLP's GELU epilogues):
+   * 'auto' picks AVX-512 when the CPU has it, else AVX2 + FMA; 'openblas' sends every product
+   * to OpenBLAS; 'avx2' and 'avx512' force that kernel (an error where the CPU lacks it).
+   * Returns the kernel now used ('own-avx512', 'own-avx2' or 'openblas'). Absent from older builds.
    */
-  setGemm?(mode: 'auto' | 'openblas'): string;
+  setGemm?(mode: GemmMode): string;
 }
+
+export type GemmMode = 'auto' | 'openblas' | 'avx2' | 'avx512';
+const GEMM_MODES: readonly string[] = ['auto', 'openblas', 'avx2', 'avx512'];
 
 export const BUILD_COMMAND = 'npm run build:native   (or: bash native/build.sh; needs gcc and libopenblas-dev)';
 
 let loaded: { addon: NativeAddon | null; error: string; file: string } | null = null;
 let gemmKernel = 'openblas';
 
-/** The kernel the loaded addon uses for the products setGemm governs ('own-avx512' or 'openblas'; DIT_NATIVE_GEMM chooses). */
+/** The kernel the loaded addon uses for the products setGemm governs ('own-avx512', 'own-avx2' or 'openblas'; DIT_NATIVE_GEMM chooses). */
 export function nativeGemmKernel(): string {
   return gemmKernel;
 }
@@ -125,8 +129,8 @@ export function loadNativeAddon(): NativeAddon | null {
     const threads = Number(process.env.DIT_NATIVE_THREADS || 1);
     addon.setThreads(Number.isFinite(threads) && threads >= 1 ? Math.floor(threads) : 1);
     const gemm = process.env.DIT_NATIVE_GEMM || 'auto';
-    if (gemm !== 'auto' && gemm !== 'openblas') throw new Error(`DIT_NATIVE_GEMM='${gemm}' is not a GEMM choice; use auto or openblas`);
-    gemmKernel = addon.setGemm?.(gemm) ?? 'openblas';
+    if (!GEMM_MODES.includes(gemm)) throw new Error(`DIT_NATIVE_GEMM='${gemm}' is not a GEMM choice; use ${GEMM_MODES.join(', ')}`);
+    gemmKernel = addon.setGemm?.(gemm as GemmMode) ?? 'openblas';
     loaded = { addon, error: '', file };
   } catch (err) {
     loaded = { addon: null, error: `${file} failed to load: ${(err as Error).message}`, file };

@@ -8,6 +8,7 @@
 #include <node_api.h>
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,15 +90,9 @@ static int fail(napi_env env, const char *msg) {
 // ---- matmul ------------------------------------------------------------------------------
 
 // Products that gemm.c's kernel does faster (gemm.h says which) go to it when the CPU has
-// AVX-512; setGemm('openblas') sends every product to OpenBLAS (for A/B timing and the
-// equivalence test).
-static int own_gemm = -1;  // -1: not decided yet
-static int own_gemm_on(void) {
-  if (own_gemm < 0) own_gemm = dit_gemm_available();
-  return own_gemm;
-}
-static int own_gemm_fits(long N, long K) { return own_gemm_on() && K * ((N + 31) / 32 * 32) <= DIT_GEMM_MAX_PACKED; }
-static int use_own_gemm(long ta, long N, long K) { return !ta && K >= DIT_GEMM_MIN_K && own_gemm_fits(N, K); }
+// AVX-512 or AVX2; setGemm('openblas') sends every product to OpenBLAS (for A/B timing and
+// the equivalence test).
+static int use_own_gemm(long ta, long M, long N, long K) { return !ta && dit_gemm_pays(M, N, K); }
 // c[M, N] = op(a) @ op(b) (+ bias [N]), row-major: op(a) = a [M, K] or, with ta, a^T for
 // a [K, M]; op(b) = b [K, N] or, with tb, b^T for b [N, K]. The own kernel where it is faster
 // (the bias starts its sums); else OpenBLAS, the bias written into every row of c first and
@@ -105,7 +100,7 @@ static int use_own_gemm(long ta, long N, long K) { return !ta && K >= DIT_GEMM_M
 static void product(const float *a, long ta, const float *b, long tb, const float *bias, float *c, long M, long N,
                     long K) {
   const long lda = ta ? M : K, ldb = tb ? K : N;
-  if (use_own_gemm(ta, N, K) && dit_gemm(M, N, K, a, lda, b, ldb, (int)tb, bias, c, N, DIT_EPI_NONE, NULL)) return;
+  if (use_own_gemm(ta, M, N, K) && dit_gemm(M, N, K, a, lda, b, ldb, (int)tb, bias, c, N, DIT_EPI_NONE, NULL)) return;
   if (bias) {
     for (long r = 0; r < M; r++) memcpy(c + r * N, bias, sizeof(float) * N);
   } else if (K == 0) {
@@ -429,7 +424,7 @@ static napi_value mlp_forward(napi_env env, napi_callback_info info) {
     fail(env, "mlpForward: array too small for the given shape");
     return NULL;
   }
-  if (!(own_gemm_fits(H, D) && dit_gemm(rows, H, D, x, D, w1, H, 0, b1, g, H, DIT_EPI_GELU, h))) {
+  if (!(dit_gemm_fits(H, D) && dit_gemm(rows, H, D, x, D, w1, H, 0, b1, g, H, DIT_EPI_GELU, h))) {
     float *pre = h ? h : g;
     product(x, 0, w1, 0, b1, pre, rows, H, D);
     vm_unary(U_GELU_TANH, pre, g, rows * H, 0.0f);
@@ -460,7 +455,7 @@ static napi_value mlp_backward(napi_env env, napi_callback_info info) {
   }
   product(g, 1, dy, 0, NULL, dw2, H, DO, rows);
   col_sums(dy, db2, rows, DO);
-  if (!(own_gemm_fits(H, DO) && dit_gemm(rows, H, DO, dy, DO, w2, DO, 1, NULL, dh, H, DIT_EPI_GELU_GRAD, h))) {
+  if (!(dit_gemm_fits(H, DO) && dit_gemm(rows, H, DO, dy, DO, w2, DO, 1, NULL, dh, H, DIT_EPI_GELU_GRAD, h))) {
     product(dy, 0, w2, 1, NULL, dh, rows, H, DO);
     vm_gelu_tanh_grad(h, dh, dh, rows * H);
   }
@@ -891,8 +886,9 @@ static napi_value get_threads(napi_env env, napi_callback_info info) {
   return v;
 }
 
-// setGemm(mode): 'auto' (the own kernel where it is faster, when the CPU can run it) or
-// 'openblas' (every product). Returns the kernel now used for long-K products.
+// setGemm(mode): 'auto' (the own kernel where it is faster, when the CPU can run it),
+// 'openblas' (every product), or 'avx2' / 'avx512' (that kernel, for tests and A/B timing).
+// Returns the kernel now used (gemm.h's dit_gemm_kernel).
 static napi_value set_gemm(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
   char mode[16];
@@ -901,14 +897,14 @@ static napi_value set_gemm(napi_env env, napi_callback_info info) {
     fail(env, "setGemm: mode must be a string");
     return NULL;
   }
-  if (strcmp(mode, "auto") == 0) own_gemm = dit_gemm_available();
-  else if (strcmp(mode, "openblas") == 0) own_gemm = 0;
-  else {
-    fail(env, "setGemm: mode must be 'auto' or 'openblas'");
+  if (!dit_gemm_use(mode)) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "setGemm: mode must be 'auto', 'openblas', 'avx2' or 'avx512' (one this CPU runs), got '%s'", mode);
+    fail(env, msg);
     return NULL;
   }
   napi_value v;
-  napi_create_string_utf8(env, own_gemm ? "own-avx512" : "openblas", NAPI_AUTO_LENGTH, &v);
+  napi_create_string_utf8(env, dit_gemm_kernel(), NAPI_AUTO_LENGTH, &v);
   return v;
 }
 
