@@ -310,7 +310,9 @@ test('the own GEMMs (native/src/gemm.c, AVX2 and AVX-512) against float64 and Op
     for (const kernel of kernels) {
       // M >= 256 (where the AVX2 kernel pays) around the 6- and 14-row tiles; N around the 8-,
       // 16- and 32-column vectors and tiles; K at and past the AVX-512 kernel's threshold.
-      for (const [M, N, K] of [[256, 1, 384], [257, 15, 384], [262, 16, 385], [263, 17, 400], [269, 33, 512], [270, 100, 384], [258, 31, 1000]]) {
+      // Then every row count of the last tile (1 .. 13 rows).
+      const ragged = Array.from({ length: 14 }, (_, r) => [266 + r, 17, 384]);
+      for (const [M, N, K] of [[256, 1, 384], [257, 15, 384], [262, 16, 385], [263, 17, 400], [269, 33, 512], [270, 100, 384], [258, 31, 1000], ...ragged]) {
         for (const tb of [false, true]) {
           const a = rand(M * K), b = rand(K * N), bias = rand(N);
           for (const withBias of [false, true]) {

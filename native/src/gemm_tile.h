@@ -103,7 +103,8 @@ static inline __attribute__((always_inline)) void tile(int mr, int full, long K,
 #undef ST
 }
 
-// The tiles with mr a constant (fully unrolled), full or masked columns, and the last rows' tile.
+// The tiles with mr a constant (fully unrolled): full or masked columns; the last rows' tile
+// has each row count 1..MR-1 as its own constant too (a runtime count kept the chains in memory).
 static void tile_full(long K, const float *a, long lda, const float *bp, const float *bias, float *c, long ldc,
                       VM m0, VM m1, int epi, float *aux) {
   tile(MR, 1, K, a, lda, bp, bias, c, ldc, m0, m1, epi, aux);
@@ -114,12 +115,17 @@ static void tile_edge(long K, const float *a, long lda, const float *bp, const f
 }
 static void tile_part(int mr, long K, const float *a, long lda, const float *bp, const float *bias, float *c,
                       long ldc, VM m0, VM m1, int epi, float *aux) {
-  tile(mr, 0, K, a, lda, bp, bias, c, ldc, m0, m1, epi, aux);
+  switch (mr) {
+#define PART(n) case n: if (n < MR) tile(n, 0, K, a, lda, bp, bias, c, ldc, m0, m1, epi, aux); break;
+    PART(1) PART(2) PART(3) PART(4) PART(5) PART(6) PART(7) PART(8) PART(9) PART(10) PART(11) PART(12) PART(13)
+#undef PART
+  }
 }
 
 // c = bias + a @ B for B packed by gemm.c into NR-column panels (panel p: bp + p K NR).
 // Each tile's MR rows of A stay in L1 while the panels stream past them from L2 (blocking
-// the rows so that a panel stays in L1 instead was 5-20% slower on Zen 3).
+// the rows so that a panel stays in L1 instead, or the panels so that fewer stream, was no
+// faster on Zen 3).
 void GEMM_TILES(long M, long N, long K, const float *a, long lda, const float *bp, const float *bias, float *c,
                 long ldc, int epi, float *aux) {
   const long panels = (N + NR - 1) / NR, row_lines = (K + 15) / 16;
@@ -127,19 +133,21 @@ void GEMM_TILES(long M, long N, long K, const float *a, long lda, const float *b
     const int mr = M - i < MR ? (int)(M - i) : MR;
     // The next row tile's A, a share of its cache lines during each panel: the first panel
     // of a tile would otherwise wait on each row's lines as the k loop reaches them (with
-    // this, 3-26% faster on Zen 3 at M = 2048, K = 128-512).
+    // this, 3-26% faster on Zen 3 at M = 2048, K = 128-512). (r, l): the next line to fetch.
     const long rows_next = M - i - MR < MR ? M - i - MR : MR, lines = rows_next > 0 ? rows_next * row_lines : 0;
-    const float *a_next = lines ? a + (i + MR) * lda : a;
+    long r = 0, l = 0, done = 0;
     for (long p = 0; p < panels; p++) {
-      for (long l = p * lines / panels; l < (p + 1) * lines / panels; l++)
-        __builtin_prefetch(a_next + (l / row_lines) * lda + (l % row_lines) * 16);
+      for (const long until = (p + 1) * lines / panels; done < until; done++) {
+        __builtin_prefetch(a + (i + MR + r) * lda + l * 16);
+        if (++l == row_lines) l = 0, r++;
+      }
       const long rem = N - p * NR;
       const VM k0 = MASK_OF(rem), k1 = MASK_OF(rem - VL);
       const float *pp = bp + p * K * NR;
       float *ct = c + i * ldc + p * NR;
-      for (int r = 0; r < mr; r++) {  // and the tile's C lines, to be written (1-2%)
-        __builtin_prefetch(ct + r * ldc, 1);
-        if (NR > 16) __builtin_prefetch(ct + r * ldc + 16, 1);
+      for (int q = 0; q < mr; q++) {  // and the tile's C lines, to be written (1-2%)
+        __builtin_prefetch(ct + q * ldc, 1);
+        if (NR > 16) __builtin_prefetch(ct + q * ldc + 16, 1);
       }
       const float *bt = bias ? bias + p * NR : NULL;
       float *xt = aux ? aux + i * ldc + p * NR : NULL;
