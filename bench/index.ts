@@ -21,7 +21,7 @@
 import * as path from 'path';
 import { initBackend } from '../lib/backend';
 import { nativeAddon, registerNativeBackend } from '../lib/backend/native';
-import { nativeLoadError } from '../lib/backend/native_addon';
+import { nativeGemmKernel, nativeLoadError } from '../lib/backend/native_addon';
 import { fusedOpsNative } from '../lib/ops';
 import { repoRoot } from '../lib/util/paths';
 import { BENCH_CONFIGS, BenchConfig, benchConfig, benchDiTConfig, describeConfig, openDiTSession, REFERENCE, TOKENS_256, trainStepFlops } from './dit_step';
@@ -118,8 +118,11 @@ async function main(): Promise<void> {
   if (!registerNativeBackend()) note(`native backend unavailable: ${nativeLoadError()}`);
   const backends = opts.backends ?? ['native', 'wasm', 'cpu'];
   const load0 = loadAverage();
-  emit({ bench: 'load', at: 'start', load_average: load0, cpus: os.cpus().length },
-    `load average at the start: ${load0.join(' ')} (${os.cpus().length} CPUs); timings taken while other work runs are not valid measurements`);
+  // The machine behind the ratios: sessions here have run on different CPU types, and the
+  // kit's own GEMM differs by ISA (nativeGemmKernel: own-avx512, own-avx2 or openblas).
+  const cpuModel = os.cpus()[0]?.model ?? 'unknown';
+  emit({ bench: 'load', at: 'start', load_average: load0, cpus: os.cpus().length, cpu_model: cpuModel, own_gemm: nativeGemmKernel() },
+    `load average at the start: ${load0.join(' ')} (${os.cpus().length} CPUs, ${cpuModel}; own GEMM ${nativeGemmKernel()}); timings taken while other work runs are not valid measurements`);
 
   if (opts.matmul) {
     note('\nmatmul GFLOP/s (float32, one thread): by wall time, and by process CPU time');
