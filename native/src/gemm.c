@@ -34,13 +34,15 @@ static int cpu_has(const char *isa) {
 
 static int kernel = -1;  // -1 not chosen yet, 0 none (OpenBLAS), 1 AVX2, 2 AVX-512
 
+static int best(void) { return cpu_has("avx512") ? 2 : cpu_has("avx2") ? 1 : 0; }
+
 static int chosen(void) {
-  if (kernel < 0) kernel = cpu_has("avx512") ? 2 : cpu_has("avx2") ? 1 : 0;
+  if (kernel < 0) kernel = best();
   return kernel;
 }
 
 int dit_gemm_use(const char *mode) {
-  if (strcmp(mode, "auto") == 0) kernel = cpu_has("avx512") ? 2 : cpu_has("avx2") ? 1 : 0;
+  if (strcmp(mode, "auto") == 0) kernel = best();
   else if (strcmp(mode, "openblas") == 0) kernel = 0;
   else if (strcmp(mode, "avx2") == 0 || strcmp(mode, "avx512") == 0) {
     if (!cpu_has(mode)) return 0;
@@ -56,10 +58,7 @@ const char *dit_gemm_kernel(void) {
   return names[chosen()];
 }
 
-int dit_gemm_available(void) { return chosen() != 0; }
-
 static long panel_width(void) { return chosen() == 2 ? 32 : 16; }
-
 
 // Every row tile streams all of packed B, so it must stay in L2: at most L2's size in floats
 // (1 MB on Zen 4 gives 2^18; at 1024 x 1024 x 1024, 4 MB of B, the AVX-512 kernel ran at 81

@@ -2,15 +2,16 @@
 #ifndef DIT_GEMM_H
 #define DIT_GEMM_H
 
-// Where the kernel is faster than OpenBLAS 0.3.21 (M = 2048 unless said; both timed by CPU
-// time on one thread, each call on distinct data):
+// Where the kernel is faster than OpenBLAS 0.3.21 (M = 2048 unless said; both on one thread,
+// each call on distinct data, paired timings):
 // - AVX-512 (Zen 4, against the Cooperlake kernels): K >= 384, 9-20% faster, because it packs
 //   only B and keeps each C tile in registers for all of K; at K = 128-256 up to 8% slower, and
 //   a forward pass was no faster with it taking the short-K products with a bias too.
 #define DIT_GEMM_MIN_K_AVX512 384
-// - AVX2 (Zen 3, against the Zen kernels): every DiT product shape with M >= 2048, 7-30% faster
-//   (OpenBLAS's packing of A costs more at 8-float vectors); at M = 32 (adaLN's 768 x 128) 23%
-//   slower, packing B costing more than a few rows of A save.
+// - AVX2 (Zen 3, against the Zen kernels): every DiT product shape at M = 2048, 6-35% faster
+//   (parity at N >= 512; in a forward pass OpenBLAS spent 10.7% of the time packing the
+//   activations and 6.5% pre-filling C with the bias, which this kernel does not do); at
+//   M = 32 (adaLN's 768 x 128) 20-23% slower, packing B costing more than a few rows save.
 #define DIT_GEMM_MIN_M_AVX2 256
 
 // Chooses the kernel: "auto" (AVX-512 if the CPU has it, else AVX2 + FMA, else none),
@@ -19,8 +20,6 @@
 int dit_gemm_use(const char *mode);
 // The kernel in use: "own-avx512", "own-avx2" or "openblas".
 const char *dit_gemm_kernel(void);
-// 1 when a kernel is in use.
-int dit_gemm_available(void);
 // 1 when the kernel in use is faster than OpenBLAS for an [M, K] @ [K, N] product (see above)
 // and it fits (dit_gemm_fits).
 int dit_gemm_pays(long M, long N, long K);
