@@ -90,8 +90,8 @@ export interface NativeAddon {
   setGemm?(mode: GemmMode): string;
 }
 
-export type GemmMode = 'auto' | 'openblas' | 'avx2' | 'avx512';
-const GEMM_MODES: readonly string[] = ['auto', 'openblas', 'avx2', 'avx512'];
+const GEMM_MODES = ['auto', 'openblas', 'avx2', 'avx512'] as const;
+export type GemmMode = (typeof GEMM_MODES)[number];
 
 export const BUILD_COMMAND = 'npm run build:native   (or: bash native/build.sh; needs gcc and libopenblas-dev)';
 
@@ -129,7 +129,7 @@ export function loadNativeAddon(): NativeAddon | null {
     const threads = Number(process.env.DIT_NATIVE_THREADS || 1);
     addon.setThreads(Number.isFinite(threads) && threads >= 1 ? Math.floor(threads) : 1);
     const gemm = process.env.DIT_NATIVE_GEMM || 'auto';
-    if (!GEMM_MODES.includes(gemm)) throw new Error(`DIT_NATIVE_GEMM='${gemm}' is not a GEMM choice; use ${GEMM_MODES.join(', ')}`);
+    if (!(GEMM_MODES as readonly string[]).includes(gemm)) throw new Error(`DIT_NATIVE_GEMM='${gemm}' is not a GEMM choice; use ${GEMM_MODES.join(', ')}`);
     gemmKernel = addon.setGemm?.(gemm as GemmMode) ?? 'openblas';
     loaded = { addon, error: '', file };
   } catch (err) {
