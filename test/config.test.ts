@@ -179,11 +179,15 @@ test('rules between keys are checked before any work', () => {
   }, 'eval.refSeed', /needs data\.kind 'synthetic'/);
   refused((c) => (c.eval.space = 'study'), 'eval.space', /'study' needs held-out reference images \(eval\.refSeed\)/);
   refused((c) => Object.assign(c.eval, { space: 'study', refSeed: 2, features: 'inception' }), 'eval.space', /needs eval\.features 'default'/);
+  refused((c) => (c.eval.space = 'study-contrast'), 'eval.space', /'study-contrast' needs held-out reference images \(eval\.refSeed\)/);
+  refused((c) => (c.eval.space = 'pixels'), 'eval.space', /unknown FID space 'pixels' \(allowed: 'study', 'study-contrast', 'features'\)/);
   refused((c) => (c.studies[1].name = 'scaling'), 'studies[1].name', /'scaling' is already a study's name/);
   refused((c) => (c.modelOverrides.inputSize = 6), 'studies[0].models[0]', /mini-S\/4 \(adaln-zero\) with modelOverrides: inputSize 6 is not divisible by patchSize 4/);
   const ok = good();
   Object.assign(ok.eval, { space: 'study', refSeed: 2, bootstrap: 0, valLatents: 0 });
   assert.equal(validateExperiment(ok).eval.space, 'study');
+  ok.eval.space = 'study-contrast';
+  assert.equal(validateExperiment(ok).eval.space, 'study-contrast');
 });
 
 test('validation copies: defaults are filled in, optional keys stay absent, the input is untouched', () => {

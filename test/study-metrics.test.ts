@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend';
 import { createDiffusion } from '../lib/diffusion';
-import { bootstrapFidSe, pixelMeans, studyMetrics, studyReference, studySpace } from '../lib/eval/space';
+import { bootstrapFidSe, pixelMeans, pixelStats, pixelStds, STUDY_SPACES, studyMetrics, studyReference, studySpace } from '../lib/eval/space';
 import { FeatureNet } from '../lib/features/network';
 import { featureStats } from '../lib/metrics/fid';
 import { ditConfig } from '../lib/model/config';
@@ -73,6 +73,57 @@ test('pixelMeans averages each grid cell per channel, in [0, 1]', () => {
   assert.ok(Math.abs(m[3 * 3 + 2] - (32 + 35 + 44 + 47) / 4 / 255) < 1e-7);
   assert.throws(() => pixelMeans(img, 1, 4, 4, 3), /do not split/);
   assert.throws(() => pixelMeans(img, 2, 4, 4, 2), /not 2 RGB images/);
+});
+
+test('pixelStds is each grid cell\'s population std per channel; pixelStats joins means and stds', () => {
+  const img = Uint8Array.from({ length: 4 * 4 * 3 }, (_, i) => i);
+  const sd = pixelStds(img, 1, 4, 4, 2);
+  assert.equal(sd.length, 12);
+  // red of the top-left cell: values 0, 3, 12, 15 (mean 7.5): deviations 7.5, 4.5, 4.5, 7.5
+  assert.ok(Math.abs(sd[0] - Math.sqrt((2 * 7.5 ** 2 + 2 * 4.5 ** 2) / 4) / 255) < 1e-7, `${sd[0] * 255}`);
+  // A flat image has std 0 everywhere (not NaN from a rounding-negative variance).
+  assert.deepEqual(Array.from(pixelStds(new Uint8Array(48).fill(77), 1, 4, 4, 2)), new Array(12).fill(0));
+  assert.throws(() => pixelStds(img, 1, 4, 4, 3), /pixelStds: .*do not split/);
+  const both = pixelStats(img, 1, 4, 4, { meanGrid: 4, stdGrid: 2 });
+  assert.deepEqual(Array.from(both), [...Array.from(pixelMeans(img, 1, 4, 4, 4)), ...Array.from(sd)]);
+  assert.deepEqual(Array.from(pixelStats(img, 1, 4, 4, { meanGrid: 2, stdGrid: null })), Array.from(pixelMeans(img, 1, 4, 4, 2)));
+});
+
+/** 16x16 images: each pixel of images() doubled; with texture, every 2x2 block gets a +-t checkerboard (its mean kept). */
+function doubled(src: Uint8Array, n: number, texture = 0): Uint8Array {
+  const out = new Uint8Array(n * 16 * 16 * 3);
+  for (let i = 0; i < n; i++) for (let y = 0; y < 16; y++) for (let x = 0; x < 16; x++) for (let c = 0; c < 3; c++) {
+    const v = src[((i * 8 + (y >> 1)) * 8 + (x >> 1)) * 3 + c];
+    const t = Math.min(texture, v, 255 - v) * ((x + y) % 2 ? 1 : -1);
+    out[((i * 16 + y) * 16 + x) * 3 + c] = v + t;
+  }
+  return out;
+}
+
+test('study-contrast: the cell stds see a texture that leaves every 8x8-grid mean unchanged', async () => {
+  const net = scaleBlindNet();
+  const n = 300;
+  const refSet = images(n, 1);
+  const ref = doubled(refSet.images, n);
+  const f = net.forward(ref, n, 16, 16);
+  const [pool, spatial] = [f.pool.dataSync() as Float32Array, f.spatial.dataSync() as Float32Array];
+  tf.dispose([f.pool, f.logits, f.spatial]);
+  const cnn = { n, pool: { data: pool, n, d: 12 }, poolStats: featureStats(pool, n, 12), spatialStats: featureStats(spatial, n, 3), featureNet: 'blind', imagesHash: '' };
+  const plain = studyReference(net, cnn, ref, 16, 16);
+  const contrast = studyReference(net, cnn, ref, 16, 16, 'study-contrast');
+  assert.match(contrast.space.id, /^blind\+pix8\+sd4-z[0-9a-f]{8}$/);
+  assert.match(plain.space.id, /^blind\+pix8-z[0-9a-f]{8}$/);
+  assert.equal(contrast.space.dim, 12 + 192 + 48);
+  assert.deepEqual(contrast.space.pixels, STUDY_SPACES['study-contrast']);
+  const src = images(n, 2).images;
+  const good = doubled(src, n), bad = doubled(src, n, 30);
+  assert.deepEqual(Array.from(pixelMeans(bad, n, 16, 16)), Array.from(pixelMeans(good, n, 16, 16)));
+  const fid = async (r: typeof plain, x: Uint8Array) => (await studyMetrics(r, x, n, 16, 16)).fid;
+  const [pg, pb, cg, cb] = [await fid(plain, good), await fid(plain, bad), await fid(contrast, good), await fid(contrast, bad)];
+  // The texture moves only the blind CNN's standardisation in the plain space; the stds see it.
+  assert.ok(cb - cg > 5 * Math.max(1, pb - pg), `plain ${pg.toFixed(2)} -> ${pb.toFixed(2)}, contrast ${cg.toFixed(2)} -> ${cb.toFixed(2)}`);
+  // The z-scoring must match the space: stats of another layout are refused.
+  assert.throws(() => studySpace(net, pool, pixelMeans(ref, n, 16, 16), n, STUDY_SPACES['study-contrast']), /192 pixel statistics per image, the space has 240/);
 });
 
 test('the study space z-scores every dimension by the reference set', () => {

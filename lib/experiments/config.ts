@@ -81,7 +81,7 @@ const EVAL = {
     'the first refImages training images'),
   finalNumSamples: optional(int('samples at the final step', { min: 1 }), 'numSamples'),
   space: optional(
-    oneOf(['study', 'features'], "FID space: 'study', z-scored [CNN pool || 8x8x3 pixel means] (eval/space.ts); 'features', the feature network alone", 'FID space'),
+    oneOf(['study', 'study-contrast', 'features'], "FID space: 'study', z-scored [CNN pool || 8x8x3 pixel means] (eval/space.ts); 'study-contrast', the same || 4x4x3 pixel stds; 'features', the feature network alone", 'FID space'),
     "'features'"),
   bootstrap: optional(refine(int('bootstrap rounds of each FID standard error (fid_se)', { min: 0 }), '0 (none) or an integer >= 2', (n) => n !== 1), '0, no fid_se'),
   valLatents: optional(int('held-out latents of the validation loss (val_loss)', { min: 0 }), '0, no val_loss'),
@@ -138,9 +138,9 @@ function checkExperiment(c: ExperimentConfig): void {
     if (c.data.kind !== 'synthetic') invalid('eval.refSeed', "draws held-out images from the synthetic generator: needs data.kind 'synthetic'");
     else if (ev.refSeed === c.data.seed) invalid('eval.refSeed', `${ev.refSeed} is the training data's seed (allowed: any other seed)`);
   }
-  if (ev.space === 'study') {
-    if (ev.features !== 'default') invalid('eval.space', "'study' builds on the default CNN (needs eval.features 'default')");
-    if (ev.refSeed === undefined) invalid('eval.space', "'study' needs held-out reference images (eval.refSeed)");
+  if (ev.space !== undefined && ev.space !== 'features') {
+    if (ev.features !== 'default') invalid('eval.space', `'${ev.space}' builds on the default CNN (needs eval.features 'default')`);
+    if (ev.refSeed === undefined) invalid('eval.space', `'${ev.space}' needs held-out reference images (eval.refSeed)`);
   }
   const names = new Set<string>();
   c.studies.forEach((s, i) => {

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { ensureSyntheticDataset, isShardFolder, openShardDataset, readManifest } from '../data/store';
 import { ImageDataset, pixelSource, toModelInput } from '../data/dataset';
 import * as tf from '@tensorflow/tfjs-core';
-import { studyMetrics, studyReference } from '../eval/space';
+import { isStudySpace, studyMetrics, studyReference } from '../eval/space';
 import { validationLoss, validationSet } from '../train/validation';
 import { Autoencoder, identityAutoencoder, klConfig, loadAutoencoder } from '../autoencoder';
 import { decodeLatents } from '../autoencoder/decode';
@@ -185,10 +185,11 @@ export async function buildPipeline(e: ExperimentConfig, log: (m: string) => voi
 
   let evaluate: Pipeline['evaluate'];
   let featureNet = net.id;
-  if (e.eval.space === 'study') {
-    const study = studyReference(net, ref, refData.readBatch(0, e.eval.refImages).images, s, s);
+  if (isStudySpace(e.eval.space)) {
+    const study = studyReference(net, ref, refData.readBatch(0, e.eval.refImages).images, s, s, e.eval.space);
     featureNet = study.space.id;
-    notes.push(`primary feature space: ${study.space.id} (z-scored CNN pool || 8x8x3 pixel means, ${study.space.dim}-d)`);
+    const px = study.space.pixels;
+    notes.push(`primary feature space: ${study.space.id} (z-scored CNN pool || ${px.meanGrid}x${px.meanGrid}x3 pixel means${px.stdGrid === null ? '' : ` || ${px.stdGrid}x${px.stdGrid}x3 pixel stds`}, ${study.space.dim}-d)`);
     evaluate = async (images, n, labels) => studyMetrics(study, images, n, s, s, { labels, bootstrap: e.eval.bootstrap ?? 0, seed: e.eval.seed });
   } else {
     evaluate = async (images, n) => {

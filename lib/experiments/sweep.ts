@@ -32,7 +32,7 @@ export interface Metrics {
   inception_score: number | null;
   precision: number | null;
   recall: number | null;
-  /** With eval.space 'study' (eval/space.ts): the primary FID's bootstrap se, the CNN-only FID, class accuracy. */
+  /** With a study eval.space (eval/space.ts): the primary FID's bootstrap se, the CNN-only FID, class accuracy. */
   fid_se?: number | null;
   fid_cnn?: number | null;
   class_accuracy?: number | null;
